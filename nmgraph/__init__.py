@@ -1,0 +1,35 @@
+"""nmgraph: declarative spiking networks, mapped onto neuromorphic cores and run bit-exactly."""
+
+from nmgraph.errors import (
+    FileFormatError,
+    MappingError,
+    NmgraphError,
+    PortError,
+    SimulationError,
+    ValidationError,
+    WorkerError,
+)
+from nmgraph.hierarchy import Hierarchical
+from nmgraph.network import Connection, Network
+from nmgraph.ports import InPort, OutPort
+from nmgraph.process import Process, Var
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Connection",
+    "FileFormatError",
+    "Hierarchical",
+    "InPort",
+    "MappingError",
+    "Network",
+    "NmgraphError",
+    "OutPort",
+    "PortError",
+    "Process",
+    "SimulationError",
+    "ValidationError",
+    "Var",
+    "WorkerError",
+    "__version__",
+]

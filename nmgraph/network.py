@@ -1,0 +1,165 @@
+"""Network: processes joined by port connections, held in a networkx MultiDiGraph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from nmgraph.errors import PortError, ValidationError
+from nmgraph.ports import InPort, OutPort, Port, PortView
+from nmgraph.process import Process
+
+if TYPE_CHECKING:
+    from nmgraph.hierarchy import Hierarchical
+
+__all__ = ["Connection", "Network"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One edge of a network: ``src.src_port -> dst.dst_port`` (ports as declared, not views)."""
+
+    src: Process
+    src_port: str
+    dst: Process
+    dst_port: str
+
+    def __str__(self) -> str:
+        return f"{self.src.name}.{self.src_port} -> {self.dst.name}.{self.dst_port}"
+
+
+class Network:
+    """A graph of processes joined by port connections.
+
+    ``net.graph`` is a :class:`networkx.MultiDiGraph` whose nodes are process names (attribute
+    ``process``) and whose edges carry ``src_port`` and ``dst_port``; it is there to be analysed.
+    Recurrent cycles are allowed; several connections into one InPort are summed.
+
+    Parameters
+    ----------
+    name
+        Name of the network (used in reports and file names).
+    """
+
+    def __init__(self, name: str = "network") -> None:
+        if not isinstance(name, str) or not name:
+            raise ValidationError("Network", "name", "must be a non-empty string", name)
+        self.name = name
+        self.graph = nx.MultiDiGraph(name=name)
+        #: The hierarchical process this network lives in, if it is a sub-network.
+        self.owner: Hierarchical | None = None
+
+    # -- building -----------------------------------------------------------------------------
+    def add(self, process: Process) -> Process:
+        """Add ``process`` and return it (so that ``lif = net.add(LIF(...))`` reads naturally)."""
+        if not isinstance(process, Process):
+            raise ValidationError(self, "add", "expects a Process instance", process)
+        if process.network is self:
+            raise ValidationError(process, "", f"was already added to Network '{self.name}'")
+        if process.network is not None:
+            raise ValidationError(process, "", f"already belongs to Network "
+                                  f"'{process.network.name}'; a process can be in one network only")
+        if process.name in self.graph:
+            raise ValidationError(process, "name", f"Network '{self.name}' already has a process "
+                                  "with this name; give each process a unique name", process.name)
+        self.graph.add_node(process.name, process=process)
+        process.network = self
+        return process
+
+    def connect(self, out_port: Port | PortView, in_port: Port | PortView) -> Connection:
+        """Connect ``out_port`` (``s_out`` or ``a_out``) to ``in_port`` (``s_in`` or ``a_in``).
+
+        Raises
+        ------
+        PortError
+            Wrong direction, different kinds (spike into current), shapes that differ, a process
+            not in this network, or the same connection made twice.
+        """
+        for role, port in (("source", out_port), ("target", in_port)):
+            if not isinstance(port, (Port, PortView)):
+                raise PortError(self, "connect", f"the {role} must be a port such as "
+                                "proc.s_out or proc.a_in", port)
+        src, dst = out_port.base, in_port.base
+        if not isinstance(src, OutPort):
+            raise PortError(src.process, src.name, "is an InPort and cannot send; connect an "
+                            "OutPort (s_out, a_out) to an InPort (s_in, a_in)")
+        if not isinstance(dst, InPort):
+            raise PortError(dst.process, dst.name, "is an OutPort and cannot receive; connect an "
+                            "OutPort (s_out, a_out) to an InPort (s_in, a_in)")
+        for port in (src, dst):
+            self._check_member(port)
+        if src.kind != dst.kind:
+            hint = ("put a synapse process (Dense, Sparse) between them" if src.kind == "spike"
+                    else "a synapse's a_out feeds a neuron's a_in")
+            raise PortError(dst.process, dst.name, f"receives {dst.kind}s but "
+                            f"{src.process.name}.{src.name} sends {src.kind}s; {hint}")
+        if tuple(out_port.shape) != tuple(in_port.shape):
+            raise PortError(dst.process, dst.name, f"shape {tuple(in_port.shape)} does not match "
+                            f"{src.process.name}.{src.name} shape {tuple(out_port.shape)}; use "
+                            ".reshape()/.flatten() on a port for a different view of the same size")
+        key = f"{src.name}->{dst.name}"
+        if self.graph.has_edge(src.process.name, dst.process.name, key):
+            raise PortError(dst.process, dst.name, f"is already connected from "
+                            f"{src.process.name}.{src.name}; connect once (weights add up)")
+        self.graph.add_edge(src.process.name, dst.process.name, key=key, src_port=src.name,
+                            dst_port=dst.name)
+        return Connection(src.process, src.name, dst.process, dst.name)
+
+    def _check_member(self, port: Port) -> None:
+        process = port.process
+        if process.network is self:
+            return
+        if process.network is None:
+            raise PortError(process, port.name, f"belongs to a process that is not in Network "
+                            f"'{self.name}'; call net.add() on it first")
+        owner = process.network.owner
+        where = (f"hierarchical process '{owner.name}'" if owner is not None
+                 else f"Network '{process.network.name}'")
+        raise PortError(process, port.name, f"belongs to {where}, not to Network '{self.name}'"
+                        + ("; connect to a port that process exposes" if owner is not None else ""))
+
+    # -- reading ------------------------------------------------------------------------------
+    @property
+    def processes(self) -> list[Process]:
+        """The processes in the order they were added (the canonical order of lowering)."""
+        return [data["process"] for _, data in self.graph.nodes(data=True)]
+
+    @property
+    def connections(self) -> list[Connection]:
+        """Every connection, in the order it was made."""
+        nodes = self.graph.nodes
+        return [Connection(nodes[u]["process"], data["src_port"], nodes[v]["process"],
+                           data["dst_port"])
+                for u, v, data in self.graph.edges(data=True)]
+
+    def __getitem__(self, name: str) -> Process:
+        try:
+            return self.graph.nodes[name]["process"]
+        except KeyError:
+            raise ValidationError(self, name, "no process of that name in this network") from None
+
+    def __contains__(self, item: Any) -> bool:
+        if isinstance(item, Process):
+            return item.network is self
+        return item in self.graph
+
+    def __iter__(self) -> Iterator[Process]:
+        return iter(self.processes)
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def __repr__(self) -> str:
+        return (f"<Network '{self.name}': {len(self)} processes, "
+                f"{self.graph.number_of_edges()} connections>")
+
+    # -- files --------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the network to one ``.nmg`` file (JSON structure plus arrays, no pickle)."""
+        from nmgraph.io import save_network
+
+        return save_network(self, path)

@@ -1,0 +1,208 @@
+"""Neuron processes in Loihi's fixed point: LIF, ALIF (adaptive threshold) and IF.
+
+All state is integer. With ``decay(x, d) = sgn(x * (4096 - d)) * (|x * (4096 - d)| >> 12)`` (64-bit
+product, truncation toward zero), one step of a LIF neuron with synaptic input ``a_in`` is::
+
+    u = decay(u, du + 1) + (a_in << 6)
+    if u > 2**23:     u -= 2**24          # Loihi's wrap of the 24-bit current
+    elif u <= -2**23: u += 2**24
+    v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
+    spike = v > (vth << 6);  v[spike] = 0
+
+These are Lava's bit-accurate LIF equations (``PyLifModelBitAcc``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nmgraph.checks import as_float_array
+from nmgraph.errors import ValidationError
+from nmgraph.processes.base import STATE_MAX, STATE_MIN, NeuronProcess
+
+__all__ = ["ALIF", "IF", "LIF", "decay_constant"]
+
+DECAY_MAX = 4095
+VTH_MAX = 2**17 - 1
+BIAS_MANT_MIN, BIAS_MANT_MAX = -(2**12), 2**12 - 1
+BIAS_EXP_MAX = 7
+
+
+def decay_constant(owner: Any, attribute: str, tau: Any, *, offset: int = 0) -> np.ndarray:
+    """12-bit decay constant whose per-step factor ``(4096 - (d + offset)) / 4096`` best matches
+    ``exp(-1 / tau)``, for time constants ``tau`` in steps (``inf`` means no decay).
+
+    ``offset`` is 1 for the current ``u`` (Lava decays it by ``du + 1``) and 0 for ``v`` and ``b``.
+    """
+    tau = as_float_array(owner, attribute, tau, low=0.0)
+    if np.any(tau == 0):
+        raise ValidationError(owner, attribute, "time constants must be > 0 steps", tau)
+    with np.errstate(divide="ignore"):
+        exact = 4096.0 * (1.0 - np.exp(-1.0 / tau))
+    return np.clip(np.rint(exact) - offset, 0, DECAY_MAX).astype(np.int64)
+
+
+class _LeakyBase(NeuronProcess):
+    abstract = True
+
+    def _declare_lif(self, du: Any, dv: Any, vth: Any, bias_mant: Any, bias_exp: Any, u: Any,
+                     v: Any) -> None:
+        if du is not None:
+            self._declare_decays(du, dv)
+        self._declare_threshold_bias_state(vth, bias_mant, bias_exp, u, v)
+
+    def _declare_decays(self, du: Any, dv: Any) -> None:
+        shape = self.shape
+        self._var("du", shape, du, dtype=np.int32, low=0, high=DECAY_MAX, bits=12,
+                  doc="current decay: u is multiplied by (4096 - (du + 1)) / 4096 each step")
+        self._var("dv", shape, dv, dtype=np.int32, low=0, high=DECAY_MAX, bits=12,
+                  doc="voltage decay: v is multiplied by (4096 - dv) / 4096 each step")
+
+    def _declare_threshold_bias_state(self, vth: Any, bias_mant: Any, bias_exp: Any, u: Any,
+                                      v: Any) -> None:
+        shape = self.shape
+        self._var("vth", shape, vth, dtype=np.int32, low=0, high=VTH_MAX, bits=17,
+                  doc="threshold mantissa: the neuron spikes when v > vth << 6")
+        self._var("bias_mant", shape, bias_mant, dtype=np.int32, low=BIAS_MANT_MIN,
+                  high=BIAS_MANT_MAX, bits=13, doc="constant input bias_mant << bias_exp per step")
+        self._var("bias_exp", shape, bias_exp, dtype=np.int32, low=0, high=BIAS_EXP_MAX, bits=3,
+                  doc="bias exponent")
+        self._var("u", shape, u, dtype=np.int64, low=STATE_MIN, high=-STATE_MIN, bits=24,
+                  kind="state", doc="synaptic current")
+        self._var("v", shape, v, dtype=np.int64, low=-STATE_MAX, high=STATE_MAX, bits=24,
+                  kind="state", doc="membrane voltage")
+
+
+class LIF(_LeakyBase):
+    """Current-based leaky integrate-and-fire neurons (Lava's bit-accurate LIF).
+
+    Update per step (see the module docstring for ``decay``)::
+
+        u = decay(u, du + 1) + (a_in << 6), wrapped once into (-2**23, 2**23]
+        v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
+        spike = v > (vth << 6);  v[spike] = 0
+
+    Parameters
+    ----------
+    shape
+        Number of neurons, or a tuple.
+    du, dv
+        12-bit decays of current and voltage, 0..4095 (scalar or per neuron).
+    vth
+        Threshold mantissa, 0..2**17 - 1; the threshold is ``vth << 6``.
+    bias_mant, bias_exp
+        Constant input ``bias_mant << bias_exp`` per step; mantissa -4096..4095, exponent 0..7.
+    u, v
+        Initial current and voltage (24-bit).
+    name
+        Unique name; generated when not given.
+    """
+
+    abstract = False
+
+    def __init__(self, shape: Any, du: Any = 0, dv: Any = 0, vth: Any = 10, bias_mant: Any = 0,
+                 bias_exp: Any = 0, u: Any = 0, v: Any = 0, name: str | None = None) -> None:
+        super().__init__(shape, name)
+        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v)
+        self._finish()
+
+    @classmethod
+    def from_time_constants(cls, shape: Any, tau_u: float, tau_v: float, vth: Any = 10,
+                            bias_mant: Any = 0, bias_exp: Any = 0, name: str | None = None,
+                            **kwargs: Any) -> LIF:
+        """LIF neurons whose current and voltage decay with time constants ``tau_u`` and ``tau_v``
+        (in steps; ``math.inf`` for no decay)::
+
+            du = round(4096 * (1 - exp(-1 / tau_u))) - 1,   dv = round(4096 * (1 - exp(-1 / tau_v)))
+
+        clipped to 0..4095. Because Lava decays u by ``du + 1``, the slowest current decay is
+        ``4095 / 4096`` per step (tau of about 4096 steps).
+        """
+        label = f"{cls.__name__} {name!r}"
+        du = decay_constant(label, "tau_u", tau_u, offset=1)
+        dv = decay_constant(label, "tau_v", tau_v)
+        return cls(shape, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
+                   name=name, **kwargs)
+
+
+class ALIF(_LeakyBase):
+    """LIF neurons with an adaptive threshold, as in the multiple-timescale spiking RNNs of Yin,
+    Corradi and Bohté (2021), in Loihi-style fixed point.
+
+    Besides ``u`` and ``v`` (updated exactly as :class:`LIF`), each neuron has an adaptation state
+    ``b`` (24-bit, >= 0) that decays with ``db``, raises the threshold, and grows on each spike::
+
+        u = decay(u, du + 1) + (a_in << 6), wrapped once into (-2**23, 2**23]
+        v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
+        b = decay(b, db)
+        spike = v > (vth << 6) + b
+        v[spike] = 0
+        b[spike] = min(b + (beta << 6), 2**23 - 1)
+
+    ``b`` decays before the comparison and grows after it, as Lava's adaptive-threshold neuron
+    (ATRLIF) orders its threshold update. In the paper's float terms, the threshold is
+    ``b0 + beta * eta`` with ``eta`` decaying by ``rho = (4096 - db) / 4096`` per step.
+
+    Parameters
+    ----------
+    db
+        12-bit decay of the adaptation, 0..4095.
+    beta
+        Increment of the threshold per spike (mantissa, 0..2**17 - 1; added as ``beta << 6``).
+    b
+        Initial adaptation, 0..2**23 - 1.
+    Other parameters are those of :class:`LIF`.
+    """
+
+    abstract = False
+
+    def __init__(self, shape: Any, du: Any = 0, dv: Any = 0, vth: Any = 10, bias_mant: Any = 0,
+                 bias_exp: Any = 0, db: Any = 0, beta: Any = 0, u: Any = 0, v: Any = 0,
+                 b: Any = 0, name: str | None = None) -> None:
+        super().__init__(shape, name)
+        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v)
+        shape = self.shape
+        self._var("db", shape, db, dtype=np.int32, low=0, high=DECAY_MAX, bits=12,
+                  doc="adaptation decay: b is multiplied by (4096 - db) / 4096 each step")
+        self._var("beta", shape, beta, dtype=np.int32, low=0, high=VTH_MAX, bits=17,
+                  doc="threshold increment per spike (mantissa; added as beta << 6)")
+        self._var("b", shape, b, dtype=np.int64, low=0, high=STATE_MAX, bits=24, kind="state",
+                  doc="threshold adaptation")
+        self._finish()
+
+    @classmethod
+    def from_time_constants(cls, shape: Any, tau_u: float, tau_v: float, tau_b: float,
+                            vth: Any = 10, beta: Any = 0, name: str | None = None,
+                            **kwargs: Any) -> ALIF:
+        """ALIF neurons from time constants in steps (see :meth:`LIF.from_time_constants`);
+        ``tau_b`` sets ``db`` the way ``tau_v`` sets ``dv``."""
+        label = f"{cls.__name__} {name!r}"
+        return cls(shape, du=decay_constant(label, "tau_u", tau_u, offset=1),
+                   dv=decay_constant(label, "tau_v", tau_v),
+                   db=decay_constant(label, "tau_b", tau_b), vth=vth, beta=beta, name=name,
+                   **kwargs)
+
+
+class IF(_LeakyBase):
+    """Integrate-and-fire neurons: no leak, input not carried over between steps.
+
+    Exactly :class:`LIF` with ``du = 4095`` (the current is this step's input only) and ``dv = 0``
+    (the voltage does not decay); it has no ``du``/``dv`` Vars::
+
+        u = a_in << 6, wrapped once into (-2**23, 2**23]
+        v = clip(v + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
+        spike = v > (vth << 6);  v[spike] = 0
+    """
+
+    abstract = False
+
+    def __init__(self, shape: Any, vth: Any = 10, bias_mant: Any = 0, bias_exp: Any = 0,
+                 u: Any = 0, v: Any = 0, name: str | None = None) -> None:
+        super().__init__(shape, name)
+        self._declare_lif(None, None, vth, bias_mant, bias_exp, u, v)
+        self._finish()
+
+
+

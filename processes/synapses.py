@@ -1,0 +1,181 @@
+"""Synapse blocks: Dense and Sparse integer weight matrices with per-synapse delays.
+
+A synapse block receives the spikes of ``pre`` units on ``s_in`` and sends integer input to ``post``
+neurons on ``a_out``. A weight ``w`` counts as ``w << weight_exp``; a spike sent at step ``t`` through
+a synapse of delay ``d`` reaches the neuron's ``a_in`` at step ``t + d`` (``d = 1`` is Lava's Dense).
+Zero weights are not synapses: they are neither stored on a core nor counted as synaptic operations.
+Quantization of weights to a chip (for example Loihi's mixed-sign rule) is done by the compiler and
+reported; the values here are taken as given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nmgraph.checks import as_int_array, as_int_scalar, as_shape, process_label
+from nmgraph.errors import ValidationError
+from nmgraph.processes.base import SynapseProcess
+
+__all__ = ["DELAY_MAX", "Dense", "Sparse"]
+
+#: Largest delay a synapse can declare (stored as uint8); each hardware profile has its own limit.
+DELAY_MAX = 255
+WEIGHT_EXP_MAX = 7
+WEIGHT_BITS_MAX = 8
+
+
+class _WeightedSynapse(SynapseProcess):
+    abstract = True
+
+    def _check_weight_format(self, weight_exp: Any, num_weight_bits: Any) -> int:
+        self._weight_exp = as_int_scalar(self, "weight_exp", weight_exp, low=0,
+                                         high=WEIGHT_EXP_MAX)
+        self._num_weight_bits = as_int_scalar(self, "num_weight_bits", num_weight_bits, low=1,
+                                              high=WEIGHT_BITS_MAX)
+        return 2**self._num_weight_bits - 1
+
+    @property
+    def weight_exp(self) -> int:
+        """Exponent of the weights: a weight ``w`` counts as ``w << weight_exp`` (0..7)."""
+        return self._weight_exp
+
+    @property
+    def num_weight_bits(self) -> int:
+        """Magnitude bits of the weights (1..8): ``|w| <= 2**num_weight_bits - 1``."""
+        return self._num_weight_bits
+
+
+class Dense(_WeightedSynapse):
+    """All-to-all synapses from a weight matrix of shape ``(post, pre)``.
+
+    Parameters
+    ----------
+    weights
+        Integer array ``(post, pre)``; ``|w| <= 2**num_weight_bits - 1``.
+    weight_exp
+        0..7; each weight counts as ``w << weight_exp``.
+    num_weight_bits
+        1..8 magnitude bits (plus sign).
+    delay
+        Steps from spike to arrival, 1..255: one int, or an int array ``(post, pre)``.
+    """
+
+    abstract = False
+
+    def __init__(self, weights: Any, weight_exp: int = 0, num_weight_bits: int = 8,
+                 delay: Any = 1, name: str | None = None) -> None:
+        array = np.asarray(weights) if not hasattr(weights, "nnz") else None
+        if array is None or array.ndim != 2 or 0 in array.shape:
+            label = process_label(type(self), name)
+            raise ValidationError(label, "weights", "must be a non-empty 2-D array (post, pre); "
+                                  "use Sparse for sparse matrices", weights)
+        super().__init__(array.shape[0], array.shape[1], name)
+        limit = self._check_weight_format(weight_exp, num_weight_bits)
+        self._var("weights", array.shape, array, dtype=np.int16, low=-limit, high=limit,
+                  bits=self._num_weight_bits + 1, doc="synaptic weights (post, pre)")
+        self._var("delay", array.shape, delay, dtype=np.uint8, low=1, high=DELAY_MAX, bits=8,
+                  doc="synaptic delays in steps (post, pre)")
+        self._finish()
+
+    def constructor_args(self) -> dict[str, Any]:
+        delay = self.delay
+        return {"weights": self.weights.get(),
+                "delay": int(delay.value.flat[0]) if delay.is_uniform else delay.get(),
+                "weight_exp": self._weight_exp, "num_weight_bits": self._num_weight_bits}
+
+
+class Sparse(_WeightedSynapse):
+    """Synapses from a sparse weight matrix of shape ``(post, pre)``.
+
+    Parameters
+    ----------
+    weights
+        A ``scipy.sparse`` matrix or array, a tuple ``(rows, cols, values)`` in COO form (``rows``
+        index post, ``cols`` index pre; give ``shape``), or a dense 2-D array whose non-zeros are
+        taken. Each (row, col) may appear once.
+    shape
+        ``(post, pre)``; required with COO tuples, checked otherwise.
+    weight_exp, num_weight_bits
+        As for :class:`Dense`.
+    delay
+        One int, or an int array with one delay per entry in the order of the COO entries (for a
+        scipy matrix: the order of ``weights.tocoo()``).
+    """
+
+    abstract = False
+
+    def __init__(self, weights: Any, shape: Any = None, weight_exp: int = 0,
+                 num_weight_bits: int = 8, delay: Any = 1, name: str | None = None) -> None:
+        label = process_label(type(self), name)
+        rows, cols, values, matrix_shape = _coo_parts(label, weights, shape)
+        super().__init__(matrix_shape[0], matrix_shape[1], name)
+        limit = self._check_weight_format(weight_exp, num_weight_bits)
+        n_post, n_pre = matrix_shape
+        self.rows = as_int_array(self, "weights", rows, low=0, high=n_post - 1, dtype=np.int64)
+        self.cols = as_int_array(self, "weights", cols, low=0, high=n_pre - 1, dtype=np.int64)
+        if self.rows.shape != self.cols.shape or self.rows.ndim != 1:
+            raise ValidationError(self, "weights", "rows and cols must be 1-D of equal length",
+                                  (self.rows.shape, self.cols.shape))
+        flat = self.rows * n_pre + self.cols
+        if np.unique(flat).size != flat.size:
+            raise ValidationError(self, "weights", "each (post, pre) pair may appear only once; "
+                                  "sum duplicate entries first (matrix.sum_duplicates())")
+        nnz = (self.rows.size,)
+        self._var("weights", nnz, values, dtype=np.int16, low=-limit, high=limit,
+                  bits=self._num_weight_bits + 1, doc="weights of the COO entries")
+        self._var("delay", nnz, delay, dtype=np.uint8, low=1, high=DELAY_MAX, bits=8,
+                  doc="delays of the COO entries")
+        self._finish()
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored entries."""
+        return int(self.rows.size)
+
+    def to_dense(self) -> np.ndarray:
+        """The weight matrix ``(post, pre)`` as a dense int array."""
+        dense = np.zeros(self.shape, dtype=np.int64)
+        dense[self.rows, self.cols] = self.weights.value
+        return dense
+
+    def constructor_args(self) -> dict[str, Any]:
+        delay = self.delay
+        return {"weights": (self.rows.copy(), self.cols.copy(), self.weights.get()),
+                "shape": self.shape,
+                "delay": int(delay.value.flat[0]) if delay.is_uniform and self.nnz else
+                delay.get(),
+                "weight_exp": self._weight_exp, "num_weight_bits": self._num_weight_bits}
+
+
+def _coo_parts(label: str, weights: Any, shape: Any) -> tuple[Any, Any, Any, tuple[int, int]]:
+    if hasattr(weights, "tocoo") and hasattr(weights, "nnz"):
+        coo = weights.tocoo()
+        matrix_shape = tuple(int(n) for n in coo.shape)
+        parts = (coo.row, coo.col, coo.data)
+    elif isinstance(weights, (tuple, list)) and len(weights) == 3:
+        if shape is None:
+            raise ValidationError(label, "shape", "is required with (rows, cols, values) weights")
+        matrix_shape = as_shape(label, "shape", shape)
+        parts = tuple(np.asarray(part).ravel() for part in weights)
+        if len({part.size for part in parts}) != 1:
+            raise ValidationError(label, "weights", "rows, cols and values must have one length",
+                                  tuple(part.size for part in parts))
+    else:
+        try:
+            dense = np.asarray(weights)
+        except (TypeError, ValueError):
+            dense = np.asarray(None)
+        if dense.ndim != 2 or dense.dtype == object:
+            raise ValidationError(label, "weights", "must be a scipy.sparse matrix, a "
+                                  "(rows, cols, values) tuple or a 2-D array", weights)
+        matrix_shape = dense.shape
+        rows, cols = np.nonzero(dense)
+        parts = (rows, cols, dense[rows, cols])
+    if len(matrix_shape) != 2 or 0 in matrix_shape:
+        raise ValidationError(label, "shape", "must be (post, pre) with both > 0", matrix_shape)
+    if shape is not None and as_shape(label, "shape", shape) != matrix_shape:
+        raise ValidationError(label, "shape", f"does not match the weights' shape {matrix_shape}",
+                              shape)
+    return (*parts, (int(matrix_shape[0]), int(matrix_shape[1])))

@@ -1,0 +1,105 @@
+"""The fixed-point equations of DESIGN §4 in plain NumPy: the specification every kernel matches.
+
+The reference simulator calls these; the Cython kernels in ``_neurons.pyx`` are tested equal to them
+on random arrays. All functions update state arrays in place and return a boolean spike array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "STATE_LIMIT",
+    "alif_step",
+    "decay",
+    "lif_step",
+    "poisson_spikes",
+    "poisson_threshold",
+    "splitmix_hash",
+]
+
+#: 2**23: the 24-bit state registers hold values in (-2**23, 2**23).
+STATE_LIMIT = 1 << 23
+DECAY_UNITY = 4096
+ACTIVATION_SHIFT = 6
+THRESHOLD_SHIFT = 6
+
+_HASH_SEED = np.uint64(0x9E3779B97F4A7C15)
+_HASH_INDEX = np.uint64(0xBF58476D1CE4E5B9)
+_HASH_TIME = np.uint64(0x94D049BB133111EB)
+_HASH_OFFSET = np.uint64(0x632BE59BD9B4E019)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def decay(x: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``sgn(x * (4096 - d)) * (|x * (4096 - d)| >> 12)``: a 64-bit product truncated toward 0."""
+    product = x.astype(np.int64) * (DECAY_UNITY - d.astype(np.int64))
+    return np.sign(product) * (np.abs(product) >> 12)
+
+
+def _current_and_voltage(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, du: np.ndarray,
+                         dv: np.ndarray, bias: np.ndarray) -> None:
+    new_u = decay(u, du + 1) + (a_in.astype(np.int64) << ACTIVATION_SHIFT)
+    new_u = np.where(new_u > STATE_LIMIT, new_u - 2 * STATE_LIMIT,
+                     np.where(new_u <= -STATE_LIMIT, new_u + 2 * STATE_LIMIT, new_u))
+    u[...] = new_u
+    v[...] = np.clip(decay(v, dv) + new_u + bias, -(STATE_LIMIT - 1), STATE_LIMIT - 1)
+
+
+def lif_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, du: np.ndarray, dv: np.ndarray,
+             vth: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """One LIF step in place (Lava's bit-accurate LIF); ``bias = bias_mant << bias_exp``::
+
+        u = decay(u, du + 1) + (a_in << 6); wrap once into (-2**23, 2**23]
+        v = clip(decay(v, dv) + u + bias, -(2**23 - 1), 2**23 - 1)
+        spike = v > (vth << 6); v[spike] = 0
+    """
+    _current_and_voltage(u, v, a_in, du, dv, bias)
+    spikes = v > (vth.astype(np.int64) << THRESHOLD_SHIFT)
+    v[spikes] = 0
+    return spikes
+
+
+def alif_step(u: np.ndarray, v: np.ndarray, b: np.ndarray, a_in: np.ndarray, du: np.ndarray,
+              dv: np.ndarray, db: np.ndarray, vth: np.ndarray, beta: np.ndarray,
+              bias: np.ndarray) -> np.ndarray:
+    """One ALIF step in place: LIF's u and v, then the adaptive threshold::
+
+        b = decay(b, db)
+        spike = v > (vth << 6) + b; v[spike] = 0
+        b[spike] = min(b + (beta << 6), 2**23 - 1)
+    """
+    _current_and_voltage(u, v, a_in, du, dv, bias)
+    b[...] = decay(b, db)
+    spikes = v > (vth.astype(np.int64) << THRESHOLD_SHIFT) + b
+    v[spikes] = 0
+    grown = np.minimum(b + (beta.astype(np.int64) << THRESHOLD_SHIFT), STATE_LIMIT - 1)
+    b[...] = np.where(spikes, grown, b)
+    return spikes
+
+
+def splitmix_hash(seed: int, index: np.ndarray, t: int) -> np.ndarray:
+    """SplitMix64 finaliser of ``seed*C1 + index*C2 + t*C3 + C4`` (mod 2**64), as uint64."""
+    z = (np.uint64(seed) * _HASH_SEED + index.astype(np.uint64) * _HASH_INDEX
+         + np.uint64(t) * _HASH_TIME + _HASH_OFFSET)
+    z = (z ^ (z >> np.uint64(30))) * _MIX_1
+    z = (z ^ (z >> np.uint64(27))) * _MIX_2
+    return z ^ (z >> np.uint64(31))
+
+
+def poisson_threshold(rate: np.ndarray) -> np.ndarray:
+    """``floor(rate * 2**32)`` as uint64 (a rate of 1 gives 2**32: always spikes)."""
+    return np.floor(np.asarray(rate, dtype=np.float64) * 2.0**32).astype(np.uint64)
+
+
+def poisson_spikes(seed: int, threshold: np.ndarray, t: int,
+                   index: np.ndarray | None = None) -> np.ndarray:
+    """Spikes of Poisson units at step ``t``: ``hash(seed, i, t) >> 32 < threshold_i``.
+
+    ``index`` gives the units' indices within their process (default ``0..n-1``).
+    """
+    if index is None:
+        index = np.arange(threshold.size, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        return (splitmix_hash(seed, index, t) >> np.uint64(32)) < threshold

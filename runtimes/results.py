@@ -1,0 +1,93 @@
+"""What a run gives back: spike events and operation counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Counters", "SpikeEvents"]
+
+
+@dataclass(frozen=True)
+class SpikeEvents:
+    """Spikes of one process, sorted by time then index.
+
+    Attributes
+    ----------
+    times
+        Step of each spike (int64, counted from 1).
+    indices
+        Unit of each spike within the process (int64, flat C order).
+    n
+        Number of units of the process.
+    steps
+        Steps run so far (the number of rows of :meth:`to_dense`).
+    """
+
+    times: np.ndarray
+    indices: np.ndarray
+    n: int
+    steps: int
+
+    def __len__(self) -> int:
+        return int(self.times.size)
+
+    def to_dense(self) -> np.ndarray:
+        """Bool array ``(steps, n)``; row ``k`` holds the spikes of step ``k + 1``."""
+        dense = np.zeros((self.steps, self.n), dtype=bool)
+        dense[self.times - 1, self.indices] = True
+        return dense
+
+    def counts(self) -> np.ndarray:
+        """Number of spikes of each unit (int64, length ``n``)."""
+        return np.bincount(self.indices, minlength=self.n).astype(np.int64)
+
+    def rates(self) -> np.ndarray:
+        """Spikes per step of each unit (``counts / steps``)."""
+        return self.counts() / max(self.steps, 1)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpikeEvents):
+            return NotImplemented
+        return (self.n == other.n and self.steps == other.steps
+                and np.array_equal(self.times, other.times)
+                and np.array_equal(self.indices, other.indices))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass
+class Counters:
+    """Operations counted during a run (the inputs of the energy model).
+
+    Attributes
+    ----------
+    steps
+        Steps run.
+    synaptic_ops
+        Synapses activated by a spike (one per synapse per presynaptic spike).
+    neuron_updates
+        Neuron updates (one per neuron of a neuron population per step; sources are not neurons).
+    spikes
+        Spikes emitted, by neurons and sources.
+    messages, hops
+        Spike messages between cores and the mesh hops they travel; ``None`` when the run has no
+        mapping (the reference simulator on a bare network).
+    per_process
+        ``{process name: {"spikes": ..., "synaptic_ops": ..., "neuron_updates": ...}}``.
+    """
+
+    steps: int = 0
+    synaptic_ops: int = 0
+    neuron_updates: int = 0
+    spikes: int = 0
+    messages: int | None = None
+    hops: int | None = None
+    per_process: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict of the totals (for reports and JSON)."""
+        return {"steps": self.steps, "synaptic_ops": self.synaptic_ops,
+                "neuron_updates": self.neuron_updates, "spikes": self.spikes,
+                "messages": self.messages, "hops": self.hops}
