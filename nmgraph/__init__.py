@@ -13,6 +13,7 @@ from nmgraph.hierarchy import Hierarchical
 from nmgraph.network import Connection, Network
 from nmgraph.ports import InPort, OutPort
 from nmgraph.process import Process, Var
+from nmgraph.runtime import Runtime
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,7 @@ __all__ = [
     "PortError",
     "Process",
     "SimulationError",
+    "Runtime",
     "ValidationError",
     "Var",
     "WorkerError",

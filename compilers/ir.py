@@ -1,0 +1,196 @@
+"""NetworkIR: a network flattened to populations (flat neuron ranges) and CSR projections.
+
+The IR is what every later pass and both runtimes read. Neurons are numbered in a canonical order
+(processes in the order they were added, hierarchies flattened depth-first), independent of any
+partitioning. All values are fixed-point integers, so running the IR is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nmgraph.errors import SimulationError
+
+__all__ = ["NEURON_MODELS", "SOURCE_MODELS", "NetworkIR", "PopulationIR", "ProjectionIR"]
+
+#: Models whose units integrate input (they have an ``a_in``).
+NEURON_MODELS = ("lif", "alif")
+#: Models whose units only emit spikes.
+SOURCE_MODELS = ("poisson", "generator")
+
+
+@dataclass(eq=False)
+class PopulationIR:
+    """A population of units: neurons (``lif``, ``alif``) or sources (``poisson``, ``generator``).
+
+    Attributes
+    ----------
+    name
+        Qualified process name (``parent/child`` inside hierarchical processes).
+    process_type
+        Class name of the process it came from (``LIF``, ``IF``, ``PoissonSource``...).
+    model
+        Which dynamics run it: one of :data:`NEURON_MODELS` or :data:`SOURCE_MODELS`.
+    shape
+        Shape of the process (units are numbered in C order).
+    offset
+        Global index of its first unit in the canonical order.
+    params
+        Per-unit parameter arrays (1-D, length ``size``) and, for sources, their configuration:
+        ``lif``: du, dv, vth, bias_mant, bias_exp; ``alif``: those plus db, beta; ``poisson``:
+        threshold (uint64, ``floor(rate * 2**32)``) and seed (uint64, shape ``()``);
+        ``generator``: data (bool, ``(steps, size)``) and repeat (bool, shape ``()``).
+    state
+        Initial state arrays (int64, length ``size``): u, v (and b for ``alif``).
+    """
+
+    name: str
+    process_type: str
+    model: str
+    shape: tuple[int, ...]
+    offset: int
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def is_source(self) -> bool:
+        return self.model in SOURCE_MODELS
+
+    @property
+    def stop(self) -> int:
+        """One past the global index of its last unit."""
+        return self.offset + self.size
+
+
+@dataclass(eq=False)
+class ProjectionIR:
+    """The synapses of one synapse process from one population to another, as CSR by source unit.
+
+    The synapses of source unit ``j`` are ``indptr[j]:indptr[j + 1]``, ordered by target.
+
+    Attributes
+    ----------
+    name
+        Qualified name of the synapse process.
+    pre, post
+        Names of the source and target populations.
+    indptr
+        int64, length ``n_pre + 1``.
+    targets
+        int64 target unit within ``post`` of each synapse.
+    weights
+        int16 weight mantissa of each synapse (non-zero).
+    delays
+        uint8 delay of each synapse, in steps (>= 1).
+    weight_exp
+        Each weight counts as ``weight << weight_exp``.
+    num_weight_bits
+        Declared magnitude bits of the weights.
+    """
+
+    name: str
+    pre: str
+    post: str
+    n_pre: int
+    n_post: int
+    indptr: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    delays: np.ndarray
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.targets.size)
+
+    def effective_weights(self) -> np.ndarray:
+        """``weights << weight_exp`` as int64: what a spike adds to the target's input."""
+        return self.weights.astype(np.int64) << self.weight_exp
+
+    def sources(self) -> np.ndarray:
+        """Source unit of each synapse (int64), the COO row of the CSR."""
+        return np.repeat(np.arange(self.n_pre, dtype=np.int64), np.diff(self.indptr))
+
+
+@dataclass(eq=False)
+class NetworkIR:
+    """A lowered network: populations in canonical order and projections between them."""
+
+    name: str
+    populations: list[PopulationIR]
+    projections: list[ProjectionIR]
+
+    def __post_init__(self) -> None:
+        self._by_name = {pop.name: pop for pop in self.populations}
+
+    def population(self, name: str) -> PopulationIR:
+        """The population called ``name``."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise SimulationError(f"no population named '{name}' in network '{self.name}' "
+                                  f"(populations: {sorted(self._by_name)})") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def n_units(self) -> int:
+        """Units of all populations, neurons and sources."""
+        return sum(pop.size for pop in self.populations)
+
+    @property
+    def n_synapses(self) -> int:
+        return sum(proj.n_synapses for proj in self.projections)
+
+    @property
+    def max_delay(self) -> int:
+        """Largest synaptic delay in the network (1 when there are no synapses)."""
+        return max((int(p.delays.max()) for p in self.projections if p.n_synapses), default=1)
+
+    def projections_from(self, name: str) -> list[ProjectionIR]:
+        return [proj for proj in self.projections if proj.pre == name]
+
+    def projections_to(self, name: str) -> list[ProjectionIR]:
+        return [proj for proj in self.projections if proj.post == name]
+
+    def equals(self, other: NetworkIR, *, names: bool = True) -> bool:
+        """True when both IRs describe the same network array for array.
+
+        With ``names=False`` the population and projection names are not compared (only their
+        order, contents and how they are linked).
+        """
+        if len(self.populations) != len(other.populations):
+            return False
+        if len(self.projections) != len(other.projections):
+            return False
+        rename = {a.name: b.name for a, b in zip(self.populations, other.populations)}
+        for a, b in zip(self.populations, other.populations):
+            if (names and a.name != b.name) or (a.model, a.shape, a.offset) != (
+                    b.model, b.shape, b.offset):
+                return False
+            if not (_same_arrays(a.params, b.params) and _same_arrays(a.state, b.state)):
+                return False
+        for a, b in zip(self.projections, other.projections):
+            if names and a.name != b.name:
+                return False
+            if (rename[a.pre], rename[a.post]) != (b.pre, b.post):
+                return False
+            if (a.n_pre, a.n_post, a.weight_exp) != (b.n_pre, b.n_post, b.weight_exp):
+                return False
+            for attr in ("indptr", "targets", "weights", "delays"):
+                if not np.array_equal(getattr(a, attr), getattr(b, attr)):
+                    return False
+        return True
+
+
+def _same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

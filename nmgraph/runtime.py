@@ -1,0 +1,199 @@
+"""``nm.Runtime``: run a network, an Executable or a NetworkIR on a chosen backend."""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from typing import Any
+
+import numpy as np
+
+from nmgraph.compilers.ir import NetworkIR, PopulationIR
+from nmgraph.compilers.lower import lower
+from nmgraph.errors import SimulationError, ValidationError
+from nmgraph.network import Network
+from nmgraph.process import Process
+from nmgraph.processes.base import PopulationProcess
+from nmgraph.runtimes.registry import backend_factory
+from nmgraph.runtimes.results import Counters, SpikeEvents
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("nmgraph.runtime")
+
+DEFAULT_BACKEND = "reference"
+
+
+class Runtime:
+    """Runs a network step by step and gives back spikes, recorded state and counters.
+
+    Parameters
+    ----------
+    target
+        A :class:`~nmgraph.Network` (lowered with the defaults) or a lowered
+        :class:`~nmgraph.compilers.ir.NetworkIR`.
+    backend
+        ``"reference"``: the NumPy reference simulator (the oracle).
+    workers
+        Worker processes of a multi-core backend; the reference backend takes 1 (or None).
+
+    Examples
+    --------
+    >>> with nm.Runtime(net, backend="reference") as rt:
+    ...     rt.record(exc, "v")
+    ...     rt.run(100)
+    ...     spikes = rt.spikes(exc)        # SpikeEvents: .times (from 1), .indices
+    ...     v = rt.recorded(exc, "v")      # (steps recorded, n)
+    """
+
+    def __init__(self, target: Network | NetworkIR, backend: str = DEFAULT_BACKEND,
+                 workers: int | None = None, **options: Any) -> None:
+        self._network = target if isinstance(target, Network) else None
+        if isinstance(target, Network):
+            ir = lower(target)
+        elif isinstance(target, NetworkIR):
+            ir = target
+        else:
+            raise ValidationError("Runtime", "target", "expects a Network or a NetworkIR", target)
+        if not isinstance(backend, str):
+            raise ValidationError("Runtime", "backend", "must be a backend name", backend)
+        self.ir = ir
+        self.backend_name = backend
+        self._backend = backend_factory(backend)(ir, workers=workers, **options)
+        self._closed = False
+        log.info("Runtime on backend %r for network '%s' (%d units, %d synapses)", backend,
+                 ir.name, ir.n_units, ir.n_synapses)
+
+    # -- running ---------------------------------------------------------------------------------
+    @property
+    def t(self) -> int:
+        """Steps run so far."""
+        return self._backend.t
+
+    def run(self, steps: int) -> None:
+        """Run ``steps`` more steps, continuing where the last run stopped."""
+        self._check_open()
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValidationError("Runtime", "run", "steps must be an int >= 0", steps)
+        self._backend.run(int(steps))
+
+    def record(self, process: Process | str, var: str) -> None:
+        """Record ``var`` of ``process`` after every step from the next one on."""
+        self._check_open()
+        pop = self._population(process)
+        self._check_var(process, pop, var, state_only=True)
+        self._backend.record(pop.name, var)
+
+    # -- results ---------------------------------------------------------------------------------
+    def spikes(self, process: Process | str) -> SpikeEvents:
+        """Spikes of a neuron or source process, sorted by time then index."""
+        pop = self._population(process)
+        times, indices = self._backend.spike_events(pop.name)
+        order = np.lexsort((indices, times))
+        return SpikeEvents(times[order], indices[order], pop.size, self.t)
+
+    def recorded(self, process: Process | str, var: str) -> np.ndarray:
+        """Recorded values of ``var``: int64 array ``(steps recorded, n)``."""
+        pop = self._population(process)
+        try:
+            _, data = self._backend.recorded(pop.name, var)
+        except KeyError:
+            raise SimulationError(f"{_label(process)}: Var {var!r} was not recorded; call "
+                                  f"rt.record(proc, {var!r}) before running") from None
+        return data
+
+    def get(self, process: Process | str, var: str) -> np.ndarray:
+        """Current value of ``var`` (a copy, in the process's shape)."""
+        pop = self._population(process)
+        self._check_var(process, pop, var)
+        return self._backend.get(pop.name, var).reshape(pop.shape)
+
+    def set(self, process: Process | str, var: str, value: Any) -> None:
+        """Set ``var`` between runs (validated against the Var's range; scalars broadcast)."""
+        self._check_open()
+        pop = self._population(process)
+        self._check_var(process, pop, var)
+        declared = self._declared_var(process, pop, var)
+        if declared is not None:
+            array = declared.validate(value)
+        else:
+            array = np.asarray(value)
+        try:
+            array = np.broadcast_to(array, pop.shape).ravel()
+        except ValueError:
+            raise ValidationError(_label(process), var, f"value of shape {np.shape(value)} does "
+                                  f"not fit shape {pop.shape}", value) from None
+        self._backend.set(pop.name, var, array)
+
+    @property
+    def counters(self) -> Counters:
+        """Operations counted so far: synaptic ops, neuron updates, spikes (and messages, hops)."""
+        return self._backend.counters()
+
+    # -- lifetime --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the backend's resources (workers, shared memory). Results stay readable."""
+        if not self._closed:
+            self._closed = True
+            self._backend.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SimulationError("this Runtime is closed; results stay readable, but it cannot "
+                                  "run or change state")
+
+    # -- resolving processes -----------------------------------------------------------------------
+    def _population(self, process: Process | str) -> PopulationIR:
+        if isinstance(process, str):
+            name = process
+        elif isinstance(process, Process):
+            if self._network is not None and not _belongs_to(process, self._network):
+                raise SimulationError(f"{_label(process)} is not part of network "
+                                      f"'{self._network.name}' run by this Runtime")
+            if not isinstance(process, PopulationProcess):
+                raise SimulationError(f"{_label(process)} is a synapse block: it has no spikes or "
+                                      "state in the runtime; ask its target neurons")
+            name = process.qualified_name
+        else:
+            raise ValidationError("Runtime", "process", "expects a Process or a process name",
+                                  process)
+        if name not in self.ir:
+            raise SimulationError(f"no neuron or source process named '{name}' in network "
+                                  f"'{self.ir.name}'")
+        return self.ir.population(name)
+
+    def _declared_var(self, process: Process | str, pop: PopulationIR, var: str):
+        if isinstance(process, Process):
+            return process.vars.get(var)
+        return None
+
+    def _check_var(self, process: Process | str, pop: PopulationIR, var: str,
+                   state_only: bool = False) -> None:
+        known = pop.state if state_only else {**pop.params, **pop.state}
+        if isinstance(process, Process) and not state_only:
+            known = {name: None for name in process.vars}
+        if var not in known:
+            kind = "state Vars" if state_only else "Vars"
+            raise SimulationError(f"{_label(process)} has no {var!r} among its {kind} "
+                                  f"{sorted(known)}")
+
+
+def _label(process: Process | str) -> str:
+    if isinstance(process, Process):
+        return f"{type(process).__name__} '{process.name}'"
+    return f"process '{process}'"
+
+
+def _belongs_to(process: Process, network: Network) -> bool:
+    net = process.network
+    while net is not None:
+        if net is network:
+            return True
+        net = net.owner.network if net.owner is not None else None
+    return False

@@ -1,0 +1,43 @@
+"""Explicit registries of the runtimes: backends by name.
+
+Nothing is discovered by scanning files: a backend is available because it is registered here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nmgraph.errors import SimulationError
+
+__all__ = ["BACKENDS", "backend_factory", "register_backend"]
+
+#: Backend name -> factory taking (target, **options) and returning a Backend.
+BACKENDS: dict[str, Callable[..., Any]] = {}
+
+
+def register_backend(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a backend factory under ``name``."""
+    def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
+        BACKENDS[name] = factory
+        return factory
+    return decorator
+
+
+def backend_factory(name: str) -> Callable[..., Any]:
+    """The factory of backend ``name``, with an error listing the available ones."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise SimulationError(f"unknown backend {name!r}; available: {sorted(BACKENDS)}") \
+            from None
+
+
+@register_backend("reference")
+def _reference(ir: Any, **options: Any) -> Any:
+    from nmgraph.runtimes.reference_backend import ReferenceBackend
+
+    if options.get("workers") not in (None, 1):
+        raise SimulationError("the reference backend runs in one process; workers="
+                              f"{options['workers']} needs backend='multicore'")
+    return ReferenceBackend(ir)
