@@ -1,0 +1,113 @@
+"""Data passed between the mapping passes: Partition (units -> cores), Placement (cores -> mesh),
+Routing (spike routes). Plain dataclasses of arrays; the passes are functions in their own modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Partition", "Placement", "Routing"]
+
+#: Resources a core has, in the order reports list them.
+RESOURCES = ("neurons", "axons_in", "axons_out", "synapses", "synapse_bits")
+
+
+@dataclass(eq=False)
+class Partition:
+    """Which core each unit lives on.
+
+    Cores hold units of one kind only: ``"neuron"`` cores or ``"source"`` cores. The units of a core
+    are listed in ascending global order; a core may hold units of several populations.
+
+    Attributes
+    ----------
+    unit_core
+        int64 ``(n_units,)``: the core of each unit.
+    core_kind
+        ``"neuron"`` or ``"source"`` for each core.
+    usage
+        Resource name -> int64 ``(n_cores,)`` use of each core (see :data:`RESOURCES`).
+    lower_bound
+        Resource name -> lower bound on cores that resource alone implies; ``"cores"`` is the max.
+    strategy
+        Name of the partitioning strategy.
+    """
+
+    unit_core: np.ndarray
+    core_kind: list[str]
+    usage: dict[str, np.ndarray]
+    lower_bound: dict[str, int]
+    strategy: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_cores(self) -> int:
+        return len(self.core_kind)
+
+    def core_units(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(indptr, units)``: the units of core ``c`` are ``units[indptr[c]:indptr[c + 1]]``."""
+        order = np.argsort(self.unit_core, kind="stable")
+        indptr = np.zeros(self.n_cores + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.unit_core, minlength=self.n_cores), out=indptr[1:])
+        return indptr, order.astype(np.int64)
+
+
+@dataclass(eq=False)
+class Placement:
+    """Where each core sits.
+
+    Attributes
+    ----------
+    core_chip
+        int64 ``(n_cores,)`` chip index of each core.
+    core_index
+        int64 ``(n_cores,)`` index of the core within its chip (0..cores_per_chip - 1).
+    core_xy
+        int64 ``(n_cores, 2)`` global mesh coordinates ``(x, y)`` of each core: chips tile a grid,
+        so a hop between two cores is a step of 1 in x or y, whether or not it crosses chips.
+    chip_xy
+        int64 ``(n_chips, 2)`` position of each chip in the grid of chips.
+    strategy
+        Name of the placement strategy.
+    """
+
+    core_chip: np.ndarray
+    core_index: np.ndarray
+    core_xy: np.ndarray
+    chip_xy: np.ndarray
+    strategy: str
+
+    @property
+    def n_chips(self) -> int:
+        return int(self.chip_xy.shape[0])
+
+
+@dataclass(eq=False)
+class Routing:
+    """Spike routes of a placed partition.
+
+    For each source unit ``j``, its destination cores are
+    ``dest_core[dest_indptr[j]:dest_indptr[j + 1]]`` (ascending), and ``dest_axon`` gives the input
+    axon id of ``j`` on each of them. The input axons of core ``c`` are
+    ``axon_source[axon_indptr[c]:axon_indptr[c + 1]]`` (global source units, ascending), so that
+    ``dest_axon`` indexes that list.
+
+    ``hops_x``/``hops_y`` count the mesh hops of each (unit, destination core) message when sent
+    unicast (Loihi); ``tree_hops`` counts the links of each unit's multicast tree (SpiNNaker).
+    ``chip_crossings`` counts chip boundaries crossed per (unit, destination) pair. ``router_entries``
+    gives the routing-table entries needed per chip (0 where the profile has no tables).
+    """
+
+    dest_indptr: np.ndarray
+    dest_core: np.ndarray
+    dest_axon: np.ndarray
+    axon_indptr: np.ndarray
+    axon_source: np.ndarray
+    hops_x: np.ndarray
+    hops_y: np.ndarray
+    chip_crossings: np.ndarray
+    tree_hops: np.ndarray
+    router_entries: np.ndarray
+    multicast: bool
