@@ -12,7 +12,7 @@ PACKAGE_DIRS = {
     "nmgraph.runtimes": "runtimes",
 }
 
-KERNELS = ["_neurons"]
+KERNELS = ["_neurons", "_sync"]
 
 extensions = [
     Extension(

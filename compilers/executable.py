@@ -144,16 +144,12 @@ class Executable:
 
     def _core(self, c: int) -> CoreRecord:
         units = self.tables.core_units[self.tables.core_unit_ptr[c]:self.tables.core_unit_ptr[c + 1]]
-        local_xy = self.placement.core_xy[c] - self._chip_origin(int(self.placement.core_chip[c]))
+        x, y = self.profile.position(int(self.placement.core_index[c]), self.n_cores)
         return CoreRecord(
             core_id=c, chip=int(self.placement.core_chip[c]),
-            position=(int(local_xy[0]), int(local_xy[1])), slices=self._slices(units),
+            position=(int(x), int(y)), slices=self._slices(units),
             usage={r: int(self.partition.usage[r][c]) for r in RESOURCES},
             kind=self.partition.core_kind[c])
-
-    def _chip_origin(self, chip: int) -> np.ndarray:
-        rows, cols = self.profile.mesh_shape
-        return self.placement.chip_xy[chip] * np.array([cols, rows])
 
     def _slices(self, units: np.ndarray) -> list[tuple[str, int, int]]:
         slices: list[tuple[str, int, int]] = []
@@ -167,6 +163,29 @@ class Executable:
                 if lo < hi:
                     slices.append((pop.name, lo - pop.offset, hi - pop.offset))
         return slices
+
+    @functools.cached_property
+    def unit_costs(self) -> np.ndarray:
+        """What one spike of each unit costs in messages and hops, int64 ``(n_units, 6)``.
+
+        Columns: messages to its own core, to other cores of its chip, to other chips (one message
+        per destination core), mesh hops (the multicast tree's links on profiles that route
+        multicast, else the sum of the unicast paths), and the x and y parts of the unicast hops.
+        """
+        routing, unit_core = self.routing, self.partition.unit_core
+        n_units = self.ir.n_units
+        owner = np.repeat(np.arange(n_units, dtype=np.int64), np.diff(routing.dest_indptr))
+        same_core = routing.dest_core == unit_core[owner]
+        chips = self.placement.core_chip
+        same_chip = chips[routing.dest_core] == chips[unit_core[owner]]
+        costs = np.zeros((n_units, 6), dtype=np.int64)
+        costs[:, 0] = np.bincount(owner, weights=same_core, minlength=n_units)
+        costs[:, 1] = np.bincount(owner, weights=~same_core & same_chip, minlength=n_units)
+        costs[:, 2] = np.bincount(owner, weights=~same_chip, minlength=n_units)
+        costs[:, 4] = np.bincount(owner, weights=routing.hops_x, minlength=n_units)
+        costs[:, 5] = np.bincount(owner, weights=routing.hops_y, minlength=n_units)
+        costs[:, 3] = routing.tree_hops if routing.multicast else costs[:, 4] + costs[:, 5]
+        return costs
 
     @functools.cached_property
     def report(self):

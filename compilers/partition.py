@@ -58,7 +58,7 @@ class CoreLimits:
                                       "must be a positive int", max_neurons_per_core)
             neurons = min(neurons, max_neurons_per_core)
         return cls(profile.name, neurons, profile.axons_in_per_core, profile.axons_out_per_core,
-                   profile.synapse_capacity, int(profile.bits_per_synapse),
+                   profile.synapse_capacity, int(profile.bits_per_synapse or 0),
                    profile.synapse_memory_bits_per_core, profile.fanout_cores_per_neuron)
 
     def limit(self, resource: str) -> int | None:
@@ -191,8 +191,8 @@ def _fit_by_caps(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits, in_degr
                 kinds.append("source" if pop.is_source else "neuron")
         usage, fanout = measure_usage(graph, unit_core, len(core_pop), limits.bits_per_synapse)
         overflow = _overflows(usage, limits)
-        _check_fanout(ir, fanout, limits)
         if not overflow:
+            _check_fanout(ir, fanout, limits)
             return _result(ir, graph, limits, unit_core, kinds, usage, strategy)
         for resource, core, need, limit in overflow:
             name = core_pop[core]
@@ -211,9 +211,9 @@ def _fit_by_splitting(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits,
     for _ in range(MAX_ROUNDS):
         n_cores = len(kinds)
         usage, fanout = measure_usage(graph, unit_core, n_cores, limits.bits_per_synapse)
-        _check_fanout(ir, fanout, limits)
         overflow = _overflows(usage, limits)
         if not overflow:
+            _check_fanout(ir, fanout, limits)
             return _result(ir, graph, limits, unit_core, kinds, usage, strategy)
         for core in sorted({core for _, core, _, _ in overflow}):
             members = np.flatnonzero(unit_core == core)

@@ -13,9 +13,7 @@ from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.lower import lower
 from nmgraph.compilers.partition import partition as partition_pass
-from nmgraph.compilers.place import place as place_pass
 from nmgraph.compilers.quantize import quantize
-from nmgraph.compilers.route import route as route_pass
 from nmgraph.compilers.synapse_graph import build_synapse_graph
 from nmgraph.errors import ValidationError
 from nmgraph.network import Network
@@ -58,6 +56,9 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
         The network does not fit the profile; the message names the process, the resource, the
         need and the limit, and what would help.
     """
+    from nmgraph.compilers.place import place as place_pass
+    from nmgraph.compilers.route import route as route_pass
+
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 

@@ -10,10 +10,12 @@ from nmgraph.errors import (
     WorkerError,
 )
 from nmgraph.hierarchy import Hierarchical
+from nmgraph.io import load_network as load
 from nmgraph.network import Connection, Network
 from nmgraph.ports import InPort, OutPort
 from nmgraph.process import Process, Var
 from nmgraph.runtime import Runtime
+from nmgraph.compilers.pipeline import compile_network as compile  # noqa: A001
 
 __version__ = "0.1.0"
 
@@ -34,4 +36,6 @@ __all__ = [
     "Var",
     "WorkerError",
     "__version__",
+    "compile",
+    "load",
 ]

@@ -162,6 +162,10 @@ class Process:
 
     def __setattr__(self, key: str, value: Any) -> None:
         if getattr(self, "_ready", False):
+            if key == "name":
+                raise ValidationError(self, "name", "cannot be changed after construction (the "
+                                      "network and saved files refer to it); pass name= instead",
+                                      value)
             if key in self.vars:
                 self.vars[key].set(value)
                 return

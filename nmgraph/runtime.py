@@ -30,8 +30,9 @@ class Runtime:
     Parameters
     ----------
     target
-        A :class:`~nmgraph.Network` (lowered with the defaults) or a lowered
-        :class:`~nmgraph.compilers.ir.NetworkIR`.
+        A :class:`~nmgraph.Network` (lowered with the defaults), an Executable from
+        :func:`nmgraph.compile` (runs its quantized network: mapping never changes results), or a
+        lowered :class:`~nmgraph.compilers.ir.NetworkIR`.
     backend
         ``"reference"``: the NumPy reference simulator (the oracle).
     workers
@@ -48,13 +49,19 @@ class Runtime:
 
     def __init__(self, target: Network | NetworkIR, backend: str = DEFAULT_BACKEND,
                  workers: int | None = None, **options: Any) -> None:
+        from nmgraph.compilers.executable import Executable
+
         self._network = target if isinstance(target, Network) else None
+        self.executable = target if isinstance(target, Executable) else None
         if isinstance(target, Network):
             ir = lower(target)
+        elif isinstance(target, Executable):
+            ir = target.ir
         elif isinstance(target, NetworkIR):
             ir = target
         else:
-            raise ValidationError("Runtime", "target", "expects a Network or a NetworkIR", target)
+            raise ValidationError("Runtime", "target", "expects a Network, an Executable or a "
+                                  "NetworkIR", target)
         if not isinstance(backend, str):
             raise ValidationError("Runtime", "backend", "must be a backend name", backend)
         self.ir = ir

@@ -37,9 +37,7 @@ class SpikeGenerator(SourceProcess):
         label = process_label(type(self), name)
         raster = _as_raster(label, data)
         super().__init__(raster.shape[1:], name)
-        if not isinstance(repeat, (bool, np.bool_)):
-            raise ValidationError(self, "repeat", "must be True or False", repeat)
-        self.repeat = bool(repeat)
+        self.repeat = repeat
         raster.flags.writeable = False
         self.data = raster
         self._finish()
@@ -65,6 +63,17 @@ class SpikeGenerator(SourceProcess):
         raster = np.zeros((steps, n), dtype=bool)
         raster[times - 1, indices] = True
         return cls(raster.reshape((steps, *shape)), repeat=repeat, name=name)
+
+    @property
+    def repeat(self) -> bool:
+        """Loop over the rows instead of stopping (assign to change it; validated)."""
+        return self._repeat
+
+    @repeat.setter
+    def repeat(self, value: Any) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValidationError(self, "repeat", "must be True or False", value)
+        self._repeat = bool(value)
 
     @property
     def steps(self) -> int:
@@ -100,9 +109,17 @@ class PoissonSource(SourceProcess):
                  name: str | None = None) -> None:
         super().__init__(shape, name)
         self.rate = rate
-        self.seed = (seed_from_name(self.name) if seed is None
-                     else as_int_scalar(self, "seed", seed, low=0, high=SEED_MAX))
+        self.seed = seed_from_name(self.name) if seed is None else seed
         self._finish()
+
+    @property
+    def seed(self) -> int:
+        """Seed of the counter-based hash, 0..2**64 - 1 (assign to change it; validated)."""
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: Any) -> None:
+        self._seed = as_int_scalar(self, "seed", value, low=0, high=SEED_MAX)
 
     @property
     def rate(self) -> np.ndarray:

@@ -66,7 +66,10 @@ class Dense(_WeightedSynapse):
 
     def __init__(self, weights: Any, weight_exp: int = 0, num_weight_bits: int = 8,
                  delay: Any = 1, name: str | None = None) -> None:
-        array = np.asarray(weights) if not hasattr(weights, "nnz") else None
+        try:
+            array = np.asarray(weights) if not hasattr(weights, "nnz") else None
+        except (TypeError, ValueError):  # ragged nested lists
+            array = None
         if array is None or array.ndim != 2 or 0 in array.shape:
             label = process_label(type(self), name)
             raise ValidationError(label, "weights", "must be a non-empty 2-D array (post, pre); "
@@ -118,8 +121,8 @@ class Sparse(_WeightedSynapse):
         if self.rows.shape != self.cols.shape or self.rows.ndim != 1:
             raise ValidationError(self, "weights", "rows and cols must be 1-D of equal length",
                                   (self.rows.shape, self.cols.shape))
-        flat = self.rows * n_pre + self.cols
-        if np.unique(flat).size != flat.size:
+        flat = np.sort(self.rows * n_pre + self.cols)
+        if flat.size > 1 and bool(np.any(flat[1:] == flat[:-1])):
             raise ValidationError(self, "weights", "each (post, pre) pair may appear only once; "
                                   "sum duplicate entries first (matrix.sum_duplicates())")
         nnz = (self.rows.size,)

@@ -1,0 +1,355 @@
+"""Routing: spike routes of a placed partition, hop counts, multicast trees and router tables.
+
+For each source unit, its destination cores are the cores holding its targets, and its input axon
+on each is its rank among the distinct source units reaching that core (ascending), as on Loihi.
+Messages follow dimension-order routing on the mesh: X first, then Y. The path from ``(x0, y0)`` to
+``(x1, y1)`` is the horizontal segment at ``y0`` and then the vertical segment at ``x1``, so
+
+* a unicast message takes ``|x1 - x0|`` + ``|y1 - y0|`` hops (``hops_x``, ``hops_y``);
+* a unit's multicast tree (the union of its paths) has ``max(x0, max x1) - min(x0, min x1)`` links
+  on row ``y0`` plus, for each destination column, ``max(y0, max y1) - min(y0, min y1)`` links;
+* a path crosses ``|cx1 - cx0| + |cy1 - cy0|`` chip boundaries (chip grid coordinates).
+
+Hops are counted on the mesh of cores (``core_mesh``) or, on ``chip_router`` profiles (SpiNNaker),
+on the grid of chips (see :func:`~nmgraph.compilers.place.hop_positions`).
+
+Router tables (profiles with ``router_entries_per_chip``, such as SpiNNaker's 1,023): keys are
+allocated per source core (one contiguous key block per core, one mask covering it), so at a chip
+all the units of one source core whose trees leave that chip the same way (the same set of
+outgoing links and the same set of local destination cores) share one entry. A chip needs an entry
+for a tree only where the packet does not pass straight through: at the source chip, at each
+destination chip, and where the tree turns from its row into a destination column; elsewhere
+default routing (out of the link opposite the one it came in on) carries it, as on SpiNNaker.
+Trees are taken on the grid of chips (the chip-level projection of the core-level X-then-Y paths
+is the X-then-Y path between the chips). This is an idealised count: it assumes each group's keys
+can be covered by one key/mask pair, as a key allocator that orders keys by group can arrange.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from nmgraph.compilers.hardware import load_profile
+from nmgraph.compilers.mapping import Partition, Placement, Routing
+from nmgraph.compilers.place import fast_axon_pairs, hop_positions
+from nmgraph.compilers.synapse_graph import SynapseGraph
+
+from nmgraph.errors import MappingError, ValidationError
+
+__all__ = ["MULTICAST", "is_multicast", "route"]
+
+#: Whether a chip's network replicates a spike along a multicast tree (SpiNNaker) or its source
+#: core sends one unicast message per destination core (Loihi, TrueNorth). Profiles not listed
+#: are multicast when they have router tables or a chip-level router.
+MULTICAST = {"loihi1": False, "loihi2": False, "spinnaker1": True, "spinnaker2": True,
+             "truenorth": False, "generic": False}
+
+#: Elements of the dense per-chunk scratch arrays (units x columns, units x chips).
+_CHUNK = 1 << 21
+#: Link bits of a routing entry.
+_EAST, _WEST, _NORTH, _SOUTH = 1, 2, 4, 8
+
+
+def is_multicast(profile) -> bool:
+    """True when ``profile``'s routers send a spike along a multicast tree."""
+    profile = load_profile(profile)
+    if profile.name in MULTICAST:
+        return MULTICAST[profile.name]
+    return profile.router_entries_per_chip is not None or profile.topology == "chip_router"
+
+
+def route(partition: Partition, placement: Placement, graph: SynapseGraph, profile, *,
+          pairs: tuple[np.ndarray, np.ndarray] | None = None, strict: bool = True) -> Routing:
+    """Route every (source unit, destination core) pair of a placed partition.
+
+    Parameters
+    ----------
+    partition, placement
+        The cores and where they sit.
+    graph
+        The synapse graph the partition was made from.
+    profile
+        A HardwareProfile or anything ``load_profile`` accepts.
+    pairs
+        ``axon_pairs(graph, partition.unit_core)`` if already computed (by source, then core).
+    strict
+        Raise when a chip needs more router entries than the profile allows (the error carries
+        the routing as ``error.routing``); with ``strict=False`` the routing is returned and the
+        report shows the overflow.
+
+    Returns
+    -------
+    Routing
+        ``dest_indptr``, ``axon_indptr`` int64; ``dest_core``, ``dest_axon``, ``axon_source`` int64;
+        ``hops_x``, ``hops_y``, ``chip_crossings`` int32 per pair; ``tree_hops`` int64 per unit;
+        ``router_entries`` int64 per chip of ``placement.chip_xy``.
+    """
+    profile = load_profile(profile)
+    n_units, n_cores = graph.n_units, partition.n_cores
+    _check_placement(partition, placement)
+    sources, cores = _checked_pairs(partition, graph, pairs)
+    dest_indptr = _indptr(sources, n_units)
+    axon_indptr, axon_source, dest_axon = _axon_tables(sources, cores, n_cores)
+
+    unit_core = np.asarray(partition.unit_core, dtype=np.int64)
+    source_core = unit_core[sources]
+    node_xy = hop_positions(placement, profile)
+    x1 = node_xy[cores, 0]
+    dx = x1 - node_xy[source_core, 0]
+    dy = node_xy[cores, 1] - node_xy[source_core, 1]
+    core_chip_xy = placement.chip_xy[placement.core_chip]
+    crossings = np.abs(core_chip_xy[cores] - core_chip_xy[source_core]).sum(axis=1)
+    del source_core
+
+    tree_hops = _tree_hops(sources, dest_indptr, x1, dx, dy)
+    if profile.router_entries_per_chip is not None:
+        entries = _router_entries(sources, cores, dest_indptr, unit_core, placement)
+    else:
+        entries = np.zeros(placement.n_chips, dtype=np.int64)
+    routing = Routing(dest_indptr=dest_indptr, dest_core=cores, dest_axon=dest_axon,
+                      axon_indptr=axon_indptr, axon_source=axon_source,
+                      hops_x=np.abs(dx).astype(np.int32), hops_y=np.abs(dy).astype(np.int32),
+                      chip_crossings=crossings.astype(np.int32), tree_hops=tree_hops,
+                      router_entries=entries, multicast=is_multicast(profile))
+    if strict:
+        _check_tables(routing, placement, profile)
+    return routing
+
+
+# --------------------------------------------------------------------------------------------------
+# checks
+# --------------------------------------------------------------------------------------------------
+
+def _check_placement(partition: Partition, placement: Placement) -> None:
+    n_cores = partition.n_cores
+    for name in ("core_chip", "core_index"):
+        if np.shape(getattr(placement, name)) != (n_cores,):
+            raise ValidationError("Placement", name, f"must have one entry per core ({n_cores})",
+                                  np.shape(getattr(placement, name)))
+    if np.shape(placement.core_xy) != (n_cores, 2):
+        raise ValidationError("Placement", "core_xy", f"must have shape ({n_cores}, 2)",
+                              np.shape(placement.core_xy))
+    chips = placement.core_chip
+    if chips.size and (chips.min() < 0 or chips.max() >= placement.n_chips):
+        raise ValidationError("Placement", "core_chip",
+                              f"chip ids must be in 0..{placement.n_chips - 1}")
+
+
+def _checked_pairs(partition: Partition, graph: SynapseGraph,
+                   pairs: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    unit_core = np.asarray(partition.unit_core, dtype=np.int64)
+    if unit_core.shape != (graph.n_units,):
+        raise ValidationError("Partition", "unit_core", f"must have one core per unit of the "
+                              f"synapse graph ({graph.n_units})", unit_core.shape)
+    if unit_core.size and (unit_core.min() < 0 or unit_core.max() >= partition.n_cores):
+        raise ValidationError("Partition", "unit_core",
+                              f"core ids must be in 0..{partition.n_cores - 1}")
+    if pairs is None:
+        return fast_axon_pairs(graph, unit_core, partition.n_cores)
+    sources, cores = (np.asarray(a, dtype=np.int64) for a in pairs)
+    if sources.ndim != 1 or sources.shape != cores.shape:
+        raise ValidationError("route", "pairs", "must be two 1-D arrays (sources, cores) of "
+                              "equal length, as axon_pairs returns")
+    key = sources * max(partition.n_cores, 1) + cores
+    if key.size > 1 and not np.all(key[1:] > key[:-1]):
+        raise ValidationError("route", "pairs", "must be distinct and sorted by source, then "
+                              "core, as axon_pairs returns them")
+    return sources, cores
+
+
+def _check_tables(routing: Routing, placement: Placement, profile) -> None:
+    limit = profile.router_entries_per_chip
+    if limit is None or not routing.router_entries.size:
+        return
+    over = np.flatnonzero(routing.router_entries > limit)
+    if not over.size:
+        return
+    worst = int(over[np.argmax(routing.router_entries[over])])
+    x, y = (int(v) for v in placement.chip_xy[worst])
+    others = f" ({over.size} chips overflow)" if over.size > 1 else ""
+    error = MappingError(
+        f"routing on {profile.label}: chip {worst} at ({x}, {y}) needs "
+        f"{int(routing.router_entries[worst])} router entries but {profile.name} allows {limit} "
+        f"per chip{others}; what would help: fewer source cores whose spikes pass through it "
+        f"(fuller cores, or a partition that keeps each core's targets together), "
+        f"place='traffic' to shorten and localise routes, or a profile with larger tables")
+    error.routing = routing
+    raise error
+
+
+# --------------------------------------------------------------------------------------------------
+# tables and hops
+# --------------------------------------------------------------------------------------------------
+
+def _indptr(groups: np.ndarray, n_groups: int) -> np.ndarray:
+    indptr = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(groups, minlength=n_groups), out=indptr[1:])
+    return indptr
+
+
+def _stable_order(values: np.ndarray, n_values: int) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` for ints in ``0..n_values - 1``, by sorting packed
+    keys (NumPy's sort is several times faster than its argsort on tens of millions of items)."""
+    size = values.size
+    if size == 0 or n_values * size >= 2**62:
+        return np.argsort(values, kind="stable")
+    key = values * size
+    key += np.arange(size, dtype=np.int64)
+    key.sort()
+    return key % size
+
+
+def _axon_tables(sources: np.ndarray, cores: np.ndarray,
+                 n_cores: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(axon_indptr, axon_source, dest_axon)``: each core's sources (ascending), and the rank of
+    each pair's source among its core's sources."""
+    axon_indptr = _indptr(cores, n_cores)
+    order = _stable_order(cores, n_cores)  # pairs are sorted by source, so sources stay ascending
+    axon_source = sources[order]
+    rank = np.arange(order.size, dtype=np.int64) - axon_indptr[cores[order]]
+    dest_axon = np.empty_like(rank)
+    dest_axon[order] = rank
+    return axon_indptr, axon_source, dest_axon
+
+
+def _unit_chunks(dest_indptr: np.ndarray, per_unit: int):
+    """Ranges ``(u0, u1)`` of units whose dense scratch (``per_unit`` cells each) stays small."""
+    n_units = dest_indptr.size - 1
+    step = max(1, _CHUNK // max(per_unit, 1))
+    for u0 in range(0, n_units, step):
+        u1 = min(n_units, u0 + step)
+        if dest_indptr[u1] > dest_indptr[u0]:
+            yield u0, u1
+
+
+def _tree_hops(sources: np.ndarray, dest_indptr: np.ndarray, x1: np.ndarray, dx: np.ndarray,
+               dy: np.ndarray) -> np.ndarray:
+    """Links in each unit's X-then-Y multicast tree (0 for units without destinations)."""
+    n_units = dest_indptr.size - 1
+    tree = np.zeros(n_units, dtype=np.int64)
+    if not sources.size:
+        return tree
+    counts = np.diff(dest_indptr)
+    busy = counts > 0
+    starts = dest_indptr[:-1][busy]
+    # row y0: all paths start at x0, so their union spans the furthest east and west destinations
+    tree[busy] = (np.maximum.reduceat(np.maximum(dx, 0), starts) +
+                  np.maximum.reduceat(np.maximum(-dx, 0), starts))
+    # each destination column: the union of its vertical segments spans its extreme rows
+    width = int(x1.max()) + 1
+    up, down = np.maximum(dy, 0), np.maximum(-dy, 0)
+    for u0, u1 in _unit_chunks(dest_indptr, width):
+        p0, p1 = dest_indptr[u0], dest_indptr[u1]
+        cell = (sources[p0:p1] - u0) * width + x1[p0:p1]
+        reach_up = np.zeros((u1 - u0) * width, dtype=np.int64)
+        reach_down = np.zeros_like(reach_up)
+        np.maximum.at(reach_up, cell, up[p0:p1])
+        np.maximum.at(reach_down, cell, down[p0:p1])
+        tree[u0:u1] += (reach_up + reach_down).reshape(u1 - u0, width).sum(axis=1)
+    return tree
+
+
+# --------------------------------------------------------------------------------------------------
+# router tables
+# --------------------------------------------------------------------------------------------------
+
+def _router_entries(sources: np.ndarray, cores: np.ndarray, dest_indptr: np.ndarray,
+                    unit_core: np.ndarray, placement: Placement) -> np.ndarray:
+    """Router-table entries each chip needs (see the module docstring)."""
+    n_chips = placement.n_chips
+    grid_cols = int(placement.chip_xy[:, 0].max()) + 1
+    grid_rows = int(placement.chip_xy[:, 1].max()) + 1
+    n_places = grid_rows * grid_cols
+    chip_place = placement.chip_xy[:, 1] * grid_cols + placement.chip_xy[:, 0]
+    chip_at = np.full(n_places, -1, dtype=np.int64)
+    chip_at[chip_place] = np.arange(n_chips)
+    core_place = chip_place[placement.core_chip]
+    core_index = np.asarray(placement.core_index, dtype=np.int64)
+    n_words = int(core_index.max()) // 64 + 1 if core_index.size else 1
+    core_word = core_index // 64
+    core_bit = np.left_shift(np.uint64(1), (core_index % 64).astype(np.uint64))
+    unit_place = core_place[unit_core]
+
+    found: list[tuple[np.ndarray, ...]] = []
+    for u0, u1 in _unit_chunks(dest_indptr, n_places * n_words):
+        p0, p1 = dest_indptr[u0], dest_indptr[u1]
+        n = u1 - u0
+        chunk_cores = cores[p0:p1]
+        cell = (sources[p0:p1] - u0) * n_places + core_place[chunk_cores]
+        local = np.zeros((n_words, n * n_places), dtype=np.uint64)
+        for word in range(n_words):
+            mine = core_word[chunk_cores] == word
+            np.bitwise_or.at(local[word], cell[mine], core_bit[chunk_cores[mine]])
+        present = np.zeros(n * n_places, dtype=bool)
+        present[cell] = True
+        units = np.arange(u0, u1)
+        unit, y, x, mask = _entry_nodes(present.reshape(n, grid_rows, grid_cols),
+                                        unit_place[units] % grid_cols,
+                                        unit_place[units] // grid_cols)
+        place = y * grid_cols + x
+        chips = chip_at[place]
+        if np.any(chips < 0):
+            raise ValidationError("Placement", "chip_xy", "the chips must fill a rectangular grid "
+                                  "(a route crosses a grid place without a chip)")
+        found.append((chips, unit_core[u0 + unit] * 16 + mask, local[:, unit * n_places + place]))
+    if not found:
+        return np.zeros(n_chips, dtype=np.int64)
+    chips = np.concatenate([f[0] for f in found])
+    group = np.concatenate([f[1] for f in found])
+    local = np.concatenate([f[2] for f in found], axis=1)
+    for word in local:  # one id per distinct (source core, links, local cores)
+        group = _combine(group, word)
+    n_groups = int(group.max()) + 1
+    key = np.sort(chips * n_groups + group)
+    first = np.ones(key.size, dtype=bool)
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    return np.bincount(key[first] // n_groups, minlength=n_chips).astype(np.int64)
+
+
+def _entry_nodes(present: np.ndarray, source_x: np.ndarray,
+                 source_y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The chips where each unit's tree needs an entry, and the links it leaves them by.
+
+    ``present`` is bool ``(units, rows, cols)``: the unit's destination chips. Returns
+    ``(unit, y, x, links)`` for the source chip, each destination chip and each chip where the tree
+    turns from the source row into a destination column.
+    """
+    n, rows, cols = present.shape
+    in_column = present.any(axis=1)                     # (units, cols)
+    sends = in_column.any(axis=1)
+    row_ids = np.arange(rows)[None, :, None]
+    col_ids = np.arange(cols)[None, :]
+    column_top = np.where(present, row_ids, -1).max(axis=1)      # highest destination row
+    column_bottom = np.where(present, row_ids, rows).min(axis=1)  # lowest destination row
+    east_end = np.where(in_column, col_ids, -1).max(axis=1)
+    west_end = np.where(in_column, col_ids, cols).min(axis=1)
+
+    node = present.copy()
+    everyone = np.arange(n)
+    node[everyone, source_y, :] |= in_column             # turns into destination columns
+    node[everyone[sends], source_y[sends], source_x[sends]] = True
+    unit, y, x = np.nonzero(node)
+    sx, sy = source_x[unit], source_y[unit]
+    top, bottom = column_top[unit, x], column_bottom[unit, x]
+    on_row = y == sy
+    east = on_row & (x >= sx) & (x < east_end[unit])
+    west = on_row & (x <= sx) & (x > west_end[unit])
+    north = np.where(on_row, top > sy, (y > sy) & (top > y))
+    south = np.where(on_row, bottom < sy, (y < sy) & (bottom < y))
+    links = (east * _EAST) | (west * _WEST) | (north * _NORTH) | (south * _SOUTH)
+    return unit, y, x, links.astype(np.int64)
+
+
+def _combine(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Dense ids of the distinct ``(group, value)`` pairs."""
+    group_ids, _ = _factorize(group)
+    value_ids, n_values = _factorize(values)
+    ids, _ = _factorize(group_ids * n_values + value_ids)
+    return ids
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, int]:
+    ordered = np.sort(values)
+    keep = np.ones(ordered.size, dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    distinct = ordered[keep]
+    return np.searchsorted(distinct, values).astype(np.int64), int(distinct.size)

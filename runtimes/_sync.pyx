@@ -1,0 +1,387 @@
+# cython: language_level=3
+"""A sense-reversing spin barrier in shared memory, for worker processes started with ``fork``.
+
+The barrier state lives in a C-contiguous ``int64`` array (normally a view of a
+``multiprocessing.shared_memory.SharedMemory`` buffer mapped before the fork, so every process
+sees the same physical pages). All accesses to the slots are GCC ``__atomic`` builtins with
+``__ATOMIC_SEQ_CST`` on naturally aligned 64-bit words (plain ``mov``/``lock xadd`` on x86-64).
+
+Slot layout (int64 indices; 8 slots = one 64-byte cache line)::
+
+    [0]            COUNT    parties arrived in the current phase (the only contended RMW word,
+                            alone on its cache line)
+    [8]            GEN      generation: number of completed barriers; this is the "sense" (a
+                            sense-reversing barrier flips one bit; a counter is the same thing
+                            with more information, and never wraps in practice)
+    [9]            ABORT    0 = healthy; non-zero = broken/aborted, the value is a reason code
+                            (ABORT_PARENT=1, ABORT_TIMEOUT=2, ABORT_INTERRUPT=3, ABORT_OVERFLOW=4,
+                            callers may use their own codes >= 16, e.g. 16 + rank of a failed worker)
+    [10]           NPARTIES set by the first SpinBarrier constructed on the slots; every later one
+                            must agree (a mismatch would deadlock silently)
+    [11..15]       reserved (0)
+    [16 + 8*r]     ARRIVED[r] for rank r in 0..n-1: the generation party r last arrived for
+                            (GEN + 1 while it waits); diagnostics only: after a timeout the parent
+                            can see which rank never reached barrier number GEN + 1. Each on its own
+                            cache line.
+
+    total: ``barrier_nslots(n) = 16 + 8*n`` slots. All-zero is the valid initial state, so a freshly
+    created (zero-filled) shared-memory segment needs no initialisation.
+
+Algorithm (per wait, by party ``r``)::
+
+    if ABORT: return 1                       # a broken barrier fails fast
+    g = load(GEN)                            # the local sense: see below
+    store(ARRIVED[r], g + 1)
+    if fetch_add(COUNT, 1) == n - 1:         # last to arrive
+        store(COUNT, 0); store(GEN, g + 1)   # reset BEFORE releasing (order matters)
+        return 0
+    spin until load(GEN) != g  -> 0  |  load(ABORT) != 0 -> 1  |  deadline -> break barrier, 2
+
+Each process keeps its own local sense ``g``, but reads it from GEN on entry instead of carrying it
+between calls. This is safe: GEN can only move from ``g`` to ``g + 1`` once all ``n`` parties have
+arrived in phase ``g``, and this party has not arrived yet, so the value read is exactly the current
+phase. (It also means a process forked at any point between barriers, or a barrier ``reset()``
+after an abort, needs no local state fixed up.) COUNT is reset before GEN is published, and a party
+can only arrive for phase ``g + 1`` after it observed GEN == ``g + 1``, so no arrival of the next
+phase is lost. Memory ordering: everything a party wrote before its ``fetch_add`` (e.g. its
+outboxes and message counts) happens-before the last arriver's store to GEN (release sequence of
+COUNT), which happens-before every waiter's load that observes the new GEN: data written before
+the barrier is visible after it in every process.
+
+Waiting: spin with ``_mm_pause`` (``yield`` on arm64) for ``spin_s`` seconds (default 50 us, or 0
+if there are more parties than usable CPUs: spinning would only steal the CPU from the party being
+waited for), then ``sched_yield`` until ``yield_s`` has elapsed (default 1 ms), then nanosleep in
+steps growing from 20 us to 1 ms. The GIL is released while waiting; every 50 ms a waiter
+re-acquires it to run Python signal handlers (so Ctrl-C / SIGTERM handlers work in workers), and
+aborts the barrier (ABORT_INTERRUPT) if a handler raises.
+
+Breaking: a timeout leaves COUNT including the timed-out party, so the barrier cannot be used
+again; the timed-out party therefore sets ABORT (ABORT_TIMEOUT, unless a code is already set) and
+every other party is released with status 1 (``BarrierAborted``). ``reset()`` restores a broken
+barrier, but only when no party is inside ``wait``.
+"""
+
+import os
+
+from libc.stdint cimport int64_t, uintptr_t
+from cpython.exc cimport PyErr_CheckSignals
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <sched.h>
+    #include <time.h>
+    #if defined(__x86_64__) || defined(__i386__)
+    #include <immintrin.h>
+    static inline void nmg_cpu_relax(void) { _mm_pause(); }
+    #elif defined(__aarch64__)
+    static inline void nmg_cpu_relax(void) { __asm__ __volatile__("yield" ::: "memory"); }
+    #else
+    static inline void nmg_cpu_relax(void) { __asm__ __volatile__("" ::: "memory"); }
+    #endif
+    static inline int64_t nmg_load(int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+    static inline void nmg_store(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+    static inline int64_t nmg_fetch_add(int64_t *p, int64_t v) {
+        return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+    }
+    static inline int nmg_cas(int64_t *p, int64_t expected, int64_t desired) {
+        return __atomic_compare_exchange_n(p, &expected, desired, 0,
+                                           __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    }
+    static inline double nmg_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    }
+    static inline void nmg_sleep_ns(long ns) {
+        struct timespec ts;
+        ts.tv_sec = ns / 1000000000L;
+        ts.tv_nsec = ns % 1000000000L;
+        nanosleep(&ts, NULL);
+    }
+    static inline void nmg_yield(void) { sched_yield(); }
+    """
+    void nmg_cpu_relax() noexcept nogil
+    int64_t nmg_load(int64_t *p) noexcept nogil
+    void nmg_store(int64_t *p, int64_t v) noexcept nogil
+    int64_t nmg_fetch_add(int64_t *p, int64_t v) noexcept nogil
+    int nmg_cas(int64_t *p, int64_t expected, int64_t desired) noexcept nogil
+    double nmg_now() noexcept nogil
+    void nmg_sleep_ns(long ns) noexcept nogil
+    void nmg_yield() noexcept nogil
+
+
+# ---- layout --------------------------------------------------------------------------------------
+COUNT = 0
+GEN = 8
+ABORT = 9
+NPARTIES = 10
+ARRIVED = 16
+LINE = 8            # int64 slots per 64-byte cache line
+
+# ---- wait results and abort codes ----------------------------------------------------------------
+RELEASED = 0
+ABORTED = 1
+TIMED_OUT = 2
+ABORT_PARENT = 1
+ABORT_TIMEOUT = 2
+ABORT_INTERRUPT = 3
+ABORT_OVERFLOW = 4
+
+cdef enum:
+    C_COUNT = 0
+    C_GEN = 8
+    C_ABORT = 9
+    C_NPARTIES = 10
+    C_ARRIVED = 16
+    C_LINE = 8
+    ST_RELEASED = 0
+    ST_ABORTED = 1
+    ST_TIMEOUT = 2
+    ST_CHECK = 3         # internal: time to run Python signal handlers
+    C_ABORT_TIMEOUT = 2
+    C_ABORT_INTERRUPT = 3
+
+cdef double SIGNAL_CHECK_S = 0.05
+cdef long SLEEP_MIN_NS = 20000
+cdef long SLEEP_MAX_NS = 1000000
+
+
+def barrier_nslots(int n_parties):
+    """Number of int64 slots the barrier of ``n_parties`` parties occupies."""
+    if n_parties < 1:
+        raise ValueError("n_parties must be >= 1")
+    return C_ARRIVED + C_LINE * n_parties
+
+
+class BarrierError(Exception):
+    """Base class of the barrier failures."""
+
+
+class BarrierAborted(BarrierError):
+    """The barrier was aborted (by the parent, by a party that failed, or broken by a timeout).
+
+    ``code`` is the value of the ABORT slot (see the module docstring)."""
+
+    def __init__(self, code=ABORT_PARENT, message=None):
+        self.code = int(code)
+        super().__init__(message or f"barrier aborted (code {self.code})")
+
+
+class BarrierTimeout(BarrierError, TimeoutError):
+    """This party's wait timed out; the barrier is now broken (ABORT = ABORT_TIMEOUT)."""
+
+
+# ---- core (no GIL) -------------------------------------------------------------------------------
+cdef inline int _arrive(int64_t *s, int n, int rank, int64_t *gen0) noexcept nogil:
+    """Arrive at the barrier. Returns ST_RELEASED if this party completed the barrier, ST_ABORTED
+    if the barrier is broken (without arriving), or ST_CHECK: arrived, must wait for GEN != gen0."""
+    if nmg_load(&s[C_ABORT]) != 0:
+        return ST_ABORTED
+    cdef int64_t g = nmg_load(&s[C_GEN])
+    gen0[0] = g
+    if rank >= 0:
+        nmg_store(&s[C_ARRIVED + C_LINE * rank], g + 1)
+    if nmg_fetch_add(&s[C_COUNT], 1) == n - 1:
+        nmg_store(&s[C_COUNT], 0)
+        nmg_store(&s[C_GEN], g + 1)
+        return ST_RELEASED
+    return ST_CHECK
+
+
+cdef int _await(int64_t *s, int64_t gen0, double start, double deadline, double spin_s,
+                double yield_s, double return_at) noexcept nogil:
+    """Wait until GEN != gen0 (0), ABORT != 0 (1), ``deadline`` (2, breaks the barrier) or
+    ``return_at`` (3). Times are CLOCK_MONOTONIC seconds; ``start`` is when the wait began."""
+    cdef unsigned int i = 0
+    cdef double now, elapsed
+    cdef long sleep_ns = SLEEP_MIN_NS
+    cdef bint spinning = spin_s > 0.0
+    while True:
+        if nmg_load(&s[C_GEN]) != gen0:
+            return ST_RELEASED
+        if nmg_load(&s[C_ABORT]) != 0:
+            return ST_ABORTED
+        i += 1
+        if spinning and (i & 63) != 0:
+            # spin phase; the clock is read once every 64 polls
+            nmg_cpu_relax()
+            continue
+        now = nmg_now()
+        if now >= deadline:
+            nmg_cas(&s[C_ABORT], 0, C_ABORT_TIMEOUT)
+            # the barrier may have completed at the last moment: then report success
+            if nmg_load(&s[C_GEN]) != gen0:
+                return ST_RELEASED
+            return ST_TIMEOUT
+        if now >= return_at:
+            return ST_CHECK
+        elapsed = now - start
+        if elapsed < spin_s:
+            nmg_cpu_relax()
+            continue
+        spinning = False
+        if elapsed < yield_s:
+            nmg_yield()
+        else:
+            nmg_sleep_ns(sleep_ns)
+            if sleep_ns < SLEEP_MAX_NS:
+                sleep_ns = sleep_ns * 2
+                if sleep_ns > SLEEP_MAX_NS:
+                    sleep_ns = SLEEP_MAX_NS
+
+
+cdef int _wait(int64_t *s, int n, int rank, double timeout_s, double spin_s,
+               double yield_s) except -1:
+    """Full wait with signal checks; returns 0/1/2. Raises whatever a signal handler raises
+    (after aborting the barrier with ABORT_INTERRUPT)."""
+    cdef int64_t gen0 = 0
+    cdef int st
+    cdef double start, deadline, return_at
+    st = _arrive(s, n, rank, &gen0)
+    if st != ST_CHECK:
+        return st
+    with nogil:
+        start = nmg_now()
+        deadline = start + timeout_s if timeout_s >= 0.0 else 1e300
+        return_at = start + SIGNAL_CHECK_S
+        st = _await(s, gen0, start, deadline, spin_s, yield_s, return_at)
+    while st == ST_CHECK:
+        try:
+            PyErr_CheckSignals()
+        except BaseException:
+            nmg_cas(&s[C_ABORT], 0, C_ABORT_INTERRUPT)
+            raise
+        with nogil:
+            return_at = nmg_now() + SIGNAL_CHECK_S
+            st = _await(s, gen0, start, deadline, spin_s, yield_s, return_at)
+    return st
+
+
+cdef int64_t *_slots_ptr(int64_t[::1] slots, int n_parties) except NULL:
+    if n_parties < 1:
+        raise ValueError("n_parties must be >= 1")
+    if slots.shape[0] < C_ARRIVED + C_LINE * n_parties:
+        raise ValueError(f"barrier needs {C_ARRIVED + C_LINE * n_parties} slots, "
+                         f"got {slots.shape[0]}")
+    cdef int64_t *p = &slots[0]
+    if (<uintptr_t>p) % 8 != 0:
+        raise ValueError("barrier slots must be 8-byte aligned")
+    return p
+
+
+def barrier_wait(int64_t[::1] slots, int n_parties, int rank=-1, double timeout_s=-1.0,
+                 double spin_s=50e-6, double yield_s=1e-3):
+    """Low-level wait on the barrier whose slots are ``slots`` (layout in the module docstring).
+
+    ``rank`` (0..n_parties-1, or -1) only feeds the ARRIVED diagnostics. ``timeout_s < 0`` waits
+    forever. Returns 0 when all parties arrived, 1 if the barrier was aborted (ABORT != 0, by
+    anyone), 2 on timeout (the barrier is then broken). Releases the GIL while waiting."""
+    cdef int64_t *s = _slots_ptr(slots, n_parties)
+    if rank >= n_parties:
+        raise ValueError("rank must be < n_parties")
+    return _wait(s, n_parties, rank, timeout_s, spin_s, yield_s)
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+cdef class SpinBarrier:
+    """Barrier of ``n_parties`` processes on the slots ``buffer_array`` (int64, C-contiguous,
+    at least ``barrier_nslots(n_parties)`` long, all-zero initially; normally a view of a shared
+    memory segment mapped before ``fork``). Construct it before forking, or in each process on the
+    same slots; the object holds no shared state of its own.
+
+    ``wait(timeout=None)`` returns the number of completed barriers (the generation) and raises
+    ``BarrierAborted`` / ``BarrierTimeout``; ``wait_status(timeout)`` returns 0/1/2 instead.
+    ``abort(code)`` may be called by anyone, any time (also from the parent, which is no party).
+    """
+
+    cdef int64_t *_s
+    cdef object _array
+    cdef readonly int n_parties
+    cdef public int rank
+    cdef public double spin_s
+    cdef public double yield_s
+
+    def __cinit__(self, buffer_array, int n_parties, int rank=-1, spin_s=None, double yield_s=1e-3):
+        cdef int64_t[::1] view = buffer_array
+        self._s = _slots_ptr(view, n_parties)
+        self._array = buffer_array
+        self.n_parties = n_parties
+        if rank >= n_parties:
+            raise ValueError("rank must be < n_parties")
+        self.rank = rank
+        if spin_s is None:
+            spin_s = 50e-6 if n_parties <= _usable_cpus() else 0.0
+        self.spin_s = spin_s
+        self.yield_s = yield_s
+        if not nmg_cas(&self._s[C_NPARTIES], 0, n_parties):
+            if nmg_load(&self._s[C_NPARTIES]) != n_parties:
+                raise ValueError(f"these slots belong to a barrier of "
+                                 f"{nmg_load(&self._s[C_NPARTIES])} parties, not {n_parties}")
+
+    def for_rank(self, int rank):
+        """A copy of this barrier object (same slots) that records arrivals under ``rank``."""
+        return SpinBarrier(self._array, self.n_parties, rank, self.spin_s, self.yield_s)
+
+    cpdef int wait_status(self, double timeout=-1.0) except -1:
+        """0 = released, 1 = aborted, 2 = timed out (``timeout < 0``: no timeout)."""
+        return _wait(self._s, self.n_parties, self.rank, timeout, self.spin_s, self.yield_s)
+
+    def wait(self, timeout=None):
+        """Wait for all parties. Returns the generation (number of completed barriers)."""
+        cdef int st = _wait(self._s, self.n_parties, self.rank,
+                            -1.0 if timeout is None else float(timeout),
+                            self.spin_s, self.yield_s)
+        if st == ST_RELEASED:
+            return nmg_load(&self._s[C_GEN])
+        if st == ST_ABORTED:
+            raise BarrierAborted(nmg_load(&self._s[C_ABORT]))
+        raise BarrierTimeout(
+            f"barrier timed out after {timeout} s waiting for ranks "
+            f"{self.missing()} at barrier #{nmg_load(&self._s[C_GEN]) + 1}")
+
+    def abort(self, int64_t code=ABORT_PARENT):
+        """Break the barrier: every current and future waiter gets ``BarrierAborted(code)``.
+        The first code set wins. Safe from any process, including non-parties."""
+        if code == 0:
+            raise ValueError("abort code must be non-zero")
+        nmg_cas(&self._s[C_ABORT], 0, code)
+
+    @property
+    def aborted(self):
+        """The abort code (0 if the barrier is healthy)."""
+        return nmg_load(&self._s[C_ABORT])
+
+    @property
+    def generation(self):
+        """Number of completed barriers."""
+        return nmg_load(&self._s[C_GEN])
+
+    @property
+    def n_waiting(self):
+        """Parties arrived in the current phase."""
+        return nmg_load(&self._s[C_COUNT])
+
+    def arrivals(self):
+        """Per rank, the generation it last arrived for (GEN + 1 while it is inside ``wait``)."""
+        return [nmg_load(&self._s[C_ARRIVED + C_LINE * r]) for r in range(self.n_parties)]
+
+    def missing(self):
+        """Ranks that have not arrived for the next barrier (meaningful while others wait)."""
+        cdef int64_t nxt = nmg_load(&self._s[C_GEN]) + 1
+        return [r for r, a in enumerate(self.arrivals()) if a < nxt]
+
+    def reset(self):
+        """Repair a broken barrier: COUNT = 0, ABORT = 0. Only when no party is inside ``wait``
+        (e.g. after all workers were reaped). GEN is kept; parties need no local fix-up."""
+        nmg_store(&self._s[C_COUNT], 0)
+        nmg_store(&self._s[C_ABORT], 0)
+
+    def __reduce__(self):
+        raise TypeError("SpinBarrier lives in fork-inherited shared memory; it is not picklable")
