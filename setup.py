@@ -1,6 +1,9 @@
 """Build script: maps the four top-level folders into the ``nmgraph`` namespace and builds the
 Cython kernels. Metadata lives in pyproject.toml."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -12,7 +15,19 @@ PACKAGE_DIRS = {
     "nmgraph.runtimes": "runtimes",
 }
 
-KERNELS = ["_neurons", "_sync"]
+KERNELS = ["_neurons", "_sync", "_cores"]
+
+# Cython finds a module's .pxd under its dotted name (nmgraph/runtimes/_neurons.pxd), but the
+# sources live in runtimes/. A tree of links under build/ mirrors the package layout so that one
+# kernel module can cimport another (the multi-core kernel cimports the neuron kernels).
+CYTHON_INCLUDE = Path("build", "cython_include")
+for package, folder in PACKAGE_DIRS.items():
+    if package == "nmgraph":
+        continue
+    link = CYTHON_INCLUDE.joinpath(*package.split("."))
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(os.path.relpath(Path(folder).resolve(), link.parent.resolve()))
 
 extensions = [
     Extension(
@@ -32,6 +47,7 @@ setup(
     ext_modules=cythonize(
         extensions,
         language_level=3,
+        include_path=[str(CYTHON_INCLUDE)],
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
     ),
 )

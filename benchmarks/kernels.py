@@ -13,6 +13,7 @@ import statistics
 import time
 
 import numpy as np
+
 from nmgraph.runtimes import _neurons
 from nmgraph.runtimes import fixed_point as fp
 

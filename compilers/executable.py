@@ -188,6 +188,22 @@ class Executable:
         return costs
 
     @functools.cached_property
+    def routing_out_degree(self) -> np.ndarray:
+        """Synapses leaving each unit (int64): the synaptic operations one of its spikes causes."""
+        degree = np.zeros(self.ir.n_units, dtype=np.int64)
+        for proj in self.ir.projections:
+            pre = self.ir.population(proj.pre)
+            degree[pre.offset:pre.stop] += np.diff(proj.indptr)
+        return degree
+
+    def traffic_of(self, spike_units: np.ndarray) -> dict[str, int]:
+        """Messages and hops that spikes of these units (global ids, repeated per spike) cause,
+        as the routing predicts them (keys as :class:`~nmgraph.runtimes.results.Counters`)."""
+        totals = self.unit_costs[spike_units].sum(axis=0) if spike_units.size else np.zeros(6)
+        names = ("messages_core", "messages_cores", "messages_chips", "hops", "hops_x", "hops_y")
+        return {name: int(value) for name, value in zip(names, totals)}
+
+    @functools.cached_property
     def report(self):
         """The MappingReport of this compile (cores, utilisation, traffic, hops, quantization)."""
         from nmgraph.compilers.report import build_report

@@ -54,6 +54,7 @@ import itertools
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order
 
 __all__ = ["cut_weight", "mincut_parts"]
 
@@ -66,8 +67,10 @@ MATCH_ROUNDS = 4
 #: Coarsening stops when a level keeps more than this fraction of the vertices.
 STALL_RATIO = 0.9
 MAX_LEVELS = 64
-#: Growth targets leave this much room over an even share of the load.
-TARGET_SLACK = 0.03
+#: Capacity overload tolerated while refining the coarse levels (the finest level is exact).
+RELAX = 0.03
+#: Imbalance tolerated by a bisection of the initial partition (within the capacity of its parts).
+IMBALANCE = 0.03
 #: Rows of a large graph are processed in blocks of about this many entries (bounded memory).
 BLOCK_NNZ = 1 << 22
 
@@ -106,13 +109,14 @@ def mincut_parts(adjacency: sp.csr_matrix, vertex_weights: np.ndarray, capacitie
     n = adj.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    n_parts = min(n_parts, n)
-    rng = np.random.default_rng(seed)
-    fit_caps = _fit_capacities(weights, caps)
+    fit = _fit_capacities(weights, caps)
     total = weights.sum(axis=0)
-    target = np.minimum(fit_caps, total / n_parts * (1.0 + TARGET_SLACK))
+    finite = np.isfinite(fit)
+    need = np.ceil(total[finite] / fit[finite] - 1e-9).max() if finite.any() else 1
+    n_parts = int(min(n, max(n_parts, need)))
+    rng = np.random.default_rng(seed)
     coarsen_to = max(20 * n_parts, 200)
-    limit = np.minimum(target, 1.5 * total / coarsen_to)
+    limit = np.minimum(fit, 1.5 * total / coarsen_to)
 
     graphs, level_weights, maps = [adj], [weights], []
     while graphs[-1].shape[0] > coarsen_to and len(maps) < MAX_LEVELS:
@@ -126,13 +130,19 @@ def mincut_parts(adjacency: sp.csr_matrix, vertex_weights: np.ndarray, capacitie
         maps.append(cmap)
         del matched_on
 
-    part, k = _initial_partition(graphs[-1], level_weights[-1], fit_caps, target, n_parts, rng)
-    for level in range(len(maps) - 1, -1, -1):
-        part = part[maps[level]]
-        graph, w = graphs[level], level_weights[level]
-        part, k = _dissolve(graph, w, part, k, n_parts, fit_caps)
-        part = _refine(graph, w, part, k, fit_caps, _passes_for(graph))
-        graphs.pop()
+    part = _initial_partition(graphs[-1], level_weights[-1], fit, n_parts, rng)
+    k = n_parts
+    relaxed = fit * (1.0 + RELAX)
+    for level in range(len(maps), -1, -1):
+        graph, w = graphs.pop(), level_weights.pop()
+        if level < len(maps):
+            part = part[maps[level]]
+        level_caps = relaxed if level else fit
+        part = _rebalance(graph, w, part, k, level_caps)
+        if level == 0:
+            part, k = _overflow(graph, w, part, k, fit)
+            part, k = _dissolve(graph, w, part, k, n_parts, fit)
+        part = _refine(graph, w, part, k, level_caps, _passes_for(graph))
     part = np.unique(part, return_inverse=True)[1].astype(np.int64).reshape(-1)
     _verify(part, weights, caps)
     return part
@@ -458,100 +468,101 @@ def _contract(graph: sp.csr_matrix, cmap: np.ndarray, n_coarse: int) -> sp.csr_m
 # --------------------------------------------------------------------------- initial partition
 
 
-def _initial_partition(graph, weights, caps, target, n_parts, rng):
+def _initial_partition(graph, weights, caps, n_parts, rng):
+    """Recursive bisection: each bisection splits its ``k`` parts as ``k // 2`` and the rest,
+    grows one side from a seed by FM gain up to its share of the load, refines the pair, and
+    keeps the best of several seeds."""
     n = graph.shape[0]
-    trials = 4 if graph.nnz <= 2_000_000 and n <= 20_000 else 2
-    best = None
-    for trial in range(trials):
-        part, k = _grow(graph, weights, caps, target, n_parts, rng, interior=trial % 2 == 1)
-        part, k = _dissolve(graph, weights, part, k, n_parts, caps)
-        part = _refine(graph, weights, part, k, caps, 12)
-        score = (k, cut_weight(graph, part))
-        if best is None or score < best[0]:
-            best = (score, part, k)
-    return best[1], best[2]
+    part = np.zeros(n, dtype=np.int64)
+    stack = [(np.arange(n), n_parts, 0)]
+    while stack:
+        verts, kk, base = stack.pop()
+        if kk == 1:
+            part[verts] = base
+            continue
+        k1 = kk // 2
+        sub = graph[verts][:, verts].tocsr()
+        side = _bisect(sub, weights[verts], k1, kk - k1, caps, rng)
+        stack.append((verts[side == 0], k1, base))
+        stack.append((verts[side == 1], kk - k1, base + k1))
+    return part
 
 
-def _grow(graph, weights, caps, target, n_parts, rng, interior):
-    """Greedy graph growing: parts 0..n_parts-1 up to ``target``, leftovers to the best connected
-    part with room, and new parts (up to ``caps``) for whatever fits nowhere."""
-    n, r = weights.shape
-    indptr, indices, data = graph.indptr, graph.indices, graph.data
+def _bisect(graph, weights, k1, k2, caps, rng):
+    n = graph.shape[0]
+    total = weights.sum(axis=0)
+    share = total * (k1 / (k1 + k2))
+    bounds = np.stack([np.minimum(k1 * caps, share * (1.0 + IMBALANCE)),
+                       np.minimum(k2 * caps, (total - share) * (1.0 + IMBALANCE))])
     degree = np.asarray(graph.sum(axis=1)).ravel()
-    part = np.full(n, -1, dtype=np.int64)
-    to_free = degree.copy()  # weight from each vertex to unassigned vertices
-    rank = np.empty(n)
-    rank[rng.permutation(n)] = np.arange(n)
+    tries = 4 if n <= 2000 else 2 if n <= 20000 else 1
+    best = None
+    for attempt in range(tries):
+        rank = rng.permutation(n)
+        start = int(np.argmin(rank))
+        if attempt % 2 == 1 and graph.nnz:
+            order = breadth_first_order(graph, start, directed=False, return_predecessors=False)
+            start = int(order[-1])  # a far vertex: a seed on the rim of its component
+        inside = _grow_region(graph, degree, weights, share, start, rank)
+        side = _fix_counts((~inside).astype(np.int64), k1, k2, degree)
+        side = _fix_counts(_refine(graph, weights, side, 2, bounds, 10), k1, k2, degree)
+        loads = _loads(weights, side, 2)
+        with np.errstate(invalid="ignore"):
+            over = np.nansum(np.maximum(loads - bounds, 0) / np.maximum(bounds, 1e-300))
+        score = (over, cut_weight(graph, side))
+        if best is None or score < best[0]:
+            best = (score, side)
+    return best[1]
 
-    def seed_vertex(load, limit, first):
-        free = part < 0
-        cand = np.flatnonzero(free & np.all(weights + load <= limit, axis=1))
-        if cand.size == 0:
-            if load.any():
-                return -1
-            cand = np.flatnonzero(free)  # an empty part takes any vertex (each fits alone)
+
+def _grow_region(graph, degree, weights, limit, start, rank):
+    """Greedy graph growing: add the vertex of best FM gain ``2 * connection - degree`` while it
+    fits within ``limit``; restart from a new seed when the frontier is exhausted."""
+    n = graph.shape[0]
+    indptr, indices, data = graph.indptr, graph.indices, graph.data
+    inside = np.zeros(n, dtype=bool)
+    dead = np.zeros(n, dtype=bool)
+    load = np.zeros(weights.shape[1])
+    conn = np.zeros(n)
+    gain = np.full(n, -np.inf)
+    v = start if np.all(weights[start] <= limit) else -1
+    while True:
+        if v < 0:
+            cand = np.flatnonzero(~inside & np.all(weights <= limit - load, axis=1))
             if cand.size == 0:
-                return -1
-        if first and not interior:
-            return int(cand[np.argmin(rank[cand])])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            enclosed = np.where(degree[cand] > 0, to_free[cand] / degree[cand], 0.0)
-        if first:  # interior seed: a vertex whose edges all lead to unassigned vertices
-            score = enclosed - rank[cand] / (2.0 * n)
-            return int(cand[np.argmax(score)])
-        score = -enclosed - rank[cand] / (2.0 * n)  # fill-in seed: a leftover fragment
-        return int(cand[np.argmax(score)])
-
-    def grow_one(p, limit):
-        load = np.zeros(r)
-        conn = np.zeros(n)
-        gain = np.full(n, -np.inf)
-        first = True
+                break
+            v = int(cand[np.argmin(rank[cand])])
+        inside[v] = True
+        load += weights[v]
+        gain[v] = -np.inf
+        s, e = indptr[v], indptr[v + 1]
+        nb = indices[s:e]
+        conn[nb] += data[s:e]
+        nb = nb[~inside[nb] & ~dead[nb]]
+        gain[nb] = 2.0 * conn[nb] - degree[nb]
+        v = -1
         while True:
-            v = int(np.argmax(gain))
-            if gain[v] == -np.inf:
-                v = seed_vertex(load, limit, first)
-                if v < 0:
-                    break
-            elif np.any(load + weights[v] > limit):
-                gain[v] = -np.inf
-                continue
-            first = False
-            part[v] = p
-            load += weights[v]
-            gain[v] = -np.inf
-            s, e = indptr[v], indptr[v + 1]
-            nb, w = indices[s:e], data[s:e]
-            conn[nb] += w
-            to_free[nb] -= w
-            nb = nb[part[nb] < 0]
-            gain[nb] = 2.0 * conn[nb] - degree[nb]
-        return load
+            u = int(np.argmax(gain))
+            if gain[u] == -np.inf:
+                break
+            if np.all(load + weights[u] <= limit):
+                v = u
+                break
+            nofit = np.any(weights > limit - load, axis=1)
+            dead |= nofit
+            gain[nofit] = -np.inf
+    return inside
 
-    loads = [grow_one(p, target) for p in range(n_parts)]
-    loads = np.array(loads).reshape(n_parts, r)
-    left = np.flatnonzero(part < 0)
-    if left.size:
-        norm = _normalised(weights[left], caps)
-        for v in left[np.argsort(-norm, kind="stable")]:
-            fits = np.all(loads + weights[v] <= caps, axis=1)
-            if not fits.any():
-                continue
-            s, e = indptr[v], indptr[v + 1]
-            nb_part = part[indices[s:e]]
-            known = nb_part >= 0
-            conn = np.bincount(nb_part[known], weights=data[s:e][known], minlength=len(loads))
-            if (conn[fits] > 0).any():
-                q = int(np.argmax(np.where(fits, conn, -1.0)))
-            else:
-                q = int(np.argmax(np.where(fits, _room(loads + weights[v], caps), -np.inf)))
-            part[v] = q
-            loads[q] += weights[v]
-    k = n_parts
-    while (part < 0).any():
-        grow_one(k, caps)
-        k += 1
-    return part, k
+
+def _fix_counts(side, k1, k2, degree):
+    """Make side 0 hold at least ``k1`` vertices and side 1 at least ``k2`` (one per part)."""
+    for s, need in ((0, k1), (1, k2)):
+        short = need - int((side == s).sum())
+        if short > 0:
+            donors = np.flatnonzero(side != s)
+            side = side.copy()
+            side[donors[np.argsort(degree[donors], kind="stable")[:short]]] = s
+    return side
 
 
 def _normalised(values: np.ndarray, caps: np.ndarray) -> np.ndarray:
@@ -573,62 +584,56 @@ def _room(loads: np.ndarray, caps: np.ndarray) -> np.ndarray:
 # -------------------------------------------------------------------------------- refinement
 
 
-def _refine(graph, weights, part, k, caps, max_passes):
-    """Vectorised label propagation with conflict filtering and capacity repair (after Jet,
-    Gilbert et al. 2024): every vertex with a positive gain is offered to its best-connected other
-    part; a move is kept only if it still gains once the neighbours that gain more have moved; the
-    moves are then trimmed, lowest gain first, until every part is within capacity counting the
-    vertices that leave it (so full parts can trade vertices). A pass is applied only if the exact
-    change of the cut is negative, so the cut never increases."""
+def _refine(graph, weights, part, k, caps, max_passes, patience=2):
+    """Label propagation with conflict filtering and rebalancing (after Jet, Gilbert et al. 2024).
+
+    Each pass offers every vertex with a positive gain to its best-connected other part, keeps a
+    move only if it still gains once the neighbours that gain more have moved (the
+    "afterburner"), applies the moves regardless of capacity (never emptying a part, and not
+    moving back a vertex moved by the previous pass), then moves the cheapest vertices out of
+    parts over capacity into parts with room. Moving freely and then rebalancing lets full parts
+    trade vertices. The best partition seen, fewest overload first then smallest cut, is kept:
+    the result is never worse than the input. ``caps`` is ``(r,)`` or per part ``(k, r)``."""
     if k < 2 or graph.nnz == 0:
         return part
-    part = part.copy()
+    caps = np.broadcast_to(np.asarray(caps, dtype=np.float64), (k, weights.shape[1]))
+    limited = _limited(caps)
     total = float(graph.data.sum())
     tol = 1e-12 * max(total, 1.0)
-    loads = _loads(weights, part, k)
-    counts = np.bincount(part, minlength=k)
-    quiet = 0
-    for _ in range(max_passes):
+    best, best_score = part, None
+    locked = np.zeros(part.size, dtype=bool)
+    stale = 0
+    for it in range(max_passes + 1):
         internal, dest, gain = _best_moves(graph, part, k)
-        cut = (total - internal.sum()) / 2.0
-        cand = np.flatnonzero(gain > tol)
-        if cand.size == 0 or cut <= tol:
+        loads = _loads(weights, part, k)
+        excess = np.maximum(loads[:, limited] - caps[:, limited], 0.0)
+        over = float((excess / caps[:, limited]).sum()) if limited.size else 0.0
+        score = (over, (total - internal.sum()) / 2.0)
+        if best_score is None or score[0] < best_score[0] - 1e-12 or (
+                score[0] <= best_score[0] + 1e-12 and score[1] < best_score[1] - tol):
+            improved = best_score is None or score[1] < best_score[1] - 1e-3 * best_score[1]
+            best, best_score = part, score
+            stale = 0 if improved else stale + 1
+        else:
+            stale += 1
+        if it == max_passes or stale >= patience or score[1] <= tol:
+            break
+        cand = np.flatnonzero((gain > tol) & ~locked)
+        if cand.size == 0:
             break
         cand, better = _afterburner(graph, part, cand, dest, gain)
-        single, single_to = _single_moves(part, cand, dest[cand], better, weights, loads, caps,
-                                          counts)
-        moved = np.zeros(part.size, dtype=bool)
-        moved[single] = True
-        after = loads.copy()
-        _apply_loads(after, weights, part[single], single_to, single)
-        blocked = np.zeros(part.size, dtype=bool)
-        blocked[cand] = True
-        blocked[single] = False
-        swap, swap_to = _swaps(part, dest, gain, blocked, moved, weights, after, caps, k)
-        options = [(single, single_to), (swap, swap_to)]
-        if single.size and swap.size:
-            options.insert(0, (np.concatenate([single, swap]), np.concatenate([single_to, swap_to])))
-        # All moves together if that lowers the cut, else the better of the two kinds.
-        delta, chosen = 0.0, None
-        for i, (verts, to) in enumerate(options):
-            if verts.size == 0:
-                continue
-            d = _cut_change(graph, part, verts, to)
-            if d < delta - tol:
-                delta, chosen = d, (verts, to)
-            if i == 0 and chosen is not None:
-                break
-        if chosen is None:
+        src = part[cand]
+        order = np.lexsort((-better, src))
+        counts = np.bincount(part, minlength=k)
+        cand = cand[order[_rank_in_group(src[order]) < counts[src[order]] - 1]]
+        if cand.size == 0:
             break
-        verts, to = chosen
-        _apply_loads(loads, weights, part[verts], to, verts)
-        np.subtract.at(counts, part[verts], 1)
-        np.add.at(counts, to, 1)
-        part[verts] = to
-        quiet = quiet + 1 if -delta < 1e-3 * cut else 0
-        if quiet >= 2:
-            break
-    return part
+        part = part.copy()
+        part[cand] = dest[cand]
+        locked[:] = False
+        locked[cand] = True
+        part = _rebalance(graph, weights, part, k, caps)
+    return best
 
 
 def _apply_loads(loads, weights, src, dst, verts):
@@ -693,6 +698,11 @@ def _afterburner(graph, part, cand, dest, gain):
     return np.concatenate(kept), np.concatenate(gains)
 
 
+def _limited(caps):
+    """Resources (columns of a ``(k, r)`` capacity array) that some part limits."""
+    return np.flatnonzero(np.isfinite(caps).any(axis=0))
+
+
 def _single_moves(part, verts, to, gain, weights, loads, caps, counts):
     """The moves that fit the free room of their destination, best gain first, leaving at least
     one vertex in every part."""
@@ -700,9 +710,10 @@ def _single_moves(part, verts, to, gain, weights, loads, caps, counts):
     order = np.lexsort((-gain, src))
     keep = order[_rank_in_group(src[order]) < counts[src[order]] - 1]
     order = keep[np.lexsort((-gain[keep], to[keep]))]
+    dst = to[order]
     ok = np.ones(order.size, dtype=bool)
-    for j in np.flatnonzero(np.isfinite(caps)):
-        ok &= loads[to[order], j] + _group_cumsum(weights[verts[order], j], to[order]) <= caps[j]
+    for j in _limited(caps):
+        ok &= loads[dst, j] + _group_cumsum(weights[verts[order], j], dst) <= caps[dst, j]
     return verts[order[ok]], to[order[ok]]
 
 
@@ -717,30 +728,27 @@ def _swaps(part, dest, gain, blocked, moved, weights, loads, caps, k):
     wanted[part[up_side] * k + dest[up_side]] = True
     other = np.flatnonzero(~moved & ~blocked & (dest >= 0))
     other = other[wanted[dest[other] * k + part[other]]]
-    # x goes a -> b, y goes b -> a: key both sides by the ordered pair (a, b) of x.
+    # x goes a -> b and y goes b -> a: both sides keyed by the ordered pair (a, b) of x.
     kx = part[up_side] * k + dest[up_side]
     ky = dest[other] * k + part[other]
     ox = np.lexsort((-gain[up_side], kx))
     oy = np.lexsort((-gain[other], ky))
     x, kx = up_side[ox], kx[ox]
     y, ky = other[oy], ky[oy]
-    # blocked vertices wanting b -> a may also serve as partners, but keep it simple: one side
     stride = part.size + 1
     _, ix, iy = np.intersect1d(kx * stride + _rank_in_group(kx), ky * stride + _rank_in_group(ky),
                                assume_unique=True, return_indices=True)
     x, y = x[ix], y[iy]
     good = gain[x] + gain[y] > 0
     x, y = x[good], y[good]
-    finite = np.flatnonzero(np.isfinite(caps))
+    limited = _limited(caps)
     for _ in range(8):
-        if x.size == 0 or finite.size == 0:
+        if x.size == 0 or limited.size == 0:
             break
         new = loads.copy()
         verts = np.concatenate([x, y])
         _apply_loads(new, weights, part[verts], np.concatenate([part[y], part[x]]), verts)
-        over = np.zeros(k, dtype=bool)
-        for j in finite:
-            over |= new[:, j] > caps[j]
+        over = (new[:, limited] > caps[:, limited]).any(axis=1)
         if not over.any():
             break
         keep = ~(over[part[x]] | over[part[y]])
@@ -763,6 +771,111 @@ def _cut_change(graph, part, verts, dest):
                          - (part[v] != part[u]).astype(np.float64))
     inside = moved[u]
     return float(change[~inside].sum() + 0.5 * change[inside].sum())
+
+
+# ------------------------------------------------------------------------------- balancing
+
+
+def _evictions(graph, weights, part, k, loads, caps, over):
+    """For the vertices of the parts in ``over``: their connection to their own part and to
+    the best-connected other part with room for them, as ``(verts, internal, dest, conn)``
+    (``dest`` -1 when no connected part has room)."""
+    verts = np.flatnonzero(over[part])
+    internal = np.zeros(verts.size)
+    dest = np.full(verts.size, -1, dtype=np.int64)
+    conn_to = np.zeros(verts.size)
+    onehot = _onehot(part, k)
+    limited = _limited(caps)
+    done = 0
+    for chunk, sub in _row_subsets(graph, verts):
+        conn = sub @ onehot
+        rows = _rows(conn.indptr)
+        cp, cv = conn.indices, conn.data
+        own = cp == part[chunk[rows]]
+        internal[done + rows[own]] = cv[own]
+        allowed = ~over[cp]
+        for j in limited:
+            allowed &= loads[cp, j] + weights[chunk[rows], j] <= caps[cp, j]
+        pos, val = _row_argmax(conn.indptr, np.where(allowed, cv, -np.inf), rows)
+        has = np.flatnonzero(pos >= 0)
+        dest[done + has], conn_to[done + has] = cp[pos[has]], val[has]
+        done += chunk.size
+    return verts, internal, dest, conn_to
+
+
+def _cover(order_src, weights_sorted, excess):
+    """In runs of equal source part (sorted cheapest first), the prefix that covers the part's
+    excess load in every resource."""
+    take = np.zeros(order_src.size, dtype=bool)
+    for j in range(weights_sorted.shape[1]):
+        before = _group_cumsum(weights_sorted[:, j], order_src) - weights_sorted[:, j]
+        take |= before < excess[order_src, j]
+    return take
+
+
+def _rebalance(graph, weights, part, k, caps, rounds=20):
+    """Move the cheapest vertices out of parts over capacity into parts with room (least loss of
+    internal connection per unit of load first) until every part fits or nothing moves."""
+    caps = np.broadcast_to(np.asarray(caps, dtype=np.float64), (k, weights.shape[1]))
+    limited = _limited(caps)
+    if limited.size == 0:
+        return part
+    part = part.copy()
+    for _ in range(rounds):
+        loads = _loads(weights, part, k)
+        excess = np.maximum(loads - caps, 0.0)
+        excess[:, ~np.isin(np.arange(weights.shape[1]), limited)] = 0.0
+        over = (excess > 0).any(axis=1)
+        if not over.any():
+            break
+        verts, internal, dest, conn_to = _evictions(graph, weights, part, k, loads, caps, over)
+        # Vertices with no connected part with room go to the part with the most room.
+        room = np.where(over, -np.inf, _room(loads, caps[0]))
+        spare = int(np.argmax(room))
+        lost = np.flatnonzero(dest < 0)
+        fits = np.all(loads[spare] + weights[verts[lost]] <= caps[spare], axis=1) & ~over[spare]
+        dest[lost[fits]] = spare
+        has = dest >= 0
+        verts, dest = verts[has], dest[has]
+        loss = (internal - conn_to)[has] / np.maximum(_normalised(weights[verts], caps[0]), 1e-12)
+        src = part[verts]
+        order = np.lexsort((loss, src))
+        take = order[_cover(src[order], weights[verts[order]], excess)]
+        order = take[np.lexsort((loss[take], dest[take]))]
+        dst = dest[order]
+        ok = np.ones(order.size, dtype=bool)
+        for j in limited:
+            ok &= loads[dst, j] + _group_cumsum(weights[verts[order], j], dst) <= caps[dst, j]
+        if not ok.any():
+            break
+        part[verts[order[ok]]] = dst[ok]
+    return part
+
+
+def _overflow(graph, weights, part, k, caps):
+    """Parts still over capacity hand their least connected vertices, enough to fit, to new
+    parts (filled in turn): the result then uses more than the parts asked for."""
+    loads = _loads(weights, part, k)
+    excess = np.maximum(loads - caps, 0.0)
+    excess[:, ~np.isfinite(caps)] = 0.0
+    over = (excess > 0).any(axis=1)
+    if not over.any():
+        return part, k
+    verts, internal, _, _ = _evictions(graph, weights, part, k, loads,
+                                       np.broadcast_to(caps, loads.shape), over)
+    src = part[verts]
+    order = np.lexsort((internal, src))
+    out = verts[order[_cover(src[order], weights[verts[order]], excess)]]
+    part = part.copy()
+    load = np.zeros(weights.shape[1])
+    k_new = k
+    for v in out:  # only the overflow, never the bulk of the graph
+        if k_new == k or np.any(load + weights[v] > caps):
+            k_new += 1
+            load = np.zeros(weights.shape[1])
+        part[v] = k_new - 1
+        load += weights[v]
+    return part, k_new
 
 
 # ------------------------------------------------------------------------------ extra parts

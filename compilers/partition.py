@@ -19,6 +19,7 @@ cores overflow, until every core fits or a single unit cannot.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -185,7 +186,7 @@ def _fit_by_caps(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits, in_degr
         kinds: list[str] = []
         for pop in _populations_by_kind(ir):
             bounds = cut(in_degree[pop.offset:pop.stop], caps[pop.name], limits.synapses)
-            for start, stop in zip(bounds[:-1], bounds[1:]):
+            for start, stop in itertools.pairwise(bounds):
                 unit_core[pop.offset + start:pop.offset + stop] = len(core_pop)
                 core_pop.append(pop.name)
                 kinds.append("source" if pop.is_source else "neuron")

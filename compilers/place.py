@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.mapping import Partition, Placement
 from nmgraph.compilers.synapse_graph import SynapseGraph
-
 from nmgraph.errors import MappingError, ValidationError
 
 __all__ = ["STRATEGIES", "ChipLayout", "chip_layout", "core_traffic", "fast_axon_pairs",
@@ -50,8 +50,8 @@ STRATEGIES = ("linear", "traffic")
 #: cores, after a pass that improves nothing, after this many core visits, or after this many
 #: partner terms evaluated (a count, not a time, so results never depend on the machine).
 SEARCH_PASSES = 8
-SEARCH_VISITS = 40_000
-SEARCH_TERMS = 150_000_000
+SEARCH_VISITS = 20_000
+SEARCH_TERMS = 50_000_000
 #: Places tried per core visit (the ones nearest the weighted median of its partners).
 SEARCH_CANDIDATES = 12
 #: Partners (heaviest first) that steer a core's place during greedy seeding.
@@ -234,8 +234,9 @@ def core_traffic(partition: Partition, graph: SynapseGraph, rates: np.ndarray | 
     (messages per spike of every unit). One message per (source unit, destination core) pair, as
     on Loihi; the diagonal holds the messages a core sends to itself.
 
-    Returns a float64 ``(n_cores, n_cores)`` CSR matrix with sorted indices. ``pairs`` (the result
-    of ``axon_pairs``) skips recomputing them.
+    Returns a float64 ``(n_cores, n_cores)`` CSR matrix without duplicate entries (its column
+    indices are not sorted: call ``sort_indices()`` if needed). ``pairs`` (the result of
+    ``axon_pairs``) skips recomputing them.
     """
     n_cores = partition.n_cores
     values = _check_rates(rates, graph.n_units)
@@ -249,10 +250,7 @@ def core_traffic(partition: Partition, graph: SynapseGraph, rates: np.ndarray | 
     core_indptr, core_units = partition.core_units()
     weights = np.ones(graph.n_units) if values is None else values[core_units]
     membership = sp.csr_matrix((weights, core_units, core_indptr), shape=(n_cores, graph.n_units))
-    traffic = (membership @ routes).tocsr()
-    traffic.sum_duplicates()
-    traffic.sort_indices()
-    return traffic
+    return (membership @ routes).tocsr()
 
 
 def hop_weighted_traffic(traffic: sp.spmatrix, placement: Placement, profile) -> float:
@@ -261,14 +259,24 @@ def hop_weighted_traffic(traffic: sp.spmatrix, placement: Placement, profile) ->
     ``hops`` is the Manhattan distance between :func:`hop_positions` (the unicast X-then-Y hop
     count).
     """
-    return _cost(traffic.tocoo(), hop_positions(placement, profile))
+    traffic = sp.csr_matrix(traffic)
+    return _cost(np.diff(traffic.indptr), traffic.indices, traffic.data,
+                 hop_positions(placement, profile))
 
 
-def _cost(coo: sp.coo_matrix, xy: np.ndarray) -> float:
-    if coo.nnz == 0:
+def _cost(row_lengths: np.ndarray, cols: np.ndarray, weights: np.ndarray,
+          xy: np.ndarray) -> float:
+    """``sum_k weights[k] * |xy[row(k)] - xy[cols[k]]|_1`` for entries grouped by row (CSR)."""
+    if not weights.size:
         return 0.0
-    a, b = xy[coo.row], xy[coo.col]
-    return float(np.dot(coo.data, np.abs(a - b).sum(axis=1)))
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    hops = np.repeat(x, row_lengths)
+    hops -= x[cols]
+    np.abs(hops, out=hops)
+    across = np.repeat(y, row_lengths)
+    across -= y[cols]
+    hops += np.abs(across, out=across)
+    return float(np.dot(weights, hops))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,21 +335,23 @@ def _traffic_slots(traffic: sp.csr_matrix, layout: ChipLayout, seed: int) -> np.
     n_cores = traffic.shape[0]
     n_slots = layout.chips_needed * layout.cores_per_chip
     slot_xy = layout.slot_hop_xy(np.arange(n_slots))
-    off_diagonal = traffic.copy()
-    off_diagonal.setdiag(0)
-    off_diagonal.eliminate_zeros()
-    coo = off_diagonal.tocoo()
+    # a core's messages to itself cost no hop: drop the diagonal
+    rows = np.repeat(np.arange(n_cores, dtype=np.int32), np.diff(traffic.indptr))
+    keep = rows != traffic.indices
+    row_lengths = np.bincount(rows[keep], minlength=n_cores)
+    cols, weights = traffic.indices[keep], traffic.data[keep]
+    del rows, keep
+    indptr = np.zeros(n_cores + 1, dtype=np.int64)
+    np.cumsum(row_lengths, out=indptr[1:])
+    off_diagonal = sp.csr_matrix((weights, cols, indptr), shape=traffic.shape)
     symmetric = (off_diagonal + off_diagonal.T).tocsr()
-    symmetric.sort_indices()
 
     linear = np.arange(n_cores, dtype=np.int64)
     greedy = _greedy_slots(symmetric, slot_xy)
-    start = min((greedy, linear), key=lambda slots: _cost(coo, slot_xy[slots]))
-    searched = _local_search(symmetric, slot_xy, start, np.random.default_rng(seed))
-    # The search only keeps improving moves; comparing exact costs also rules out rounding drift.
-    if _cost(coo, slot_xy[searched]) <= _cost(coo, slot_xy[linear]):
-        return searched
-    return linear
+    greedy_cost = _cost(row_lengths, cols, weights, slot_xy[greedy])
+    start = greedy if greedy_cost < _cost(row_lengths, cols, weights, slot_xy) else linear
+    # The search only makes moves that lower the cost, so it never ends above its start.
+    return _local_search(symmetric, slot_xy, start, np.random.default_rng(seed))
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -363,7 +373,7 @@ def _greedy_slots(symmetric: sp.csr_matrix, slot_xy: np.ndarray) -> np.ndarray:
     slot_x, slot_y = slot_xy[:, 0].astype(np.float64), slot_xy[:, 1].astype(np.float64)
     center = (0.5 * (slot_x.min() + slot_x.max()), 0.5 * (slot_y.min() + slot_y.max()))
     core_slot = np.full(n_cores, -1, dtype=np.int64)
-    taken = np.zeros(slot_xy.shape[0], dtype=bool)
+    taken = np.zeros(slot_xy.shape[0])  # +inf on places already taken
     attachment = np.zeros(n_cores)  # traffic to placed cores; -inf once placed
     for step in range(n_cores):
         core = int(np.argmax(attachment))
@@ -381,8 +391,9 @@ def _greedy_slots(symmetric: sp.csr_matrix, slot_xy: np.ndarray) -> np.ndarray:
             target = (_weighted_median(px, placed_weights), _weighted_median(py, placed_weights))
         else:
             target = center
-        distance = np.abs(slot_x - target[0]) + np.abs(slot_y - target[1])
-        distance[taken] = np.inf
+        distance = np.abs(slot_x - target[0])
+        distance += np.abs(slot_y - target[1])
+        distance += taken
         count = min(SEED_CANDIDATES, slot_xy.shape[0] - step)
         candidates = np.argpartition(distance, count - 1)[:count]
         if partners.size:
@@ -392,7 +403,7 @@ def _greedy_slots(symmetric: sp.csr_matrix, slot_xy: np.ndarray) -> np.ndarray:
             cost = np.zeros(candidates.size)
         best = candidates[np.lexsort((candidates, distance[candidates], cost))[0]]
         core_slot[core] = best
-        taken[best] = True
+        taken[best] = np.inf
         attachment[neighbours] += neighbour_weights
         attachment[core] = -np.inf
     return core_slot

@@ -28,11 +28,11 @@ can be covered by one key/mask pair, as a key allocator that orders keys by grou
 from __future__ import annotations
 
 import numpy as np
+
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.mapping import Partition, Placement, Routing
 from nmgraph.compilers.place import fast_axon_pairs, hop_positions
 from nmgraph.compilers.synapse_graph import SynapseGraph
-
 from nmgraph.errors import MappingError, ValidationError
 
 __all__ = ["MULTICAST", "is_multicast", "route"]
@@ -91,24 +91,31 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
     axon_indptr, axon_source, dest_axon = _axon_tables(sources, cores, n_cores)
 
     unit_core = np.asarray(partition.unit_core, dtype=np.int64)
-    source_core = unit_core[sources]
-    node_xy = hop_positions(placement, profile)
-    x1 = node_xy[cores, 0]
-    dx = x1 - node_xy[source_core, 0]
-    dy = node_xy[cores, 1] - node_xy[source_core, 1]
-    core_chip_xy = placement.chip_xy[placement.core_chip]
-    crossings = np.abs(core_chip_xy[cores] - core_chip_xy[source_core]).sum(axis=1)
-    del source_core
-
+    counts = np.diff(dest_indptr)
+    node_xy = hop_positions(placement, profile).astype(np.int32)
+    # Every array here has one entry per pair (tens of millions on big networks), and each pass
+    # over them costs memory bandwidth: per-unit values are spread with np.repeat, per-core
+    # values gathered from small tables, and the arithmetic is done in place in int32.
+    x1, dx = _delta(node_xy[:, 0], cores, unit_core, counts)
+    dy = _delta(node_xy[:, 1], cores, unit_core, counts)[1]
     tree_hops = _tree_hops(sources, dest_indptr, x1, dx, dy)
+    del x1
+    hops_x, hops_y = np.abs(dx, out=dx), np.abs(dy, out=dy)
+    if profile.topology == "chip_router":
+        crossings = hops_x + hops_y
+    elif placement.n_chips == 1:
+        crossings = np.zeros(cores.size, dtype=np.int32)
+    else:
+        chip_xy = placement.chip_xy[placement.core_chip].astype(np.int32)
+        crossings = np.abs(_delta(chip_xy[:, 0], cores, unit_core, counts)[1])
+        crossings += np.abs(_delta(chip_xy[:, 1], cores, unit_core, counts)[1])
     if profile.router_entries_per_chip is not None:
         entries = _router_entries(sources, cores, dest_indptr, unit_core, placement)
     else:
         entries = np.zeros(placement.n_chips, dtype=np.int64)
     routing = Routing(dest_indptr=dest_indptr, dest_core=cores, dest_axon=dest_axon,
-                      axon_indptr=axon_indptr, axon_source=axon_source,
-                      hops_x=np.abs(dx).astype(np.int32), hops_y=np.abs(dy).astype(np.int32),
-                      chip_crossings=crossings.astype(np.int32), tree_hops=tree_hops,
+                      axon_indptr=axon_indptr, axon_source=axon_source, hops_x=hops_x,
+                      hops_y=hops_y, chip_crossings=crossings, tree_hops=tree_hops,
                       router_entries=entries, multicast=is_multicast(profile))
     if strict:
         _check_tables(routing, placement, profile)
@@ -149,10 +156,9 @@ def _checked_pairs(partition: Partition, graph: SynapseGraph,
     if sources.ndim != 1 or sources.shape != cores.shape:
         raise ValidationError("route", "pairs", "must be two 1-D arrays (sources, cores) of "
                               "equal length, as axon_pairs returns")
-    key = sources * max(partition.n_cores, 1) + cores
-    if key.size > 1 and not np.all(key[1:] > key[:-1]):
-        raise ValidationError("route", "pairs", "must be distinct and sorted by source, then "
-                              "core, as axon_pairs returns them")
+    if sources.size > 1 and not np.all(sources[1:] >= sources[:-1]):
+        raise ValidationError("route", "pairs", "must be sorted by source, then core, as "
+                              "axon_pairs returns them")
     return sources, cores
 
 
@@ -186,28 +192,40 @@ def _indptr(groups: np.ndarray, n_groups: int) -> np.ndarray:
     return indptr
 
 
-def _stable_order(values: np.ndarray, n_values: int) -> np.ndarray:
-    """``np.argsort(values, kind="stable")`` for ints in ``0..n_values - 1``, by sorting packed
-    keys (NumPy's sort is several times faster than its argsort on tens of millions of items)."""
-    size = values.size
-    if size == 0 or n_values * size >= 2**62:
-        return np.argsort(values, kind="stable")
-    key = values * size
-    key += np.arange(size, dtype=np.int64)
-    key.sort()
-    return key % size
-
-
 def _axon_tables(sources: np.ndarray, cores: np.ndarray,
                  n_cores: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(axon_indptr, axon_source, dest_axon)``: each core's sources (ascending), and the rank of
-    each pair's source among its core's sources."""
+    each pair's source among its core's sources.
+
+    Two sorts of packed keys (by core then source; then back to source-then-core order carrying
+    the rank) instead of an argsort and a scatter: on tens of millions of pairs NumPy's sort is
+    several times faster than its argsort or a random scatter.
+    """
+    n_pairs = sources.size
     axon_indptr = _indptr(cores, n_cores)
-    order = _stable_order(cores, n_cores)  # pairs are sorted by source, so sources stay ascending
-    axon_source = sources[order]
-    rank = np.arange(order.size, dtype=np.int64) - axon_indptr[cores[order]]
-    dest_axon = np.empty_like(rank)
-    dest_axon[order] = rank
+    per_core = np.diff(axon_indptr)
+    n_units = int(sources[-1]) + 1 if n_pairs else 1
+    max_axons = int(per_core.max()) if n_pairs else 1
+    if n_cores * n_units * max_axons >= 2**62:  # pragma: no cover - far beyond any chip
+        order = np.argsort(cores, kind="stable")
+        rank = np.arange(n_pairs, dtype=np.int64) - np.repeat(axon_indptr[:-1], per_core)
+        dest_axon = np.empty_like(rank)
+        dest_axon[order] = rank
+        return axon_indptr, sources[order], dest_axon
+    by_core = cores * n_units
+    by_core += sources
+    by_core.sort()
+    core_of = np.repeat(np.arange(n_cores, dtype=np.int64), per_core)
+    axon_source = by_core
+    axon_source -= core_of * n_units
+    back = axon_source * n_cores
+    back += core_of
+    del core_of
+    back *= max_axons
+    back += np.arange(n_pairs, dtype=np.int64)
+    back -= np.repeat(axon_indptr[:-1], per_core)  # position in its core: the rank
+    back.sort()
+    dest_axon = np.remainder(back, max_axons, out=back)
     return axon_indptr, axon_source, dest_axon
 
 
@@ -221,6 +239,14 @@ def _unit_chunks(dest_indptr: np.ndarray, per_unit: int):
             yield u0, u1
 
 
+def _delta(core_value: np.ndarray, cores: np.ndarray, unit_core: np.ndarray,
+           counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(value at destination, value at destination - value at source)`` for every pair."""
+    at_destination = core_value[cores]
+    delta = at_destination - np.repeat(core_value[unit_core], counts)
+    return at_destination, delta
+
+
 def _tree_hops(sources: np.ndarray, dest_indptr: np.ndarray, x1: np.ndarray, dx: np.ndarray,
                dy: np.ndarray) -> np.ndarray:
     """Links in each unit's X-then-Y multicast tree (0 for units without destinations)."""
@@ -228,23 +254,25 @@ def _tree_hops(sources: np.ndarray, dest_indptr: np.ndarray, x1: np.ndarray, dx:
     tree = np.zeros(n_units, dtype=np.int64)
     if not sources.size:
         return tree
-    counts = np.diff(dest_indptr)
-    busy = counts > 0
+    busy = dest_indptr[1:] > dest_indptr[:-1]
     starts = dest_indptr[:-1][busy]
     # row y0: all paths start at x0, so their union spans the furthest east and west destinations
-    tree[busy] = (np.maximum.reduceat(np.maximum(dx, 0), starts) +
-                  np.maximum.reduceat(np.maximum(-dx, 0), starts))
+    east = np.maximum(np.maximum.reduceat(dx, starts), 0)
+    west = np.minimum(np.minimum.reduceat(dx, starts), 0)
+    tree[busy] = east.astype(np.int64) - west
     # each destination column: the union of its vertical segments spans its extreme rows
     width = int(x1.max()) + 1
-    up, down = np.maximum(dy, 0), np.maximum(-dy, 0)
     for u0, u1 in _unit_chunks(dest_indptr, width):
         p0, p1 = dest_indptr[u0], dest_indptr[u1]
-        cell = (sources[p0:p1] - u0) * width + x1[p0:p1]
-        reach_up = np.zeros((u1 - u0) * width, dtype=np.int64)
-        reach_down = np.zeros_like(reach_up)
-        np.maximum.at(reach_up, cell, up[p0:p1])
-        np.maximum.at(reach_down, cell, down[p0:p1])
-        tree[u0:u1] += (reach_up + reach_down).reshape(u1 - u0, width).sum(axis=1)
+        cell = sources[p0:p1] - u0
+        cell *= width
+        cell += x1[p0:p1]
+        north = np.zeros((u1 - u0) * width, dtype=dy.dtype)  # same dtype: ufunc.at fast path
+        south = np.zeros_like(north)
+        np.maximum.at(north, cell, dy[p0:p1])
+        np.minimum.at(south, cell, dy[p0:p1])
+        north -= south
+        tree[u0:u1] += north.reshape(u1 - u0, width).sum(axis=1, dtype=np.int64)
     return tree
 
 

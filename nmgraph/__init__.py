@@ -1,5 +1,6 @@
 """nmgraph: declarative spiking networks, mapped onto neuromorphic cores and run bit-exactly."""
 
+from nmgraph.compilers.pipeline import compile_network as compile
 from nmgraph.errors import (
     FileFormatError,
     MappingError,
@@ -15,7 +16,6 @@ from nmgraph.network import Connection, Network
 from nmgraph.ports import InPort, OutPort
 from nmgraph.process import Process, Var
 from nmgraph.runtime import Runtime
-from nmgraph.compilers.pipeline import compile_network as compile  # noqa: A001
 
 __version__ = "0.1.0"
 
@@ -30,8 +30,8 @@ __all__ = [
     "OutPort",
     "PortError",
     "Process",
-    "SimulationError",
     "Runtime",
+    "SimulationError",
     "ValidationError",
     "Var",
     "WorkerError",

@@ -14,7 +14,7 @@ import numpy as np
 
 from nmgraph.errors import FileFormatError
 
-__all__ = ["read_array_member", "write_archive"]
+__all__ = ["ArchiveReader", "read_array_member", "write_archive"]
 
 _DEFLATE_LEVEL = 1
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so that saving the same content gives the same bytes
@@ -95,3 +95,69 @@ def _write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         except OSError:
             pass
         raise
+
+
+class ArchiveReader:
+    """Reads a JSON document and its array members from an nmgraph archive, with errors that
+    name the file. Use as a context manager::
+
+        with ArchiveReader(path, "nmgraph-executable", max_version=1) as reader:
+            document = reader.document
+            weights = reader.array(document["weights"], "projection 0")
+    """
+
+    def __init__(self, path: str | os.PathLike[str], file_format: str, max_version: int,
+                 member: str = "document.json") -> None:
+        self.path = Path(os.fspath(path))
+        self.file_format = file_format
+        self.max_version = max_version
+        self.member = member
+        self._archive: zipfile.ZipFile | None = None
+        self.document: dict[str, Any] = {}
+
+    def fail(self, message: str) -> FileFormatError:
+        return FileFormatError(f"{self.path}: {message}")
+
+    def __enter__(self) -> ArchiveReader:
+        import json
+
+        if not self.path.is_file():
+            raise self.fail("no such file")
+        try:
+            self._archive = zipfile.ZipFile(self.path)
+            raw = self._archive.read(self.member)
+            document = json.loads(raw.decode("utf-8"))
+        except KeyError as exc:
+            self.close()
+            raise self.fail(f"not an {self.file_format} file (no {self.member})") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+            self.close()
+            raise self.fail(f"not a readable {self.file_format} file ({exc})") from exc
+        if not isinstance(document, dict) or document.get("format") != self.file_format:
+            self.close()
+            found = document.get("format") if isinstance(document, dict) else None
+            raise self.fail(f"not an {self.file_format} file (format {found!r})")
+        version = document.get("version")
+        if not isinstance(version, int) or version < 1:
+            self.close()
+            raise self.fail(f"bad format version {version!r}")
+        if version > self.max_version:
+            self.close()
+            raise self.fail(f"written in {self.file_format} version {version} by nmgraph "
+                            f"{document.get('nmgraph', '?')}; this nmgraph reads versions up to "
+                            f"{self.max_version}: upgrade nmgraph")
+        self.document = document
+        return self
+
+    def array(self, member: Any, where: str) -> np.ndarray:
+        if self._archive is None:
+            raise self.fail("archive is closed")
+        return read_array_member(self._archive, member, where, self.fail)
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
+            self._archive = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -38,7 +38,7 @@ class Hierarchical(Process):
         super().__init__(name)
         self.children = Network(self.name)
         self.children.owner = self
-        self._finish()
+        # No _finish(): subclasses keep their children as attributes (self.syn = self.add(...)).
 
     def add(self, process: Process) -> Process:
         """Add a child process."""

@@ -1,4 +1,4 @@
-"""Plots of run results: spike rasters and recorded state traces.
+"""Plots of run results (spike rasters, recorded state traces) and of mappings (core map, traffic).
 
 Figures are built with matplotlib's object API (:class:`matplotlib.figure.Figure`), never through
 ``pyplot``'s global state, so they render and save on a machine without a display and leave the
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from nmgraph.errors import ValidationError
 from nmgraph.runtimes.results import SpikeEvents
 
-__all__ = ["raster", "traces"]
+__all__ = ["core_map", "raster", "traces", "traffic_matrix"]
 
 #: Colours of stacked populations in a raster (matplotlib's tab10, cycled).
 _COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple", "tab:brown",
@@ -120,6 +120,253 @@ def traces(values: Any, ax: Axes | None = None, neurons: Sequence[int] | None = 
     if len(chosen) <= _DEFAULT_TRACES:
         ax.legend(loc="upper right", fontsize="small")
     return _finish(fig, path, "traces")
+
+
+# -- mapping plots --------------------------------------------------------------------------------
+#: Core metrics :func:`core_map` knows besides the resources: traffic each core sends / receives.
+_TRAFFIC_METRICS = {"messages_out": "messages sent", "messages_in": "messages received"}
+#: Above this many mesh places the core map draws no cell edges; above this many, no cell labels.
+_EDGE_PLACES, _LABEL_PLACES = 4096, 512
+#: Largest traffic matrix drawn (more cores are summed into blocks).
+_MATRIX_SIZE = 512
+_FREE_PLACE, _EMPTY_CHIP = "0.86", "0.96"
+
+
+def core_map(exe: Any, metric: Any = "neurons", ax: Axes | None = None,
+             title: str | None = None, path: str | Path | None = None) -> Figure:
+    """The mesh of cores of a compiled network, each core coloured by a per-core metric.
+
+    Cores sit at their global mesh position (chips tile side by side); thick lines are chip
+    boundaries, grey cells are free places of a used chip, the lightest ones places of unused chips,
+    and hatched cells hold spike sources.
+
+    Parameters
+    ----------
+    exe
+        The Executable (``nm.compile(...)``).
+    metric
+        A resource (``"neurons"``, ``"axons_in"``, ``"axons_out"``, ``"synapses"``,
+        ``"synapse_bits"``): coloured by the fraction of the profile's per-core limit (0-100 %),
+        or by the amount where the profile has no limit; ``"messages_out"`` / ``"messages_in"``:
+        the messages each core sends / receives (per step with rates, else per spike of every
+        unit, as in the report); or an array with one value per core.
+    ax, title, path
+        Axes to draw into (a new Figure when None), its title, and where to save the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    report = exe.report
+    values, label, as_fraction = _core_metric(report, metric)
+    grid, chip_used, rows, cols = _mesh_grid(exe, values)
+    fig, ax = _figure(ax, figsize=_map_size(grid.shape))
+    places = grid.size
+    edge = dict(edgecolors="white", linewidth=0.4) if places <= _EDGE_PLACES else {}
+    background = np.where(chip_used, 0, 1)
+    from matplotlib.colors import ListedColormap, Normalize
+
+    ax.pcolormesh(background, cmap=ListedColormap([_FREE_PLACE, _EMPTY_CHIP]), vmin=0, vmax=1,
+                  **edge)
+    top = float(np.nanmax(values)) if values.size else 0.0
+    norm = Normalize(0.0, max(1.0, top) if as_fraction else max(top, 1e-12))
+    cells = ax.pcolormesh(np.ma.masked_invalid(grid), cmap="viridis", norm=norm, **edge)
+    _hatch_sources(ax, exe, report)
+    _chip_lines(ax, grid.shape, rows, cols)
+    if places <= _LABEL_PLACES:
+        _label_cells(ax, grid, cells, as_fraction)
+    bar = fig.colorbar(cells, ax=ax, shrink=0.9)
+    bar.set_label(label)
+    if as_fraction:
+        from matplotlib.ticker import PercentFormatter
+
+        bar.formatter = PercentFormatter(xmax=1.0)
+        bar.update_ticks()
+    _map_axes(ax, exe, report, grid.shape, rows, cols)
+    ax.set_title(title or f"'{report.network}' on {report.profile}: {label}\n"
+                          f"{report.n_cores:,} cores on {report.chips_used:,} chip"
+                          f"{'s' if report.chips_used != 1 else ''} "
+                          f"(partition {report.partition}, place {report.place})",
+                 fontsize="medium")
+    return _finish(fig, path, "core_map")
+
+
+def traffic_matrix(exe: Any, ax: Axes | None = None, title: str | None = None,
+                   path: str | Path | None = None) -> Figure:
+    """The core-to-core spike messages of a compiled network, on a log colour scale.
+
+    Row = sending core, column = receiving core; the diagonal holds the messages a core sends to
+    itself. Cores are ordered by chip, then by place on the chip, and chip boundaries are drawn,
+    so within-chip traffic forms blocks on the diagonal. Values are expected messages per step
+    when ``nm.compile`` had rates, else messages per spike of every unit; white means none. Above
+    512 cores, neighbouring cores are summed into blocks (the axis label says how many).
+
+    Parameters
+    ----------
+    exe
+        The Executable (``nm.compile(...)``).
+    ax, title, path
+        Axes to draw into (a new Figure when None), its title, and where to save the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.colors import LogNorm
+
+    from nmgraph.compilers.report import core_traffic_matrix
+
+    report = exe.report
+    matrix, order, block = core_traffic_matrix(exe, max_size=_MATRIX_SIZE)
+    fig, ax = _figure(ax, figsize=(7.0, 6.0))
+    positive = matrix[matrix > 0]
+    low = float(positive.min()) if positive.size else 1.0
+    high = float(positive.max()) if positive.size else 10.0
+    norm = LogNorm(vmin=low, vmax=high if high > low else low * 10.0)
+    span = matrix.shape[0] * block
+    image = ax.imshow(np.ma.masked_less_equal(matrix, 0.0), cmap="viridis", norm=norm,
+                      interpolation="nearest", extent=(-0.5, span - 0.5, span - 0.5, -0.5))
+    ax.set_facecolor("white")
+    _matrix_chip_lines(ax, report.core_chip[order], span)
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    bar.set_label(f"messages ({report.traffic.basis})")
+    _matrix_axes(ax, order, block)
+    traffic = report.traffic
+    within = traffic.within_core / traffic.total if traffic.total else 0.0
+    ax.set_title(title or f"core-to-core traffic: '{report.network}' on {report.profile}\n"
+                          f"{traffic.total:,.4g} messages ({traffic.basis}), "
+                          f"{within:.1%} on the diagonal (within a core)", fontsize="medium")
+    return _finish(fig, path, "traffic_matrix")
+
+
+def _core_metric(report: Any, metric: Any) -> tuple[np.ndarray, str, bool]:
+    """``(values per core, colour bar label, values are fractions of a limit)``."""
+    if isinstance(metric, str):
+        if metric in report.resources:
+            use = report.resources[metric]
+            if use.fraction is not None:
+                return use.fraction.astype(np.float64), f"{metric} per core (% of the limit, " \
+                    f"{use.limit:,})", True
+            return use.per_core.astype(np.float64), f"{metric} per core (no limit)", False
+        if metric in _TRAFFIC_METRICS:
+            values = getattr(report.traffic, metric)
+            return values, f"{_TRAFFIC_METRICS[metric]} ({report.traffic.basis})", False
+        known = ", ".join([*report.resources, *_TRAFFIC_METRICS])
+        raise ValidationError("core_map", "metric", f"unknown metric; use one of {known} or "
+                              "an array with one value per core", metric)
+    try:
+        values = np.asarray(metric, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.asarray(None)
+    if values.shape != (report.n_cores,):
+        raise ValidationError("core_map", "metric", f"must be a metric name or an array with one "
+                              f"value per core ({report.n_cores})", metric)
+    return values, "value per core", False
+
+
+def _mesh_grid(exe: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(grid of values, NaN where no core; chip-used mask; chip rows; chip cols)``."""
+    rows, cols = exe.profile.mesh(exe.n_cores)
+    chip_xy = np.asarray(exe.placement.chip_xy)
+    grid_cols, grid_rows = int(chip_xy[:, 0].max()) + 1, int(chip_xy[:, 1].max()) + 1
+    grid = np.full((grid_rows * rows, grid_cols * cols), np.nan)
+    xy = np.asarray(exe.placement.core_xy)
+    grid[xy[:, 1], xy[:, 0]] = values
+    used = np.zeros((grid_rows, grid_cols), dtype=bool)
+    chips = chip_xy[np.unique(exe.placement.core_chip)]
+    used[chips[:, 1], chips[:, 0]] = True
+    chip_used = np.kron(used, np.ones((rows, cols), dtype=bool)).astype(bool)
+    return grid, chip_used, rows, cols
+
+
+def _map_size(shape: tuple[int, int]) -> tuple[float, float]:
+    height, width = shape
+    plot_width = 7.5
+    plot_height = float(np.clip(plot_width * height / width, 2.0, 8.0))
+    return plot_width + 1.8, plot_height + 1.8  # room for the colour bar, title and legend
+
+
+def _hatch_sources(ax: Axes, exe: Any, report: Any) -> None:
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    sources = [core for core, kind in enumerate(report.core_kind) if kind == "source"]
+    if not sources or len(sources) > _EDGE_PLACES:
+        return
+    xy = np.asarray(exe.placement.core_xy)[sources]
+    boxes = [Rectangle((float(x), float(y)), 1.0, 1.0) for x, y in xy]
+    ax.add_collection(PatchCollection(boxes, facecolor="none", edgecolor="0.25", hatch="///",
+                                      linewidth=0.0))
+
+
+def _chip_lines(ax: Axes, shape: tuple[int, int], rows: int, cols: int) -> None:
+    height, width = shape
+    ax.vlines(np.arange(0, width + 1, cols), 0, height, colors="black", linewidth=1.6)
+    ax.hlines(np.arange(0, height + 1, rows), 0, width, colors="black", linewidth=1.6)
+
+
+def _label_cells(ax: Axes, grid: np.ndarray, cells: Any, as_fraction: bool) -> None:
+    for y, x in zip(*np.nonzero(~np.isnan(grid))):
+        value = grid[y, x]
+        red, green, blue, _ = cells.cmap(cells.norm(value))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+        text = f"{100 * value:.0f}%" if as_fraction else _short_number(value)
+        ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize="x-small",
+                color="white" if dark else "black")
+
+
+def _short_number(value: float) -> str:
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _map_axes(ax: Axes, exe: Any, report: Any, shape: tuple[int, int], rows: int,
+              cols: int) -> None:
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    height, width = shape
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)  # row 0 (core 0 of chip 0) at the top, as the cores are numbered
+    ax.set_aspect("equal")
+    where = "chips" if exe.profile.topology == "chip_router" else "mesh"
+    ax.set_xlabel(f"x (core column on the {where}; {cols} per chip)")
+    ax.set_ylabel(f"y (core row; {rows} per chip)")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))
+    handles = [Patch(facecolor=_FREE_PLACE, label="free place"),
+               Patch(facecolor="white", edgecolor="0.25", hatch="///", label="source core"),
+               Patch(facecolor="none", edgecolor="black", linewidth=1.6, label="chip boundary")]
+    if exe.placement.n_chips > report.chips_used:
+        handles.insert(1, Patch(facecolor=_EMPTY_CHIP, edgecolor="0.7", label="unused chip"))
+    # below the x label: the mesh has no empty corner to hold a legend
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=len(handles), fontsize="small", frameon=False)
+
+
+def _matrix_chip_lines(ax: Axes, chips_in_order: np.ndarray, span: int) -> None:
+    boundaries = np.flatnonzero(np.diff(chips_in_order)) + 0.5
+    if boundaries.size:
+        ax.vlines(boundaries, -0.5, span - 0.5, colors="0.45", linewidth=0.8)
+        ax.hlines(boundaries, -0.5, span - 0.5, colors="0.45", linewidth=0.8)
+
+
+def _matrix_axes(ax: Axes, order: np.ndarray, block: int) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    reordered = not np.array_equal(order, np.arange(order.size))
+    unit = "core" if block == 1 else f"core ({block} cores per pixel)"
+    suffix = " (by chip, then place)" if reordered else ""
+    ax.set_xlabel(f"receiving {unit}{suffix}")
+    ax.set_ylabel(f"sending {unit}{suffix}")
+    if reordered and order.size <= 32:
+        ax.set_xticks(np.arange(order.size), [str(c) for c in order], fontsize="x-small")
+        ax.set_yticks(np.arange(order.size), [str(c) for c in order], fontsize="x-small")
+    else:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(integer=True))
 
 
 # -- input checks -------------------------------------------------------------------------------

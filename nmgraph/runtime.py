@@ -21,7 +21,7 @@ __all__ = ["Runtime"]
 
 log = logging.getLogger("nmgraph.runtime")
 
-DEFAULT_BACKEND = "reference"
+DEFAULT_BACKEND = "multicore"
 
 
 class Runtime:
@@ -34,9 +34,14 @@ class Runtime:
         :func:`nmgraph.compile` (runs its quantized network: mapping never changes results), or a
         lowered :class:`~nmgraph.compilers.ir.NetworkIR`.
     backend
-        ``"reference"``: the NumPy reference simulator (the oracle).
+        ``"multicore"`` (default): the Cython multi-core runtime, cores spread over ``workers``
+        processes exchanging spike messages (a Network is first compiled with the defaults);
+        ``"reference"``: the NumPy reference simulator (the oracle). Both give bit-identical
+        spikes and state.
     workers
-        Worker processes of a multi-core backend; the reference backend takes 1 (or None).
+        Worker processes of the multicore backend (default 2); the reference backend takes 1.
+    options
+        Backend options: ``progress=True`` shows a progress bar (multicore).
 
     Examples
     --------
@@ -64,9 +69,19 @@ class Runtime:
                                   "NetworkIR", target)
         if not isinstance(backend, str):
             raise ValidationError("Runtime", "backend", "must be a backend name", backend)
+        factory = backend_factory(backend)
+        if backend == "multicore" and self.executable is None:
+            if self._network is None:
+                raise ValidationError("Runtime", "target", "the multicore backend runs a Network "
+                                      "or an Executable, not a bare NetworkIR", target)
+            from nmgraph.compilers.pipeline import compile_network
+
+            self.executable = compile_network(self._network)
+            log.info("compiled '%s' with the defaults (generic profile) for the multicore "
+                     "backend", ir.name)
         self.ir = ir
         self.backend_name = backend
-        self._backend = backend_factory(backend)(ir, workers=workers, **options)
+        self._backend = factory(ir, executable=self.executable, workers=workers, **options)
         self._closed = False
         log.info("Runtime on backend %r for network '%s' (%d units, %d synapses)", backend,
                  ir.name, ir.n_units, ir.n_synapses)

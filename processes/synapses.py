@@ -46,6 +46,12 @@ class _WeightedSynapse(SynapseProcess):
         """Magnitude bits of the weights (1..8): ``|w| <= 2**num_weight_bits - 1``."""
         return self._num_weight_bits
 
+    def __setattr__(self, key: str, value: object) -> None:
+        if key in ("weight_exp", "num_weight_bits"):
+            raise ValidationError(self, key, "is fixed at construction (the weights were "
+                                  "validated against it); build a new synapse process", value)
+        super().__setattr__(key, value)
+
 
 class Dense(_WeightedSynapse):
     """All-to-all synapses from a weight matrix of shape ``(post, pre)``.

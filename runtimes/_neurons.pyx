@@ -4,7 +4,7 @@
 LIF (per neuron, all int64, DESIGN §4)::
 
     u = decay(u, du + 1) + (a_in << 6);  if u > 2**23: u -= 2**24  elif u <= -2**23: u += 2**24
-    v = clip(decay(v, dv) + u + bias, -(2**23 - 1), 2**23 - 1)          # bias = bias_mant << bias_exp
+    v = clip(decay(v, dv) + u + bias, -(2**23 - 1), 2**23 - 1)     # bias = bias_mant << bias_exp
     spike = v > (vth << 6);  if spike: v = 0
 
 ALIF: LIF's u and v, then::
@@ -22,6 +22,13 @@ Layout: ``*_c`` functions take raw pointers and a length, are ``noexcept nogil``
 memoryviews (parameters int32, state/input/bias int64, spikes uint8 written 0/1; use
 ``spiked.view(bool)`` for a boolean view), check lengths, release the GIL, and return the number of
 spikes. No Python object is touched per neuron.
+
+Build note: Cython finds this module's ``.pxd`` by its dotted name, i.e. as
+``<include dir>/nmgraph/runtimes/_neurons.pxd``, a path that the package_dir layout of setup.py does
+not provide. Until the build supplies it (an include directory mirroring the package layout), the
+``.pxd`` is not seen when this file is compiled: the module still builds and works from Python, but
+exports no C functions, and ``cimport``s of it fail. Hence the ``.pxd`` holds declarations only, and
+every definition lives here, so this file compiles either way.
 """
 
 import numpy as np
@@ -35,9 +42,9 @@ cdef enum:
 
 
 # ---- exact helpers ------------------------------------------------------------------------------
-# Arithmetic that could overflow int64 on out-of-range inputs is done modulo 2**64 (through uint64),
-# as NumPy's int64 arrays do: no undefined behaviour in C, and bit-identity with fixed_point.py holds
-# for any int64 state/input and any int32 parameter, not only inside the 24-bit ranges of DESIGN §4.
+# Arithmetic that could overflow int64 on out-of-range inputs is done modulo 2**64 (via uint64),
+# as NumPy's int64 arrays do: no undefined behaviour in C, and bit-identity with fixed_point.py
+# holds for any int64 state/input and any int32 parameter, not only in DESIGN §4's 24-bit ranges.
 
 cdef inline int64_t wrap_add(int64_t a, int64_t b) noexcept nogil:
     return <int64_t>(<uint64_t>a + <uint64_t>b)
@@ -61,11 +68,13 @@ cdef inline int64_t decay_c(int64_t x, int64_t d) noexcept nogil:
 
     Spelled as the spec (|p| by wrapping negation, arithmetic shift, negate back) rather than
     ``p / 4096``: identical for every p except -2**63, where NumPy gives +2**51 and so does this.
+    Branch-free (with m = 0 or -1, ``(p ^ m) - m`` negates iff m = -1): the sign of u and v is
+    unpredictable, and a branch here cost more than the rest of the update.
     """
     cdef int64_t p = wrap_mul(x, 4096 - d)
-    if p >= 0:
-        return p >> 12
-    return wrap_neg(wrap_neg(p) >> 12)
+    cdef int64_t m = p >> 63                 # -1 if p < 0 else 0 (arithmetic shift)
+    cdef int64_t mag = wrap_add(p ^ m, wrap_neg(m)) >> 12
+    return wrap_add(mag ^ m, wrap_neg(m))
 
 
 cdef inline int64_t plus_one_int32(int32_t d) noexcept nogil:
@@ -91,19 +100,18 @@ cdef uint64_t splitmix_hash_c(uint64_t seed, uint64_t index, uint64_t t) noexcep
 
 cdef inline int64_t _current_and_voltage(int64_t* u, int64_t v, int64_t a_in, int32_t du,
                                          int32_t dv, int64_t bias) noexcept nogil:
-    """Update ``*u`` in place; return the clipped new v (before the threshold test)."""
+    """Update ``*u`` in place; return the clipped new v (before the threshold test).
+
+    Written with selects rather than branches, so the compiler can use conditional moves: the
+    wrap, clip and spike outcomes are data-dependent (see ``decay_c`` for what a branch cost).
+    """
     cdef int64_t new_u = wrap_add(decay_c(u[0], plus_one_int32(du)), wrap_shl(a_in, 6))
-    if new_u > STATE_LIMIT:
-        new_u -= WRAP
-    elif new_u <= -STATE_LIMIT:
-        new_u += WRAP
+    # single wrap: both tests on the same value, at most one is true, neither add can overflow
+    new_u += WRAP * (<int64_t>(new_u <= -STATE_LIMIT) - <int64_t>(new_u > STATE_LIMIT))
     u[0] = new_u
     cdef int64_t new_v = wrap_add(wrap_add(decay_c(v, dv), new_u), bias)
-    if new_v < -STATE_MAX:
-        new_v = -STATE_MAX
-    elif new_v > STATE_MAX:
-        new_v = STATE_MAX
-    return new_v
+    new_v = new_v if new_v < STATE_MAX else STATE_MAX
+    return new_v if new_v > -STATE_MAX else -STATE_MAX
 
 
 cdef Py_ssize_t lif_update_c(int64_t* u, int64_t* v, const int64_t* a_in, const int32_t* du,
@@ -132,12 +140,10 @@ cdef Py_ssize_t alif_update_c(int64_t* u, int64_t* v, int64_t* b, const int64_t*
         new_v = _current_and_voltage(&u[i], v[i], a_in[i], du[i], dv[i], bias[i])
         new_b = decay_c(b[i], db[i])
         s = new_v > wrap_add(wrap_shl(vth[i], 6), new_b)
-        if s:
-            new_v = 0
-            grown = wrap_add(new_b, wrap_shl(beta[i], 6))
-            new_b = grown if grown < STATE_MAX else STATE_MAX
-        v[i] = new_v
-        b[i] = new_b
+        grown = wrap_add(new_b, wrap_shl(beta[i], 6))
+        grown = grown if grown < STATE_MAX else STATE_MAX
+        v[i] = 0 if s else new_v
+        b[i] = grown if s else new_b
         spiked[i] = s
         count += s
     return count
@@ -156,9 +162,9 @@ cdef Py_ssize_t poisson_fill_c(uint64_t seed, const uint64_t* threshold, uint64_
 
 # ---- Python wrappers ---------------------------------------------------------------------------
 
-cdef inline void _check_len(Py_ssize_t n, Py_ssize_t m, str name) except *:
+cdef inline void _check_len(Py_ssize_t n, Py_ssize_t m, str name, str ref="u") except *:
     if m != n:
-        raise ValueError(f"{name} has length {m}, expected {n} (the length of u)")
+        raise ValueError(f"{name} has length {m}, expected {n} (the length of {ref})")
 
 
 def lif_update(int64_t[::1] u, int64_t[::1] v, const int64_t[::1] a_in, const int32_t[::1] du,
@@ -219,7 +225,7 @@ def poisson_fill(uint64_t seed, const uint64_t[::1] threshold, uint64_t index_of
     threshold: uint64, ``floor(rate * 2**32)`` in 0..2**32. Returns the spike count.
     """
     cdef Py_ssize_t n = threshold.shape[0], count
-    _check_len(n, spiked.shape[0], "spiked")
+    _check_len(n, spiked.shape[0], "spiked", "threshold")
     if n == 0:
         return 0
     with nogil:

@@ -385,3 +385,68 @@ cdef class SpinBarrier:
 
     def __reduce__(self):
         raise TypeError("SpinBarrier lives in fork-inherited shared memory; it is not picklable")
+
+
+# ---- the exchange step of SharedMemoryTransport (here to keep its per-window cost ~1 us) -------
+cdef class ExchangeCore:
+    """Per-rank exchange of ``SharedMemoryTransport``: write this rank's counts for the window,
+    wait on the barrier, return the inbox views of the same parity. ``counts`` is the block of
+    int64 count slots ``[2, n, row]`` (parity, src, dst) in shared memory; ``inboxes[p][s]`` the
+    full-capacity (read-only) mailbox arrays from source ``s`` of parity ``p``."""
+
+    cdef SpinBarrier barrier
+    cdef int64_t *cnt
+    cdef object _cnt_array
+    cdef int n, rank, row
+    cdef int64_t[::1] cap_out
+    cdef list inboxes
+    cdef readonly int64_t window
+
+    def __cinit__(self, SpinBarrier barrier, counts, int rank, cap_out, list inboxes):
+        cdef int64_t[:, :, ::1] c = counts
+        self.barrier = barrier
+        self._cnt_array = counts
+        self.cnt = &c[0, 0, 0]
+        self.n = c.shape[1]
+        self.row = c.shape[2]
+        if c.shape[0] != 2 or not 0 <= rank < self.n or self.row < self.n:
+            raise ValueError("bad count block or rank")
+        if (<uintptr_t>self.cnt) % 8 != 0:
+            raise ValueError("count slots must be 8-byte aligned")
+        self.rank = rank
+        self.cap_out = cap_out
+        if self.cap_out.shape[0] != self.n or len(inboxes) != 2:
+            raise ValueError("bad capacity row or inboxes")
+        self.inboxes = inboxes
+        self.window = 0
+
+    def exchange(self, int64_t[::1] counts, double timeout=-1.0):
+        cdef int n = self.n, p = self.window & 1, s, d, st
+        cdef int64_t k
+        cdef int64_t *out = self.cnt + (p * n + self.rank) * self.row
+        if counts.shape[0] != n:
+            nmg_cas(&self.barrier._s[C_ABORT], 0, ABORT_OVERFLOW)
+            raise ValueError(f"counts must have {n} entries, got {counts.shape[0]}")
+        for d in range(n):
+            k = counts[d]
+            if k < 0 or k > self.cap_out[d] or (d == self.rank and k != 0):
+                nmg_cas(&self.barrier._s[C_ABORT], 0, ABORT_OVERFLOW)
+                raise OverflowError(
+                    f"rank {self.rank}: {k} messages for rank {d}, capacity {self.cap_out[d]}")
+        for d in range(n):
+            nmg_store(&out[d], counts[d])
+        st = _wait(self.barrier._s, self.barrier.n_parties, self.barrier.rank, timeout,
+                   self.barrier.spin_s, self.barrier.yield_s)
+        if st == ST_ABORTED:
+            raise BarrierAborted(nmg_load(&self.barrier._s[C_ABORT]))
+        if st == ST_TIMEOUT:
+            raise BarrierTimeout(
+                f"rank {self.rank}: exchange of window {self.window} timed out after {timeout} s "
+                f"waiting for ranks {self.barrier.missing()}")
+        cdef list inb = self.inboxes[p]
+        cdef list result = []
+        for s in range(n):
+            k = nmg_load(&self.cnt[(p * n + s) * self.row + self.rank])
+            result.append(inb[s][:k])
+        self.window += 1
+        return result

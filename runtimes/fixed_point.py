@@ -81,11 +81,12 @@ def alif_step(u: np.ndarray, v: np.ndarray, b: np.ndarray, a_in: np.ndarray, du:
 
 def splitmix_hash(seed: int, index: np.ndarray, t: int) -> np.ndarray:
     """SplitMix64 finaliser of ``seed*C1 + index*C2 + t*C3 + C4`` (mod 2**64), as uint64."""
-    z = (np.uint64(seed) * _HASH_SEED + index.astype(np.uint64) * _HASH_INDEX
-         + np.uint64(t) * _HASH_TIME + _HASH_OFFSET)
-    z = (z ^ (z >> np.uint64(30))) * _MIX_1
-    z = (z ^ (z >> np.uint64(27))) * _MIX_2
-    return z ^ (z >> np.uint64(31))
+    with np.errstate(over="ignore"):  # arithmetic mod 2**64 is the point
+        z = (np.uint64(seed) * _HASH_SEED + index.astype(np.uint64) * _HASH_INDEX
+             + np.uint64(t) * _HASH_TIME + _HASH_OFFSET)
+        z = (z ^ (z >> np.uint64(30))) * _MIX_1
+        z = (z ^ (z >> np.uint64(27))) * _MIX_2
+        return z ^ (z >> np.uint64(31))
 
 
 def poisson_threshold(rate: np.ndarray) -> np.ndarray:
@@ -101,5 +102,4 @@ def poisson_spikes(seed: int, threshold: np.ndarray, t: int,
     """
     if index is None:
         index = np.arange(threshold.size, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        return (splitmix_hash(seed, index, t) >> np.uint64(32)) < threshold
+    return (splitmix_hash(seed, index, t) >> np.uint64(32)) < threshold

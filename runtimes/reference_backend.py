@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +19,10 @@ class ReferenceBackend:
 
     name = "reference"
 
-    def __init__(self, ir: NetworkIR) -> None:
+    def __init__(self, ir: NetworkIR, executable: Any = None) -> None:
         self.sim = ReferenceSimulator(ir)
+        #: With an Executable, messages and hops are counted as its routing predicts them.
+        self.executable = executable
         self._recordings: dict[tuple[str, str], tuple[int, list[np.ndarray]]] = {}
 
     @property
@@ -61,7 +64,13 @@ class ReferenceBackend:
         target[...] = value
 
     def counters(self) -> Counters:
-        return copy.deepcopy(self.sim.counters)
+        counters = copy.deepcopy(self.sim.counters)
+        if self.executable is not None:
+            units = [idx + self.sim.ir.population(name).offset
+                     for name, log in self.sim.spike_log.items() for _, idx in log]
+            spiking = np.concatenate(units) if units else np.zeros(0, dtype=np.int64)
+            counters.set_traffic(self.executable.traffic_of(spiking))
+        return counters
 
     def close(self) -> None:
         pass

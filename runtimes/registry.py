@@ -34,10 +34,28 @@ def backend_factory(name: str) -> Callable[..., Any]:
 
 
 @register_backend("reference")
-def _reference(ir: Any, **options: Any) -> Any:
+def _reference(ir: Any, executable: Any = None, workers: int | None = None,
+               **options: Any) -> Any:
     from nmgraph.runtimes.reference_backend import ReferenceBackend
 
-    if options.get("workers") not in (None, 1):
-        raise SimulationError("the reference backend runs in one process; workers="
-                              f"{options['workers']} needs backend='multicore'")
-    return ReferenceBackend(ir)
+    if workers not in (None, 1):
+        raise SimulationError(f"the reference backend runs in one process; workers={workers} "
+                              "needs backend='multicore'")
+    if options:
+        raise SimulationError(f"the reference backend takes no options {sorted(options)}")
+    return ReferenceBackend(ir, executable)
+
+
+@register_backend("multicore")
+def _multicore(ir: Any, executable: Any = None, workers: int | None = None,
+               **options: Any) -> Any:
+    from nmgraph.runtimes.multicore import MulticoreBackend
+
+    if workers is None:
+        workers = 2
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SimulationError(f"workers must be an int >= 1 (got {workers!r})")
+    unknown = set(options) - {"progress"}
+    if unknown:
+        raise SimulationError(f"unknown multicore options {sorted(unknown)}; known: progress")
+    return MulticoreBackend(executable, workers=workers, **options)

@@ -71,9 +71,13 @@ class Counters:
         Neuron updates (one per neuron of a neuron population per step; sources are not neurons).
     spikes
         Spikes emitted, by neurons and sources.
-    messages, hops
-        Spike messages between cores and the mesh hops they travel; ``None`` when the run has no
-        mapping (the reference simulator on a bare network).
+    messages
+        Spike messages, one per (spike, destination core): ``messages_core`` stay in the core,
+        ``messages_cores`` go to another core of the chip, ``messages_chips`` to another chip.
+    hops
+        Mesh links travelled (multicast tree links on profiles that route multicast, else the
+        unicast paths' hops, split into ``hops_x`` (east-west) and ``hops_y`` (north-south)).
+        All traffic counters are ``None`` when the run has no mapping (a bare network).
     per_process
         ``{process name: {"spikes": ..., "synaptic_ops": ..., "neuron_updates": ...}}``.
     """
@@ -84,10 +88,24 @@ class Counters:
     spikes: int = 0
     messages: int | None = None
     hops: int | None = None
+    messages_core: int | None = None
+    messages_cores: int | None = None
+    messages_chips: int | None = None
+    hops_x: int | None = None
+    hops_y: int | None = None
     per_process: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def set_traffic(self, values: dict[str, int]) -> None:
+        """Fill the message and hop counters from ``values`` (keys as the attributes)."""
+        for name in ("messages_core", "messages_cores", "messages_chips", "hops", "hops_x",
+                     "hops_y"):
+            setattr(self, name, int(values[name]))
+        self.messages = self.messages_core + self.messages_cores + self.messages_chips
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict of the totals (for reports and JSON)."""
         return {"steps": self.steps, "synaptic_ops": self.synaptic_ops,
                 "neuron_updates": self.neuron_updates, "spikes": self.spikes,
-                "messages": self.messages, "hops": self.hops}
+                "messages": self.messages, "messages_core": self.messages_core,
+                "messages_cores": self.messages_cores, "messages_chips": self.messages_chips,
+                "hops": self.hops, "hops_x": self.hops_x, "hops_y": self.hops_y}

@@ -70,6 +70,7 @@ from ._sync import (
     BarrierAborted,
     BarrierError,
     BarrierTimeout,
+    ExchangeCore,
     SpinBarrier,
     barrier_nslots,
 )
@@ -248,14 +249,10 @@ class SharedMemoryTransport:
     def _bind(self) -> None:
         nb, c0, row, off = self._layout
         n, r, sl = self.size, self.rank, self._slots
-        self._window = 0
         cnt = sl[c0 : c0 + 2 * n * row].reshape(2, n, row)
         self._counts = cnt
         if r < 0:
             return
-        self._count_out = [cnt[p, r, :n] for p in range(2)]
-        self._count_in = [cnt[p, :, r] for p in range(2)]
-        self._cap_out = self._cap[r]
         self._out = [
             [sl[off[p, r, d] : off[p, r, d] + self._cap[r, d]] for d in range(n)]
             for p in range(2)
@@ -268,7 +265,7 @@ class SharedMemoryTransport:
                 v.flags.writeable = False
                 row_in.append(v)
             inb.append(row_in)
-        self._in = inb
+        self._core = ExchangeCore(self._barrier, cnt, r, self._cap[r].copy(), inb)
 
     # ---- the Transport protocol ------------------------------------------------------------------
     @property
@@ -281,36 +278,45 @@ class SharedMemoryTransport:
         """Names of the shared-memory segments (under /dev/shm on Linux)."""
         return list(self._names)
 
-    @property
-    def window(self) -> int:
-        """Number of exchanges this rank has completed."""
-        return self._window
-
     def outbox(self, dest: int) -> np.ndarray:
         if self.rank < 0:
             raise RuntimeError("the creator's transport is no party; use for_rank(rank)")
-        return self._out[self._window & 1][dest]
+        return self._out[self._core.window & 1][dest]
 
     def exchange(self, counts: np.ndarray) -> list[np.ndarray]:
+        """See :class:`Transport`. ``counts``: int64 array of ``size`` entries (other integer
+        sequences are converted, slower). Raises ``OverflowError`` (and aborts the barrier, so
+        the other ranks get ``BarrierAborted(ABORT_OVERFLOW)``) if a count exceeds the capacity
+        or is non-zero for this rank itself; ``BarrierAborted``/``BarrierTimeout`` from the
+        barrier."""
         if self.rank < 0:
             raise RuntimeError("the creator's transport is no party; use for_rank(rank)")
-        p = self._window & 1
-        out = self._count_out[p]
         try:
-            out[:] = counts
-        except (TypeError, ValueError):
-            self.abort(ABORT_OVERFLOW)
-            raise ValueError(f"counts must have {self.size} entries, got {counts!r}") from None
-        if (out > self._cap_out).any() or (out < 0).any():
-            self.abort(ABORT_OVERFLOW)
-            raise OverflowError(
-                f"rank {self.rank}: counts {out.tolist()} outside capacity {self._cap_out.tolist()}"
-            )
-        self._wait(self.timeout)
-        cin = self._count_in[p].tolist()
-        inb = self._in[p]
-        self._window += 1
-        return [inb[s][: cin[s]] for s in range(self.size)]
+            return self._core.exchange(counts, self._timeout_s)
+        except (TypeError, ValueError) as e:
+            if isinstance(counts, np.ndarray) and counts.dtype == np.int64 and counts.ndim == 1:
+                raise
+            try:
+                c = np.ascontiguousarray(counts, dtype=np.int64)
+            except (TypeError, ValueError):
+                self.abort(ABORT_OVERFLOW)
+                raise e from None
+            return self._core.exchange(c, self._timeout_s)
+
+    @property
+    def timeout(self) -> float | None:
+        """Default barrier timeout of ``exchange``/``barrier`` (None: none)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self._timeout = value
+        self._timeout_s = -1.0 if value is None else float(value)
+
+    @property
+    def window(self) -> int:
+        """Number of exchanges this rank has completed."""
+        return self._core.window if self.rank >= 0 else 0
 
     def barrier(self, timeout: float | None = None) -> None:
         self._wait(self.timeout if timeout is None else timeout)
@@ -345,8 +351,7 @@ class SharedMemoryTransport:
         self._drop_views()
 
     def _drop_views(self) -> None:
-        self._out = self._in = self._count_out = self._count_in = None
-        self._counts = None
+        self._out = self._core = self._counts = None
 
     def unlink(self) -> None:
         """Remove the segment names (creator process only; a no-op elsewhere and when repeated),

@@ -43,7 +43,7 @@ def random_network(seed: int, *, n_pops: int = 3, max_size: int = 40, max_delay:
     count = 0
     for post in pops:
         for pre in senders:
-            if rng.random() > p_connect and not (pre is sources[0]):
+            if rng.random() > p_connect and pre is not sources[0]:
                 continue
             n_post, n_pre = post.size, pre.size
             weights = rng.integers(-255, 256, size=(n_post, n_pre))

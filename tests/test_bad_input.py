@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from nmgraph.processes import ALIF, IF, LIF, Dense, PoissonSource, Sparse, SpikeGenerator
 
 import nmgraph as nm
+from nmgraph.processes import ALIF, IF, LIF, Dense, PoissonSource, Sparse, SpikeGenerator
 
 BARE_ERRORS = (AssertionError, TypeError, IndexError, KeyError)
 

@@ -136,7 +136,6 @@ def test_mincut_cuts_messages_on_clustered_network() -> None:
 
 
 def test_does_not_fit_names_process_resource_and_limit() -> None:
-    rng = np.random.default_rng(0)
     net = nm.Network("fanin")
     src = net.add(nm.processes.PoissonSource(shape=(300,), rate=0.1, seed=1, name="src"))
     syn = net.add(nm.processes.Dense(weights=np.ones((4, 300), dtype=int), name="syn1"))

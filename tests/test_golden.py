@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 import pytest
-from nmgraph.processes import ALIF, IF, LIF, Dense, PoissonSource, Sparse, SpikeGenerator
 
 import nmgraph as nm
+from nmgraph.processes import ALIF, IF, LIF, Dense, PoissonSource, Sparse, SpikeGenerator
 
 TWO_23 = 2**23
 V_MAX = 2**23 - 1

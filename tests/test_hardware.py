@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from nmgraph.compilers.hardware import (
     BUILTIN_NAMES,
     EnergyModel,
@@ -14,7 +15,6 @@ from nmgraph.compilers.hardware import (
     load_profile_file,
     profiles_table,
 )
-
 from nmgraph.errors import FileFormatError, ValidationError
 
 MINIMAL = {"name": "mychip", "neurons_per_core": 128, "max_delay": 8}

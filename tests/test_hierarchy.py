@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nmgraph.compilers.lower import lower
-from nmgraph.processes import LIF, Dense, PoissonSource, SpikeGenerator
 
 import nmgraph as nm
+from nmgraph.compilers.lower import lower
+from nmgraph.processes import LIF, Dense, PoissonSource, SpikeGenerator
 
 W_IN = np.array([[60, 0, 30], [0, 90, 10], [25, 25, 25], [100, 0, 0]])          # 4 x 3
 W_MID = np.array([[40, 0, 70, 10], [0, 80, 0, 90]])                            # 2 x 4

@@ -12,10 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nmgraph.processes
 import numpy as np
 import pytest
 import scipy.sparse
+
+import nmgraph
+import nmgraph.processes
+from nmgraph.errors import FileFormatError, ValidationError
+from nmgraph.hierarchy import Hierarchical
+from nmgraph.io import FORMAT_VERSION, load_network, save_network
+from nmgraph.network import Network
+from nmgraph.process import PROCESS_TYPES, Process, process_type_key
 from nmgraph.processes import (
     ALIF,
     IF,
@@ -26,13 +33,6 @@ from nmgraph.processes import (
     SpikeGenerator,
     fixed_indegree,
 )
-
-import nmgraph
-from nmgraph.errors import FileFormatError, ValidationError
-from nmgraph.hierarchy import Hierarchical
-from nmgraph.io import FORMAT_VERSION, load_network, save_network
-from nmgraph.network import Network
-from nmgraph.process import PROCESS_TYPES, Process, process_type_key
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
 from nmgraph.runtimes import _neurons
 from nmgraph.runtimes import fixed_point as fp
 
@@ -178,6 +179,17 @@ def _lif_once(u, v, a_in, du=0, dv=0, vth=0, bias=0):
 def test_lif_current_edges(u, a_in, du, want_u):
     got_u, _, _, _ = _lif_once(u, 0, a_in, du=du, dv=4095, vth=2**17 - 1)
     assert got_u == want_u
+
+
+def test_decay_of_the_int64_min_product():
+    """Out of range, but pinned: u = -2**51 with du = -1 (factor 4096) makes the product -2**63;
+    NumPy's sgn * (|p| >> 12) gives +2**51 there (C's p / 4096 would give -2**51)."""
+    case = {"u": np.array([-(2**51)]), "v": np.zeros(1, dtype=np.int64),
+            "a_in": np.zeros((1, 1), dtype=np.int64), "du": np.array([-1], dtype=np.int32),
+            "dv": np.zeros(1, dtype=np.int32), "vth": np.zeros(1, dtype=np.int32),
+            "bias": np.zeros(1, dtype=np.int64)}
+    _run_lif(case)
+    assert _lif_once(-(2**51), 0, 0, du=-1)[0] == 2**51 - 2**24
 
 
 def test_lif_voltage_clip_and_threshold():

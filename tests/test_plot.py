@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
-from nmgraph.runtimes.results import SpikeEvents
 
 from nmgraph.errors import ValidationError
 from nmgraph.plot import raster, traces
+from nmgraph.runtimes.results import SpikeEvents
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

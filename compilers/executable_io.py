@@ -1,0 +1,155 @@
+"""Save and load an Executable: one zip of JSON plus ``.npy`` arrays, never pickle.
+
+The file holds everything a runtime needs without the original network: the quantized IR, the
+hardware profile, the partition, placement, routing and per-core tables, the quantization report
+and the compile options.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nmgraph.archive import ArchiveReader, write_archive
+from nmgraph.compilers.executable import CoreTables, Executable
+from nmgraph.compilers.hardware import HardwareProfile
+from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
+from nmgraph.compilers.mapping import Partition, Placement, Routing
+from nmgraph.compilers.quantize import ProjectionQuantization, QuantizationReport
+from nmgraph.errors import FileFormatError, NmgraphError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load_executable", "save_executable"]
+
+FORMAT = "nmgraph-executable"
+FORMAT_VERSION = 1
+SUFFIX = ".nmx"
+_PROJECTION_ARRAYS = ("indptr", "targets", "weights", "delays")
+
+
+class _Arrays:
+    def __init__(self) -> None:
+        self.members: list[tuple[str, np.ndarray]] = []
+
+    def put(self, name: str, array: np.ndarray) -> str:
+        member = f"arrays/{name}.npy"
+        self.members.append((member, np.asarray(array, order="C")))
+        return member
+
+    def put_all(self, prefix: str, obj: Any, names: tuple[str, ...]) -> dict[str, str]:
+        return {name: self.put(f"{prefix}/{name}", getattr(obj, name)) for name in names}
+
+
+def _array_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if "ndarray" in str(f.type))
+
+
+def save_executable(exe: Executable, path: str | os.PathLike[str]) -> Path:
+    """Write ``exe`` to ``path`` (``.nmx`` added when there is no suffix) and return the path."""
+    import nmgraph
+
+    path = Path(os.fspath(path))
+    if not path.suffix:
+        path = path.with_name(path.name + SUFFIX)
+    arrays = _Arrays()
+    ir = exe.ir
+    populations = [{
+        "name": pop.name, "process_type": pop.process_type, "model": pop.model,
+        "shape": list(pop.shape), "offset": pop.offset,
+        "params": {k: arrays.put(f"pop{i}/params/{k}", v) for k, v in pop.params.items()},
+        "state": {k: arrays.put(f"pop{i}/state/{k}", v) for k, v in pop.state.items()},
+    } for i, pop in enumerate(ir.populations)]
+    projections = [{
+        "name": proj.name, "pre": proj.pre, "post": proj.post, "n_pre": proj.n_pre,
+        "n_post": proj.n_post, "weight_exp": proj.weight_exp,
+        "num_weight_bits": proj.num_weight_bits,
+        **arrays.put_all(f"proj{i}", proj, _PROJECTION_ARRAYS),
+    } for i, proj in enumerate(ir.projections)]
+    part = exe.partition
+    document = {
+        "format": FORMAT, "version": FORMAT_VERSION, "nmgraph": nmgraph.__version__,
+        "profile": exe.profile.to_dict(),
+        "ir": {"name": ir.name, "populations": populations, "projections": projections},
+        "partition": {"unit_core": arrays.put("partition/unit_core", part.unit_core),
+                      "core_kind": list(part.core_kind), "strategy": part.strategy,
+                      "lower_bound": dict(part.lower_bound), "notes": list(part.notes),
+                      "usage": {k: arrays.put(f"partition/usage/{k}", v)
+                                for k, v in part.usage.items()}},
+        "placement": {"strategy": exe.placement.strategy,
+                      **arrays.put_all("placement", exe.placement, _array_fields(Placement))},
+        "routing": {"multicast": bool(exe.routing.multicast),
+                    **arrays.put_all("routing", exe.routing, _array_fields(Routing))},
+        "tables": arrays.put_all("tables", exe.tables, _array_fields(CoreTables)),
+        "quantization": exe.quantization.to_dict(),
+        "options": exe.options,
+        "rates": None if exe.rates is None else arrays.put("rates", exe.rates),
+    }
+    text = json.dumps(document, indent=1, default=_json_default)
+    write_archive(path, {"document.json": text}, arrays.members)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot save {type(value).__name__} in an executable file")
+
+
+def load_executable(path: str | os.PathLike[str]) -> Executable:
+    """Read an Executable written by :func:`save_executable`.
+
+    Raises
+    ------
+    FileFormatError
+        Missing, foreign, corrupt or future-version file; the message names the file.
+    """
+    with ArchiveReader(path, FORMAT, FORMAT_VERSION) as reader:
+        try:
+            return _build(reader)
+        except FileFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, NmgraphError) as exc:
+            raise reader.fail(f"corrupt executable file ({type(exc).__name__}: {exc})") from exc
+
+
+def _build(reader: ArchiveReader) -> Executable:
+    doc = reader.document
+    get = reader.array
+    ir_doc = doc["ir"]
+    populations = [PopulationIR(
+        name=p["name"], process_type=p["process_type"], model=p["model"],
+        shape=tuple(p["shape"]), offset=int(p["offset"]),
+        params={k: get(m, f"population {p['name']}") for k, m in p["params"].items()},
+        state={k: get(m, f"population {p['name']}") for k, m in p["state"].items()},
+    ) for p in ir_doc["populations"]]
+    projections = [ProjectionIR(
+        name=p["name"], pre=p["pre"], post=p["post"], n_pre=int(p["n_pre"]),
+        n_post=int(p["n_post"]), weight_exp=int(p["weight_exp"]),
+        num_weight_bits=int(p["num_weight_bits"]),
+        **{k: get(p[k], f"projection {p['name']}") for k in _PROJECTION_ARRAYS},
+    ) for p in ir_doc["projections"]]
+    ir = NetworkIR(ir_doc["name"], populations, projections)
+    part_doc = doc["partition"]
+    partition = Partition(
+        unit_core=get(part_doc["unit_core"], "partition"), core_kind=list(part_doc["core_kind"]),
+        usage={k: get(m, "partition") for k, m in part_doc["usage"].items()},
+        lower_bound={k: int(v) for k, v in part_doc["lower_bound"].items()},
+        strategy=part_doc["strategy"], notes=list(part_doc["notes"]))
+    place_doc = doc["placement"]
+    placement = Placement(strategy=place_doc["strategy"], **{
+        k: get(place_doc[k], "placement") for k in _array_fields(Placement)})
+    route_doc = doc["routing"]
+    routing = Routing(multicast=bool(route_doc["multicast"]), **{
+        k: get(route_doc[k], "routing") for k in _array_fields(Routing)})
+    tables = CoreTables(**{k: get(m, "tables") for k, m in doc["tables"].items()})
+    q_doc = doc["quantization"]
+    quantization = QuantizationReport(q_doc["profile"], q_doc["rule"], [
+        ProjectionQuantization(**entry) for entry in q_doc["projections"]])
+    rates = None if doc.get("rates") is None else get(doc["rates"], "rates")
+    profile = HardwareProfile.from_dict(doc["profile"], origin=str(reader.path))
+    return Executable(ir, profile, partition, placement, routing, tables, quantization,
+                      dict(doc["options"]), rates)

@@ -1,0 +1,300 @@
+"""The ``multicore`` backend: the host side of the multi-core runtime.
+
+The host splits the Executable's cores over N worker processes (forked), builds each worker's
+program, creates the shared-memory transport, and drives the workers with commands over pipes.
+While it waits it watches every worker's pipe and process sentinel: a worker that raises or dies
+makes the host abort the barrier (releasing the others at once), stop and reap every worker, unlink
+the shared memory, and raise a :class:`~nmgraph.errors.WorkerError` naming the worker and its
+cores. Spikes of earlier runs stay readable. Ctrl-C takes the same path and re-raises
+KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import signal
+import time
+from typing import Any
+
+import numpy as np
+
+from nmgraph.compilers.executable import Executable
+from nmgraph.errors import SimulationError, WorkerError
+from nmgraph.runtimes import _logging
+from nmgraph.runtimes.multicore_program import (
+    WorkerProgram,
+    assign_workers,
+    build_programs,
+    outbox_capacity,
+    window_length,
+)
+from nmgraph.runtimes.results import Counters
+from nmgraph.runtimes.transport import ABORT_INTERRUPT, ABORT_PARENT, SharedMemoryTransport
+from nmgraph.runtimes.worker import worker_main
+
+__all__ = ["COUNTER_NAMES", "MulticoreBackend"]
+
+log = logging.getLogger("nmgraph.multicore")
+
+COUNTER_NAMES = ("synaptic_ops", "neuron_updates", "spikes", "messages_core", "messages_cores",
+                 "messages_chips", "hops", "hops_x", "hops_y", "messages_workers")
+#: Seconds to wait for workers to exit before killing them.
+STOP_GRACE_S = 2.0
+POLL_S = 0.2
+
+
+class MulticoreBackend:
+    """Runs an Executable's cores on ``workers`` forked processes.
+
+    Parameters
+    ----------
+    exe
+        The compiled network.
+    workers
+        Number of worker processes (at most one per core).
+    progress
+        Show a tqdm progress bar during :meth:`run`.
+    """
+
+    name = "multicore"
+
+    def __init__(self, exe: Executable, workers: int = 2, progress: bool = False) -> None:
+        self.exe = exe
+        self.ir = exe.ir
+        self.progress = progress
+        self.t = 0
+        n_workers = max(1, min(int(workers), max(exe.n_cores, 1)))
+        self.core_worker = assign_workers(exe, n_workers)
+        self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
+        self.n_workers = len(self.programs)
+        self.window = window_length(exe, self.core_worker)
+        self._spike_chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._recorded: dict[tuple[str, str], tuple[int, list[np.ndarray]]] = {}
+        self._counters = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
+        self._failed: str | None = None
+        self._closed = False
+        self.transport = None
+        if self.n_workers > 1:
+            capacity = outbox_capacity(self.programs, self.window)
+            self.transport = SharedMemoryTransport.create(self.n_workers, capacity, "nmg")
+        self._start()
+        log.info("multicore runtime: %d cores on %d workers, window %d steps", exe.n_cores,
+                 self.n_workers, self.window)
+
+    # -- processes ---------------------------------------------------------------------------------
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        _logging.forward_worker_logs()
+        self.conns, self.procs = [], []
+        try:
+            for program in self.programs:
+                here, there = ctx.Pipe(duplex=True)
+                proc = ctx.Process(target=worker_main, name=f"nmgraph-worker-{program.rank}",
+                                   args=(program.rank, program, self.transport, there),
+                                   daemon=True)
+                proc.start()
+                there.close()
+                self.conns.append(here)
+                self.procs.append(proc)
+        except BaseException:
+            self._shutdown(kill=True)
+            raise
+
+    def _describe(self, rank: int) -> str:
+        cores = self.programs[rank].cores
+        shown = ", ".join(map(str, cores[:12])) + (", ..." if cores.size > 12 else "")
+        return f"worker {rank} (pid {self.procs[rank].pid}, cores {shown})"
+
+    def _call(self, command: tuple, ranks: list[int] | None = None) -> list[Any]:
+        """Send ``command`` to workers and wait for every reply, supervising them."""
+        if self._failed is not None:
+            raise SimulationError(f"this multicore runtime stopped after a failure: "
+                                  f"{self._failed}")
+        ranks = list(range(self.n_workers)) if ranks is None else ranks
+        try:
+            for rank in ranks:
+                self.conns[rank].send(command)
+            return self._gather(ranks)
+        except KeyboardInterrupt:
+            self._fail("interrupted (Ctrl-C)", ABORT_INTERRUPT)
+            raise
+        except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
+            dead = [r for r in ranks if not self.procs[r].is_alive()] or ranks[:1]
+            message = self._death_message(dead[0], exc)
+            self._fail(message, ABORT_PARENT)
+            raise WorkerError(message) from None
+
+    def _gather(self, ranks: list[int]) -> list[Any]:
+        replies: dict[int, Any] = {}
+        waiting = set(ranks)
+        while waiting:
+            handles = {self.conns[r]: r for r in waiting}
+            handles.update({self.procs[r].sentinel: r for r in waiting})
+            for ready in multiprocessing.connection.wait(list(handles), timeout=POLL_S):
+                rank = handles[ready]
+                if rank not in waiting:
+                    continue
+                if ready is self.conns[rank] or self.conns[rank].poll():
+                    try:
+                        status, payload = self.conns[rank].recv()
+                    except EOFError:
+                        status, payload = "died", None
+                else:
+                    status, payload = "died", None
+                if status == "ok":
+                    replies[rank] = payload
+                    waiting.discard(rank)
+                    continue
+                message = (self._death_message(rank) if status == "died" else
+                           f"{self._describe(rank)} failed:\n{payload}" if status == "error" else
+                           f"{self._describe(rank)} stopped: {payload}")
+                self._fail(message, ABORT_PARENT)
+                raise WorkerError(message)
+        return [replies[r] for r in ranks]
+
+    def _death_message(self, rank: int, cause: object = None) -> str:
+        proc = self.procs[rank]
+        proc.join(timeout=0.5)
+        code = proc.exitcode
+        if code is not None and code < 0:
+            try:
+                how = f"was killed by signal {-code} ({signal.Signals(-code).name})"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        elif code is not None:
+            how = f"exited with code {code}"
+        else:
+            how = f"stopped answering ({cause})"
+        return f"{self._describe(rank)} {how} during the run"
+
+    def _fail(self, message: str, code: int) -> None:
+        self._failed = message.splitlines()[0]
+        log.error("multicore runtime failed: %s", message)
+        if self.transport is not None:
+            self.transport.abort(code)
+        self._shutdown(kill=True)
+
+    def _shutdown(self, kill: bool = False) -> None:
+        procs = getattr(self, "procs", [])
+        if not kill:
+            for conn in self.conns:
+                try:
+                    conn.send(("stop",))
+                except (OSError, ValueError):
+                    pass
+        deadline = time.monotonic() + (0.2 if kill else STOP_GRACE_S)
+        for proc in procs:
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=STOP_GRACE_S)
+        for conn in getattr(self, "conns", []):
+            conn.close()
+        if self.transport is not None:
+            self.transport.unlink()
+            self.transport = None
+
+    # -- the backend interface ---------------------------------------------------------------------
+    def run(self, steps: int, *, fail_at: int | None = None) -> None:
+        window = 1 if self._recorded else self.window
+        chunk = steps
+        bar = None
+        if self.progress and steps > 0:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, unit="step", desc="nmgraph")
+            chunk = max(window, steps // 50)
+        done = 0
+        try:
+            while done < steps:
+                n = min(chunk, steps - done)
+                replies = self._call(("run", self.t, n, window, fail_at))
+                self._absorb(replies, n)
+                done += n
+                if bar is not None:
+                    bar.update(n)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _absorb(self, replies: list[dict[str, Any]], steps: int) -> None:
+        times = np.concatenate([r["times"] for r in replies])
+        units = np.concatenate([r["units"] for r in replies]).astype(np.int64)
+        self._spike_chunks.append((times, units))
+        self._counters = np.sum([r["counters"] for r in replies], axis=0)
+        for (pop_name, var), (_, rows) in self._recorded.items():
+            pop = self.ir.population(pop_name)
+            block = np.zeros((steps, pop.size), dtype=np.int64)
+            for program, reply in zip(self.programs, replies):
+                neurons = program.units[:program.n_neurons]
+                mine = (neurons >= pop.offset) & (neurons < pop.stop)
+                block[:, neurons[mine] - pop.offset] = reply["recorded"][var][:, mine]
+            rows.append(block)
+        self.t += steps
+
+    def record(self, population: str, var: str) -> None:
+        key = (population, var)
+        if key not in self._recorded:
+            self._call(("record", var))
+            self._recorded[key] = (self.t + 1, [])
+
+    def recorded(self, population: str, var: str) -> tuple[int, np.ndarray]:
+        first, rows = self._recorded[(population, var)]
+        size = self.ir.population(population).size
+        return first, np.concatenate(rows) if rows else np.zeros((0, size), dtype=np.int64)
+
+    def spike_events(self, population: str) -> tuple[np.ndarray, np.ndarray]:
+        pop = self.ir.population(population)
+        times, indices = [], []
+        for t, units in self._spike_chunks:
+            mine = (units >= pop.offset) & (units < pop.stop)
+            times.append(t[mine])
+            indices.append(units[mine] - pop.offset)
+        if not times:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(times), np.concatenate(indices)
+
+    def get(self, population: str, var: str) -> np.ndarray:
+        pop = self.ir.population(population)
+        if pop.is_source:
+            return np.array(pop.params[var])
+        values = np.zeros(pop.size, dtype=np.int64)
+        for units, data in self._call(("get", var)):
+            mine = (units >= pop.offset) & (units < pop.stop)
+            values[units[mine] - pop.offset] = data[mine]
+        return values
+
+    def set(self, population: str, var: str, value: np.ndarray) -> None:
+        pop = self.ir.population(population)
+        units = np.arange(pop.offset, pop.stop, dtype=np.int64)
+        self._call(("set", var, units, np.asarray(value)))
+
+    def counters(self) -> Counters:
+        values = dict(zip(COUNTER_NAMES, (int(v) for v in self._counters)))
+        counters = Counters(steps=self.t, synaptic_ops=values["synaptic_ops"],
+                            neuron_updates=values["neuron_updates"], spikes=values["spikes"])
+        counters.set_traffic(values)
+        counters.per_process = self._per_process()
+        return counters
+
+    def _per_process(self) -> dict[str, dict[str, int]]:
+        out_degree = self.exe.routing_out_degree
+        per = {}
+        all_units = (np.concatenate([u for _, u in self._spike_chunks]) if self._spike_chunks
+                     else np.zeros(0, dtype=np.int64))
+        for pop in self.ir.populations:
+            mine = all_units[(all_units >= pop.offset) & (all_units < pop.stop)]
+            per[pop.name] = {"spikes": int(mine.size),
+                             "synaptic_ops": int(out_degree[mine].sum()),
+                             "neuron_updates": 0 if pop.is_source else pop.size * self.t}
+        return per
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._failed is None:
+            self._shutdown(kill=False)
