@@ -62,6 +62,9 @@ __all__ = ["cut_weight", "mincut_parts"]
 SAMPLES_PER_ROW = 16
 #: A level is sparsified for matching when it has more entries than this and than 4 samples/row.
 SPARSIFY_MIN_NNZ = 2_000_000
+#: Above this many entries the finest level is refined on its sparsified copy (each pass is
+#: still measured on the exact graph).
+EXACT_REFINE_NNZ = 8_000_000
 #: Rounds of mutual-proposal matching per level.
 MATCH_ROUNDS = 4
 #: Coarsening stops when a level keeps more than this fraction of the vertices.
@@ -119,9 +122,12 @@ def mincut_parts(adjacency: sp.csr_matrix, vertex_weights: np.ndarray, capacitie
     limit = np.minimum(fit, 1.5 * total / coarsen_to)
 
     graphs, level_weights, maps = [adj], [weights], []
+    finest = adj  # what the finest level is refined on (a sparsified copy for big dense graphs)
     while graphs[-1].shape[0] > coarsen_to and len(maps) < MAX_LEVELS:
         graph, w = graphs[-1], level_weights[-1]
         matched_on = _sparsify(graph, SAMPLES_PER_ROW, rng) if _is_dense(graph) else graph
+        if not maps and adj.nnz > EXACT_REFINE_NNZ:
+            finest = matched_on
         cmap, n_coarse = _match(matched_on, w, limit, rng)
         if n_coarse > STALL_RATIO * graph.shape[0]:
             break
@@ -135,14 +141,17 @@ def mincut_parts(adjacency: sp.csr_matrix, vertex_weights: np.ndarray, capacitie
     relaxed = fit * (1.0 + RELAX)
     for level in range(len(maps), -1, -1):
         graph, w = graphs.pop(), level_weights.pop()
+        exact = None
         if level < len(maps):
             part = part[maps[level]]
+        if level == 0 and finest is not adj:
+            graph, exact = finest, adj
         level_caps = relaxed if level else fit
         part = _rebalance(graph, w, part, k, level_caps)
         if level == 0:
             part, k = _overflow(graph, w, part, k, fit)
             part, k = _dissolve(graph, w, part, k, n_parts, fit)
-        part = _refine(graph, w, part, k, level_caps, _passes_for(graph))
+        part = _refine(graph, w, part, k, level_caps, _passes_for(graph), exact)
     part = np.unique(part, return_inverse=True)[1].astype(np.int64).reshape(-1)
     _verify(part, weights, caps)
     return part
@@ -495,7 +504,7 @@ def _bisect(graph, weights, k1, k2, caps, rng):
     bounds = np.stack([np.minimum(k1 * caps, share * (1.0 + IMBALANCE)),
                        np.minimum(k2 * caps, (total - share) * (1.0 + IMBALANCE))])
     degree = np.asarray(graph.sum(axis=1)).ravel()
-    tries = 4 if n <= 2000 else 2 if n <= 20000 else 1
+    tries = 3 if n <= 5000 else 2 if n <= 20000 else 1
     best = None
     for attempt in range(tries):
         rank = rng.permutation(n)
@@ -505,7 +514,7 @@ def _bisect(graph, weights, k1, k2, caps, rng):
             start = int(order[-1])  # a far vertex: a seed on the rim of its component
         inside = _grow_region(graph, degree, weights, share, start, rank)
         side = _fix_counts((~inside).astype(np.int64), k1, k2, degree)
-        side = _fix_counts(_refine(graph, weights, side, 2, bounds, 10), k1, k2, degree)
+        side = _fix_counts(_refine(graph, weights, side, 2, bounds, 6), k1, k2, degree)
         loads = _loads(weights, side, 2)
         with np.errstate(invalid="ignore"):
             over = np.nansum(np.maximum(loads - bounds, 0) / np.maximum(bounds, 1e-300))
@@ -584,7 +593,7 @@ def _room(loads: np.ndarray, caps: np.ndarray) -> np.ndarray:
 # -------------------------------------------------------------------------------- refinement
 
 
-def _refine(graph, weights, part, k, caps, max_passes, patience=2):
+def _refine(graph, weights, part, k, caps, max_passes, exact=None, patience=2):
     """Label propagation with conflict filtering and rebalancing (after Jet, Gilbert et al. 2024).
 
     Each pass offers every vertex with a positive gain to its best-connected other part, keeps a
@@ -592,47 +601,60 @@ def _refine(graph, weights, part, k, caps, max_passes, patience=2):
     "afterburner"), applies the moves regardless of capacity (never emptying a part, and not
     moving back a vertex moved by the previous pass), then moves the cheapest vertices out of
     parts over capacity into parts with room. Moving freely and then rebalancing lets full parts
-    trade vertices. The best partition seen, fewest overload first then smallest cut, is kept:
-    the result is never worse than the input. ``caps`` is ``(r,)`` or per part ``(k, r)``."""
+    trade vertices. The exact change of the cut of every pass is measured on ``exact`` (default:
+    ``graph``; the finest level of a dense graph is refined on its sparsified copy and measured on
+    the real one) and the best partition seen, least overload first and then smallest cut, is
+    returned: never worse than the input. ``caps`` is ``(r,)`` or per part ``(k, r)``."""
     if k < 2 or graph.nnz == 0:
         return part
+    exact = graph if exact is None else exact
     caps = np.broadcast_to(np.asarray(caps, dtype=np.float64), (k, weights.shape[1]))
     limited = _limited(caps)
+
+    def overload(p):
+        if limited.size == 0:
+            return 0.0
+        loads = _loads(weights, p, k)[:, limited]
+        return float((np.maximum(loads - caps[:, limited], 0.0) / caps[:, limited]).sum())
+
     total = float(graph.data.sum())
     tol = 1e-12 * max(total, 1.0)
-    best, best_score = part, None
+    best, best_score = part, (overload(part), 0.0)
+    change = 0.0  # cut of ``part`` minus cut of the input
     locked = np.zeros(part.size, dtype=bool)
     stale = 0
-    for it in range(max_passes + 1):
+    for _ in range(max_passes):
         internal, dest, gain = _best_moves(graph, part, k)
-        loads = _loads(weights, part, k)
-        excess = np.maximum(loads[:, limited] - caps[:, limited], 0.0)
-        over = float((excess / caps[:, limited]).sum()) if limited.size else 0.0
-        score = (over, (total - internal.sum()) / 2.0)
-        if best_score is None or score[0] < best_score[0] - 1e-12 or (
-                score[0] <= best_score[0] + 1e-12 and score[1] < best_score[1] - tol):
-            improved = best_score is None or score[1] < best_score[1] - 1e-3 * best_score[1]
-            best, best_score = part, score
-            stale = 0 if improved else stale + 1
-        else:
-            stale += 1
-        if it == max_passes or stale >= patience or score[1] <= tol:
+        cut = (total - internal.sum()) / 2.0
+        if cut <= tol:
             break
         cand = np.flatnonzero((gain > tol) & ~locked)
-        if cand.size == 0:
+        if cand.size:
+            cand, better = _afterburner(graph, part, cand, dest, gain)
+            src = part[cand]
+            order = np.lexsort((-better, src))
+            counts = np.bincount(part, minlength=k)
+            cand = cand[order[_rank_in_group(src[order]) < counts[src[order]] - 1]]
+        new = part.copy()
+        new[cand] = dest[cand]
+        new = _rebalance(graph, weights, new, k, caps)
+        changed = np.flatnonzero(new != part)
+        if changed.size == 0:
             break
-        cand, better = _afterburner(graph, part, cand, dest, gain)
-        src = part[cand]
-        order = np.lexsort((-better, src))
-        counts = np.bincount(part, minlength=k)
-        cand = cand[order[_rank_in_group(src[order]) < counts[src[order]] - 1]]
-        if cand.size == 0:
-            break
-        part = part.copy()
-        part[cand] = dest[cand]
+        change += _cut_change(exact, part, changed, new[changed])
+        part = new
         locked[:] = False
         locked[cand] = True
-        part = _rebalance(graph, weights, part, k, caps)
+        score = (overload(part), change)
+        if score[0] < best_score[0] - 1e-12 or (
+                score[0] <= best_score[0] + 1e-12 and score[1] < best_score[1] - tol):
+            significant = score[0] < best_score[0] - 1e-12 or best_score[1] - score[1] > 1e-3 * cut
+            best, best_score = part, score
+            stale = 0 if significant else stale + 1
+        else:
+            stale += 1
+        if stale >= patience:
+            break
     return best
 
 
@@ -662,16 +684,35 @@ def _best_moves(graph, part, k):
     return internal, dest, best - internal
 
 
-def _row_subsets(graph, verts):
-    """``(chunk of verts, their rows)`` in pieces of about ``BLOCK_NNZ`` entries."""
+def _row_entries(graph, verts):
+    """The entries of rows ``verts`` (ascending) in pieces of about ``BLOCK_NNZ``: yields
+    ``(chunk, rows, cols, data)`` where ``rows`` indexes ``chunk``. When most rows are wanted the
+    graph is scanned in place rather than copied."""
+    n = graph.shape[0]
+    indptr = graph.indptr
     if verts.size == 0:
         return
-    ends = np.cumsum(np.diff(graph.indptr)[verts])
+    if 4 * verts.size >= n:
+        wanted = np.zeros(n, dtype=bool)
+        wanted[verts] = True
+        for r0, r1 in _row_blocks(indptr):
+            sel = np.flatnonzero(wanted[r0:r1])
+            if sel.size == 0:
+                continue
+            s, e = int(indptr[r0]), int(indptr[r1])
+            rows = _rows(indptr[r0:r1 + 1] - s)
+            keep = wanted[r0:r1][rows]
+            where = np.full(r1 - r0, -1, dtype=np.int64)
+            where[sel] = np.arange(sel.size)
+            yield r0 + sel, where[rows[keep]], graph.indices[s:e][keep], graph.data[s:e][keep]
+        return
+    ends = np.cumsum(np.diff(indptr)[verts])
     cuts = np.searchsorted(ends, np.arange(BLOCK_NNZ, int(ends[-1]), BLOCK_NNZ))
     bounds = np.unique(np.concatenate([[0], cuts, [verts.size]]))
     for a, b in itertools.pairwise(bounds.tolist()):
         chunk = verts[a:b]
-        yield chunk, graph[chunk]
+        sub = graph[chunk]
+        yield chunk, _rows(sub.indptr), sub.indices, sub.data
 
 
 def _afterburner(graph, part, cand, dest, gain):
@@ -681,14 +722,12 @@ def _afterburner(graph, part, cand, dest, gain):
     is_cand = np.zeros(n, dtype=bool)
     is_cand[cand] = True
     kept, gains = [], []
-    for chunk, sub in _row_subsets(graph, cand):
-        rows = _rows(sub.indptr)
+    for chunk, rows, u, w in _row_entries(graph, cand):
         v = chunk[rows]
-        u = sub.indices
         first = is_cand[u] & ((gain[u] > gain[v]) | ((gain[u] == gain[v]) & (u < v)))
         where = np.where(first, dest[u], part[u])
-        contrib = sub.data * ((where == dest[v]).astype(np.float64)
-                              - (where == part[v]).astype(np.float64))
+        contrib = w * ((where == dest[v]).astype(np.float64)
+                       - (where == part[v]).astype(np.float64))
         g = np.bincount(rows, weights=contrib, minlength=chunk.size)
         keep = g > 0
         kept.append(chunk[keep])
@@ -759,18 +798,18 @@ def _swaps(part, dest, gain, blocked, moved, weights, loads, caps, k):
 
 
 def _cut_change(graph, part, verts, dest):
-    """Exact change of the cut if ``verts`` move to ``dest`` together."""
+    """Exact change of the cut if ``verts`` (ascending) move to ``dest`` together."""
     new = part.copy()
     new[verts] = dest
     moved = np.zeros(part.size, dtype=bool)
     moved[verts] = True
-    sub = graph[verts]
-    v = verts[_rows(sub.indptr)]
-    u = sub.indices
-    change = sub.data * ((new[v] != new[u]).astype(np.float64)
-                         - (part[v] != part[u]).astype(np.float64))
-    inside = moved[u]
-    return float(change[~inside].sum() + 0.5 * change[inside].sum())
+    change = 0.0
+    for chunk, rows, u, w in _row_entries(graph, verts):
+        v = chunk[rows]
+        diff = w * ((new[v] != new[u]).astype(np.float64) - (part[v] != part[u]).astype(np.float64))
+        inside = moved[u]
+        change += float(diff[~inside].sum() + 0.5 * diff[inside].sum())
+    return change
 
 
 # ------------------------------------------------------------------------------- balancing
@@ -787,8 +826,9 @@ def _evictions(graph, weights, part, k, loads, caps, over):
     onehot = _onehot(part, k)
     limited = _limited(caps)
     done = 0
-    for chunk, sub in _row_subsets(graph, verts):
-        conn = sub @ onehot
+    for chunk, rows, cols, data in _row_entries(graph, verts):
+        conn = sp.csr_matrix((data, cols, np.searchsorted(rows, np.arange(chunk.size + 1))),
+                             shape=(chunk.size, part.size)) @ onehot
         rows = _rows(conn.indptr)
         cp, cv = conn.indices, conn.data
         own = cp == part[chunk[rows]]

@@ -349,7 +349,7 @@ def _traffic_slots(traffic: sp.csr_matrix, layout: ChipLayout, seed: int) -> np.
     linear = np.arange(n_cores, dtype=np.int64)
     greedy = _greedy_slots(symmetric, slot_xy)
     greedy_cost = _cost(row_lengths, cols, weights, slot_xy[greedy])
-    start = greedy if greedy_cost < _cost(row_lengths, cols, weights, slot_xy) else linear
+    start = greedy if greedy_cost < _cost(row_lengths, cols, weights, slot_xy[linear]) else linear
     # The search only makes moves that lower the cost, so it never ends above its start.
     return _local_search(symmetric, slot_xy, start, np.random.default_rng(seed))
 

@@ -118,7 +118,7 @@ def traces(values: Any, ax: Axes | None = None, neurons: Sequence[int] | None = 
     if heading:
         ax.set_title(heading)
     if len(chosen) <= _DEFAULT_TRACES:
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return _finish(fig, path, "traces")
 
 
@@ -129,7 +129,7 @@ _TRAFFIC_METRICS = {"messages_out": "messages sent", "messages_in": "messages re
 _EDGE_PLACES, _LABEL_PLACES = 4096, 512
 #: Largest traffic matrix drawn (more cores are summed into blocks).
 _MATRIX_SIZE = 512
-_FREE_PLACE, _EMPTY_CHIP = "0.86", "0.96"
+_FREE_PLACE, _EMPTY_CHIP, _SOURCE_HATCH = "0.86", "0.96", "tab:red"
 
 
 def core_map(exe: Any, metric: Any = "neurons", ax: Axes | None = None,
@@ -166,16 +166,21 @@ def core_map(exe: Any, metric: Any = "neurons", ax: Axes | None = None,
     background = np.where(chip_used, 0, 1)
     from matplotlib.colors import ListedColormap, Normalize
 
-    ax.pcolormesh(background, cmap=ListedColormap([_FREE_PLACE, _EMPTY_CHIP]), vmin=0, vmax=1,
-                  **edge)
+    # cell edges at half-integers, so that tick k sits on the middle of core column/row k
+    x_edges = np.arange(grid.shape[1] + 1) - 0.5
+    y_edges = np.arange(grid.shape[0] + 1) - 0.5
+    ax.pcolormesh(x_edges, y_edges, background, cmap=ListedColormap([_FREE_PLACE, _EMPTY_CHIP]),
+                  vmin=0, vmax=1, **edge)
     top = float(np.nanmax(values)) if values.size else 0.0
     norm = Normalize(0.0, max(1.0, top) if as_fraction else max(top, 1e-12))
-    cells = ax.pcolormesh(np.ma.masked_invalid(grid), cmap="viridis", norm=norm, **edge)
+    cells = ax.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(grid), cmap="viridis",
+                          norm=norm, **edge)
     _hatch_sources(ax, exe, report)
     _chip_lines(ax, grid.shape, rows, cols)
     if places <= _LABEL_PLACES:
         _label_cells(ax, grid, cells, as_fraction)
-    bar = fig.colorbar(cells, ax=ax, shrink=0.9)
+    # an inset colour bar keeps the height of the mesh (the Axes box is shrunk to equal aspect)
+    bar = fig.colorbar(cells, cax=ax.inset_axes([1.02, 0.0, 0.025, 1.0]))
     bar.set_label(label)
     if as_fraction:
         from matplotlib.ticker import PercentFormatter
@@ -245,8 +250,8 @@ def _core_metric(report: Any, metric: Any) -> tuple[np.ndarray, str, bool]:
         if metric in report.resources:
             use = report.resources[metric]
             if use.fraction is not None:
-                return use.fraction.astype(np.float64), f"{metric} per core (% of the limit, " \
-                    f"{use.limit:,})", True
+                label = f"{metric} per core (% of the {use.limit:,} limit)"
+                return use.fraction.astype(np.float64), label, True
             return use.per_core.astype(np.float64), f"{metric} per core (no limit)", False
         if metric in _TRAFFIC_METRICS:
             values = getattr(report.traffic, metric)
@@ -294,15 +299,17 @@ def _hatch_sources(ax: Axes, exe: Any, report: Any) -> None:
     if not sources or len(sources) > _EDGE_PLACES:
         return
     xy = np.asarray(exe.placement.core_xy)[sources]
-    boxes = [Rectangle((float(x), float(y)), 1.0, 1.0) for x, y in xy]
-    ax.add_collection(PatchCollection(boxes, facecolor="none", edgecolor="0.25", hatch="///",
-                                      linewidth=0.0))
+    boxes = [Rectangle((x - 0.5, y - 0.5), 1.0, 1.0) for x, y in xy.tolist()]
+    ax.add_collection(PatchCollection(boxes, facecolor="none", edgecolor=_SOURCE_HATCH,
+                                      hatch="///", linewidth=0.0))
 
 
 def _chip_lines(ax: Axes, shape: tuple[int, int], rows: int, cols: int) -> None:
     height, width = shape
-    ax.vlines(np.arange(0, width + 1, cols), 0, height, colors="black", linewidth=1.6)
-    ax.hlines(np.arange(0, height + 1, rows), 0, width, colors="black", linewidth=1.6)
+    ax.vlines(np.arange(0, width + 1, cols) - 0.5, -0.5, height - 0.5, colors="black",
+              linewidth=1.6)
+    ax.hlines(np.arange(0, height + 1, rows) - 0.5, -0.5, width - 0.5, colors="black",
+              linewidth=1.6)
 
 
 def _label_cells(ax: Axes, grid: np.ndarray, cells: Any, as_fraction: bool) -> None:
@@ -311,7 +318,7 @@ def _label_cells(ax: Axes, grid: np.ndarray, cells: Any, as_fraction: bool) -> N
         red, green, blue, _ = cells.cmap(cells.norm(value))
         dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
         text = f"{100 * value:.0f}%" if as_fraction else _short_number(value)
-        ax.text(x + 0.5, y + 0.5, text, ha="center", va="center", fontsize="x-small",
+        ax.text(x, y, text, ha="center", va="center", fontsize="x-small",
                 color="white" if dark else "black")
 
 
@@ -328,16 +335,15 @@ def _map_axes(ax: Axes, exe: Any, report: Any, shape: tuple[int, int], rows: int
     from matplotlib.ticker import MaxNLocator
 
     height, width = shape
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)  # row 0 (core 0 of chip 0) at the top, as the cores are numbered
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)  # row 0 (core 0 of chip 0) at the top, as cores are numbered
     ax.set_aspect("equal")
-    where = "chips" if exe.profile.topology == "chip_router" else "mesh"
-    ax.set_xlabel(f"x (core column on the {where}; {cols} per chip)")
-    ax.set_ylabel(f"y (core row; {rows} per chip)")
+    ax.set_xlabel(f"mesh x (core column; a chip is {cols} wide)")
+    ax.set_ylabel(f"mesh y (core row; a chip is {rows} tall)")
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(integer=True))
     handles = [Patch(facecolor=_FREE_PLACE, label="free place"),
-               Patch(facecolor="white", edgecolor="0.25", hatch="///", label="source core"),
+               Patch(facecolor="white", edgecolor=_SOURCE_HATCH, hatch="///", label="source core"),
                Patch(facecolor="none", edgecolor="black", linewidth=1.6, label="chip boundary")]
     if exe.placement.n_chips > report.chips_used:
         handles.insert(1, Patch(facecolor=_EMPTY_CHIP, edgecolor="0.7", label="unused chip"))

@@ -63,8 +63,11 @@ barrier, but only when no party is inside ``wait``.
 
 import os
 
+cimport numpy as cnp
 from libc.stdint cimport int64_t, uintptr_t
 from cpython.exc cimport PyErr_CheckSignals
+
+cnp.import_array()
 
 cdef extern from *:
     """
@@ -400,6 +403,7 @@ cdef class ExchangeCore:
     cdef int n, rank, row
     cdef int64_t[::1] cap_out
     cdef list inboxes
+    cdef object empty
     cdef readonly int64_t window
 
     def __cinit__(self, SpinBarrier barrier, counts, int rank, cap_out, list inboxes):
@@ -418,23 +422,29 @@ cdef class ExchangeCore:
         if self.cap_out.shape[0] != self.n or len(inboxes) != 2:
             raise ValueError("bad capacity row or inboxes")
         self.inboxes = inboxes
+        self.empty = inboxes[0][rank]
         self.window = 0
 
-    def exchange(self, int64_t[::1] counts, double timeout=-1.0):
+    def exchange(self, cnp.ndarray counts not None, double timeout=-1.0):
+        """``counts``: 1-d C-contiguous int64 ndarray of ``n`` entries (TypeError otherwise)."""
         cdef int n = self.n, p = self.window & 1, s, d, st
         cdef int64_t k
         cdef int64_t *out = self.cnt + (p * n + self.rank) * self.row
-        if counts.shape[0] != n:
+        if (cnp.PyArray_TYPE(counts) != cnp.NPY_INT64 or cnp.PyArray_NDIM(counts) != 1
+                or not cnp.PyArray_IS_C_CONTIGUOUS(counts)):
+            raise TypeError("counts must be a 1-d C-contiguous int64 array")
+        if cnp.PyArray_DIM(counts, 0) != n:
             nmg_cas(&self.barrier._s[C_ABORT], 0, ABORT_OVERFLOW)
-            raise ValueError(f"counts must have {n} entries, got {counts.shape[0]}")
+            raise ValueError(f"counts must have {n} entries, got {cnp.PyArray_DIM(counts, 0)}")
+        cdef int64_t *cin = <int64_t *>cnp.PyArray_DATA(counts)
         for d in range(n):
-            k = counts[d]
+            k = cin[d]
             if k < 0 or k > self.cap_out[d] or (d == self.rank and k != 0):
                 nmg_cas(&self.barrier._s[C_ABORT], 0, ABORT_OVERFLOW)
                 raise OverflowError(
                     f"rank {self.rank}: {k} messages for rank {d}, capacity {self.cap_out[d]}")
         for d in range(n):
-            nmg_store(&out[d], counts[d])
+            nmg_store(&out[d], cin[d])
         st = _wait(self.barrier._s, self.barrier.n_parties, self.barrier.rank, timeout,
                    self.barrier.spin_s, self.barrier.yield_s)
         if st == ST_ABORTED:
@@ -447,6 +457,6 @@ cdef class ExchangeCore:
         cdef list result = []
         for s in range(n):
             k = nmg_load(&self.cnt[(p * n + s) * self.row + self.rank])
-            result.append(inb[s][:k])
+            result.append(inb[s][:k] if k > 0 else self.empty)
         self.window += 1
         return result

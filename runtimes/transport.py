@@ -293,7 +293,7 @@ class SharedMemoryTransport:
             raise RuntimeError("the creator's transport is no party; use for_rank(rank)")
         try:
             return self._core.exchange(counts, self._timeout_s)
-        except (TypeError, ValueError) as e:
+        except TypeError as e:
             if isinstance(counts, np.ndarray) and counts.dtype == np.int64 and counts.ndim == 1:
                 raise
             try:

@@ -1,0 +1,113 @@
+"""A failing worker, a killed worker and Ctrl-C end with a clear error within seconds, no process
+left behind, no shared memory leaked, and the spikes of earlier runs still readable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from netgen import random_network
+
+import nmgraph as nm
+from nmgraph.runtimes.multicore import MulticoreBackend
+
+DEADLINE_S = 10.0
+
+
+def shm_entries() -> set[str]:
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+def busy_executable():
+    """Big enough that a run of many steps lasts seconds."""
+    net = nm.Network("busy")
+    src = net.add(nm.processes.PoissonSource(shape=(2000,), rate=0.2, seed=3, name="src"))
+    rng = np.random.default_rng(0)
+    weights = rng.integers(0, 3, size=(2000, 2000)) * (rng.random((2000, 2000)) < 0.05)
+    syn = net.add(nm.processes.Dense(weights=weights, name="syn"))
+    lif = net.add(nm.processes.LIF(shape=(2000,), du=500, dv=500, vth=20, name="lif"))
+    net.connect(src.s_out, syn.s_in)
+    net.connect(syn.a_out, lif.a_in)
+    return nm.compile(net, hardware="generic", max_neurons_per_core=250)
+
+
+def assert_clean(rt: nm.Runtime, before: set[str]) -> None:
+    backend = rt._backend
+    for proc in backend.procs:
+        assert not proc.is_alive(), f"worker {proc.pid} still alive"
+    assert shm_entries() - before == set(), "shared memory leaked"
+
+
+def test_worker_exception_names_worker_and_cores() -> None:
+    before = shm_entries()
+    exe = nm.compile(random_network(3), hardware="generic", max_neurons_per_core=4)
+    rt = nm.Runtime(exe, workers=2)
+    rt.run(10)
+    first = {p.name: rt.spikes(p.name) for p in exe.ir.populations}
+    start = time.monotonic()
+    with pytest.raises(nm.WorkerError) as info:
+        rt._backend.run(20, fail_at=rt.t + 5)  # every worker raises at step 15
+    assert time.monotonic() - start < DEADLINE_S
+    message = str(info.value)
+    assert "worker" in message and "cores" in message and "injected failure" in message
+    assert_clean(rt, before)
+    for pop in exe.ir.populations:  # results of the earlier run survive
+        assert rt.spikes(pop.name) == first[pop.name]
+    with pytest.raises(nm.SimulationError):
+        rt.run(1)
+    rt.close()
+
+
+def test_killed_worker_is_reported_within_seconds() -> None:
+    before = shm_entries()
+    exe = busy_executable()
+    rt = nm.Runtime(exe, workers=2)
+    rt.run(5)
+    kept = rt.spikes("lif")
+    victim = rt._backend.procs[1]
+    timer = threading.Timer(0.5, os.kill, args=(victim.pid, signal.SIGKILL))
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(nm.WorkerError) as info:
+            rt.run(10_000_000)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < DEADLINE_S
+    assert "worker 1" in str(info.value) and "SIGKILL" in str(info.value)
+    assert_clean(rt, before)
+    assert rt.spikes("lif") == kept
+    rt.close()
+
+
+def test_ctrl_c_stops_cleanly() -> None:
+    before = shm_entries()
+    exe = busy_executable()
+    rt = nm.Runtime(exe, workers=2)
+    timer = threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            rt.run(10_000_000)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < DEADLINE_S
+    assert_clean(rt, before)
+    rt.close()
+
+
+def test_close_reaps_workers_and_unlinks_memory() -> None:
+    before = shm_entries()
+    exe = nm.compile(random_network(8), hardware="generic", max_neurons_per_core=5)
+    backend = MulticoreBackend(exe, workers=3)
+    assert shm_entries() - before, "a multi-worker runtime uses shared memory"
+    backend.run(10)
+    procs = list(backend.procs)
+    backend.close()
+    assert all(not p.is_alive() for p in procs)
+    assert shm_entries() - before == set()

@@ -1,0 +1,122 @@
+"""The multi-core runtime is bit-identical to the reference simulator, whatever the mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from netgen import network_seeds, random_network
+
+import nmgraph as nm
+from nmgraph.runtimes.multicore import MulticoreBackend
+
+PARTITIONS = ["greedy", "balanced", "mincut"]
+STATE = ("u", "v")
+
+
+def reference_run(target, steps: list[int]) -> nm.Runtime:
+    rt = nm.Runtime(target, backend="reference")
+    for n in steps:
+        rt.run(n)
+    return rt
+
+
+def assert_same(a: nm.Runtime, b: nm.Runtime, ir) -> None:
+    for pop in ir.populations:
+        assert a.spikes(pop.name) == b.spikes(pop.name), pop.name
+        if not pop.is_source:
+            for var in pop.state:
+                assert np.array_equal(a.get(pop.name, var), b.get(pop.name, var)), (pop.name, var)
+    ca, cb = a.counters, b.counters
+    assert ca.as_dict() == cb.as_dict()
+    assert ca.per_process == cb.per_process
+
+
+@pytest.mark.parametrize("strategy", PARTITIONS)
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=network_seeds)
+def test_bit_identical_to_reference(strategy: str, workers: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    net = random_network(seed, max_delay=int(rng.integers(1, 12)))
+    exe = nm.compile(net, hardware=str(rng.choice(["loihi1", "generic", "spinnaker1"])),
+                     partition=strategy, place=str(rng.choice(["linear", "traffic"])),
+                     seed=seed, max_neurons_per_core=int(rng.integers(2, 30)))
+    split = [int(rng.integers(1, 25)) for _ in range(3)]
+    with reference_run(exe, [sum(split)]) as ref, \
+            nm.Runtime(exe, backend="multicore", workers=workers) as rt:
+        for n in split:
+            rt.run(n)
+        assert rt.t == ref.t
+        assert_same(ref, rt, exe.ir)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_network_target_compiles_with_defaults(workers: int) -> None:
+    net = random_network(11)
+    with nm.Runtime(net, workers=workers) as rt, reference_run(net, [30]) as ref:
+        rt.run(30)
+        for pop in rt.ir.populations:
+            assert rt.spikes(pop.name) == ref.spikes(pop.name)
+        assert rt.executable is not None and rt.executable.profile.name == "generic"
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_record_get_set_match_reference(workers: int) -> None:
+    net = random_network(23, n_pops=3)
+    exe = nm.compile(net, hardware="loihi1", partition="mincut", max_neurons_per_core=4)
+    neurons = [p for p in exe.ir.populations if not p.is_source]
+    runtimes = [nm.Runtime(exe, backend="reference"),
+                nm.Runtime(exe, backend="multicore", workers=workers)]
+    try:
+        for rt in runtimes:
+            rt.run(5)
+            for pop in neurons:
+                rt.record(pop.name, "v")
+            rt.run(10)
+            target = neurons[0]
+            rt.set(target.name, "v", 1000)
+            rt.set(target.name, "bias_mant", 7)
+            rt.run(10)
+        ref, multi = runtimes
+        for pop in neurons:
+            expected = ref.recorded(pop.name, "v")
+            assert expected.shape == (20, pop.size)
+            assert np.array_equal(multi.recorded(pop.name, "v"), expected)
+            assert np.array_equal(multi.get(pop.name, "bias_mant"), ref.get(pop.name, "bias_mant"))
+        assert_same(ref, multi, exe.ir)
+    finally:
+        for rt in runtimes:
+            rt.close()
+
+
+def test_window_exchange_with_long_delays() -> None:
+    """Delays >= 5 across workers let workers run windows of several steps between exchanges."""
+    net = random_network(31, max_delay=9)
+    for proc in net.processes:
+        if isinstance(proc, nm.processes.Dense | nm.processes.Sparse):
+            proc.delay.set(np.maximum(proc.delay.value, 5))
+    exe = nm.compile(net, hardware="generic", max_neurons_per_core=6)
+    backend = MulticoreBackend(exe, workers=2)
+    try:
+        assert backend.window >= 5
+    finally:
+        backend.close()
+    with nm.Runtime(exe, workers=2) as rt, reference_run(exe, [37]) as ref:
+        rt.run(37)
+        assert_same(ref, rt, exe.ir)
+
+
+def test_counters_match_routing_prediction() -> None:
+    net = random_network(5)
+    exe = nm.compile(net, hardware="loihi1", max_neurons_per_core=3, place="traffic")
+    with nm.Runtime(exe, workers=2) as rt:
+        rt.run(40)
+        units = np.concatenate([rt.spikes(p.name).indices + p.offset for p in exe.ir.populations])
+        predicted = exe.traffic_of(units)
+        counters = rt.counters
+        for name, value in predicted.items():
+            assert getattr(counters, name) == value, name
+        assert counters.messages == sum(predicted[k] for k in
+                                        ("messages_core", "messages_cores", "messages_chips"))
+        assert counters.synaptic_ops == int(exe.routing_out_degree[units].sum())
