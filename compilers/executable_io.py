@@ -23,7 +23,8 @@ from nmgraph.compilers.mapping import Partition, Placement, Routing
 from nmgraph.compilers.quantize import ProjectionQuantization, QuantizationReport
 from nmgraph.errors import FileFormatError, NmgraphError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_executable", "save_executable"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "executable_from_payload", "executable_payload", "load_executable",
+           "save_executable"]
 
 FORMAT = "nmgraph-executable"
 FORMAT_VERSION = 1
@@ -32,11 +33,12 @@ _PROJECTION_ARRAYS = ("indptr", "targets", "weights", "delays")
 
 
 class _Arrays:
-    def __init__(self) -> None:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
         self.members: list[tuple[str, np.ndarray]] = []
 
     def put(self, name: str, array: np.ndarray) -> str:
-        member = f"arrays/{name}.npy"
+        member = f"{self.prefix}/{name}.npy"
         self.members.append((member, np.asarray(array, order="C")))
         return member
 
@@ -50,12 +52,21 @@ def _array_fields(cls: type) -> tuple[str, ...]:
 
 def save_executable(exe: Executable, path: str | os.PathLike[str]) -> Path:
     """Write ``exe`` to ``path`` (``.nmx`` added when there is no suffix) and return the path."""
-    import nmgraph
-
     path = Path(os.fspath(path))
     if not path.suffix:
         path = path.with_name(path.name + SUFFIX)
-    arrays = _Arrays()
+    document, members = executable_payload(exe)
+    text = json.dumps(document, indent=1, default=_json_default)
+    write_archive(path, {"document.json": text}, members)
+    return path
+
+
+def executable_payload(exe: Executable, prefix: str = "arrays"
+                       ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
+    """The JSON document and array members that describe ``exe`` (for this file and snapshots)."""
+    import nmgraph
+
+    arrays = _Arrays(prefix)
     ir = exe.ir
     populations = [{
         "name": pop.name, "process_type": pop.process_type, "model": pop.model,
@@ -88,9 +99,7 @@ def save_executable(exe: Executable, path: str | os.PathLike[str]) -> Path:
         "options": exe.options,
         "rates": None if exe.rates is None else arrays.put("rates", exe.rates),
     }
-    text = json.dumps(document, indent=1, default=_json_default)
-    write_archive(path, {"document.json": text}, arrays.members)
-    return path
+    return document, arrays.members
 
 
 def _json_default(value: Any) -> Any:
@@ -108,16 +117,20 @@ def load_executable(path: str | os.PathLike[str]) -> Executable:
         Missing, foreign, corrupt or future-version file; the message names the file.
     """
     with ArchiveReader(path, FORMAT, FORMAT_VERSION) as reader:
-        try:
-            return _build(reader)
-        except FileFormatError:
-            raise
-        except (KeyError, TypeError, ValueError, IndexError, NmgraphError) as exc:
-            raise reader.fail(f"corrupt executable file ({type(exc).__name__}: {exc})") from exc
+        return executable_from_payload(reader, reader.document)
 
 
-def _build(reader: ArchiveReader) -> Executable:
-    doc = reader.document
+def executable_from_payload(reader: ArchiveReader, document: dict[str, Any]) -> Executable:
+    """Rebuild an Executable from :func:`executable_payload`'s document, read through ``reader``."""
+    try:
+        return _build(reader, document)
+    except FileFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, NmgraphError) as exc:
+        raise reader.fail(f"corrupt executable ({type(exc).__name__}: {exc})") from exc
+
+
+def _build(reader: ArchiveReader, doc: dict[str, Any]) -> Executable:
     get = reader.array
     ir_doc = doc["ir"]
     populations = [PopulationIR(

@@ -377,7 +377,7 @@ def _router(exe) -> RouterTables:
 
 
 def core_traffic_matrix(exe, max_size: int = 512) -> tuple[np.ndarray, np.ndarray, int]:
-    """The core-to-core message matrix, with cores ordered by chip, then place on the chip.
+    """The core-to-core message matrix, with cores ordered by chip, then core id.
 
     Returns ``(matrix, order, block)``: ``matrix[i, j]`` holds the messages (expected per step, or
     per spike of every unit, as the report's basis) from the cores of block ``i`` to the cores of
@@ -385,7 +385,8 @@ def core_traffic_matrix(exe, max_size: int = 512) -> tuple[np.ndarray, np.ndarra
     chosen so that the matrix is at most ``max_size`` square (1 for small networks).
     """
     n_cores = exe.n_cores
-    order = np.lexsort((exe.placement.core_index, exe.placement.core_chip)).astype(np.int64)
+    # by core id within a chip: the partitioner's order (mincut keeps communities together)
+    order = np.argsort(exe.placement.core_chip, kind="stable").astype(np.int64)
     rank = np.empty(n_cores, dtype=np.int64)
     rank[order] = np.arange(n_cores)
     block = max(1, math.ceil(n_cores / max_size))

@@ -201,7 +201,7 @@ def traffic_matrix(exe: Any, ax: Axes | None = None, title: str | None = None,
     """The core-to-core spike messages of a compiled network, on a log colour scale.
 
     Row = sending core, column = receiving core; the diagonal holds the messages a core sends to
-    itself. Cores are ordered by chip, then by place on the chip, and chip boundaries are drawn,
+    itself. Cores are ordered by chip, then by core id, and chip boundaries are drawn,
     so within-chip traffic forms blocks on the diagonal. Values are expected messages per step
     when ``nm.compile`` had rates, else messages per spike of every unit; white means none. Above
     512 cores, neighbouring cores are summed into blocks (the axis label says how many).
@@ -218,6 +218,7 @@ def traffic_matrix(exe: Any, ax: Axes | None = None, title: str | None = None,
     matplotlib.figure.Figure
     """
     from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FuncFormatter, NullLocator
 
     from nmgraph.compilers.report import core_traffic_matrix
 
@@ -233,15 +234,30 @@ def traffic_matrix(exe: Any, ax: Axes | None = None, title: str | None = None,
                       interpolation="nearest", extent=(-0.5, span - 0.5, span - 0.5, -0.5))
     ax.set_facecolor("white")
     _matrix_chip_lines(ax, report.core_chip[order], span)
-    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    bar = fig.colorbar(image, cax=ax.inset_axes([1.03, 0.0, 0.04, 1.0]))
     bar.set_label(f"messages ({report.traffic.basis})")
+    bar.set_ticks(_log_ticks(norm.vmin, norm.vmax), labels=None)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _short_number(value)))
+    bar.ax.yaxis.set_minor_locator(NullLocator())
     _matrix_axes(ax, order, block)
     traffic = report.traffic
     within = traffic.within_core / traffic.total if traffic.total else 0.0
     ax.set_title(title or f"core-to-core traffic: '{report.network}' on {report.profile}\n"
-                          f"{traffic.total:,.4g} messages ({traffic.basis}), "
+                          f"{_short_number(traffic.total)} messages ({traffic.basis}), "
                           f"{within:.1%} on the diagonal (within a core)", fontsize="medium")
     return _finish(fig, path, "traffic_matrix")
+
+
+def _log_ticks(low: float, high: float) -> np.ndarray:
+    """1-2-5 ticks between ``low`` and ``high``, or 5 rounded log-spaced ones when that gives
+    fewer than 3."""
+    decades = np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+    ticks = np.outer(10.0 ** decades, [1.0, 2.0, 5.0]).ravel()
+    ticks = ticks[(ticks >= low * (1 - 1e-9)) & (ticks <= high * (1 + 1e-9))]
+    if ticks.size >= 3:
+        return ticks
+    spaced = np.geomspace(low, high, 5)
+    return np.unique([float(f"{value:.2g}") for value in spaced])
 
 
 def _core_metric(report: Any, metric: Any) -> tuple[np.ndarray, str, bool]:
@@ -364,7 +380,7 @@ def _matrix_axes(ax: Axes, order: np.ndarray, block: int) -> None:
 
     reordered = not np.array_equal(order, np.arange(order.size))
     unit = "core" if block == 1 else f"core ({block} cores per pixel)"
-    suffix = " (by chip, then place)" if reordered else ""
+    suffix = " (by chip, then id)" if reordered else ""
     ax.set_xlabel(f"receiving {unit}{suffix}")
     ax.set_ylabel(f"sending {unit}{suffix}")
     if reordered and order.size <= 32:

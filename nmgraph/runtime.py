@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -151,6 +152,36 @@ class Runtime:
     def counters(self) -> Counters:
         """Operations counted so far: synaptic ops, neuron updates, spikes (and messages, hops)."""
         return self._backend.counters()
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def snapshot(self, path: str | Path) -> Path:
+        """Save the whole state of the run and its Executable to one file (no pickle).
+
+        A run restored with :meth:`Runtime.restore`, on any backend and worker count, continues
+        exactly as this one would. Recordings of state are not included.
+        """
+        from nmgraph.compilers.pipeline import compile_network
+        from nmgraph.runtimes.snapshot import save_snapshot
+
+        self._check_open()
+        exe = self.executable if self.executable is not None else compile_network(self.ir)
+        return save_snapshot(exe, self._backend.dump_state(), path)
+
+    @classmethod
+    def restore(cls, path: str | Path, backend: str = DEFAULT_BACKEND,
+                workers: int | None = None, **options: Any) -> Runtime:
+        """A Runtime that continues the run saved by :meth:`snapshot` (processes are then named
+        by their qualified names: ``rt.spikes("exc")``)."""
+        from nmgraph.runtimes.snapshot import load_snapshot
+
+        exe, state = load_snapshot(path)
+        runtime = cls(exe, backend=backend, workers=workers, **options)
+        try:
+            runtime._backend.load_state(state)
+        except BaseException:
+            runtime.close()
+            raise
+        return runtime
 
     # -- lifetime --------------------------------------------------------------------------------
     def close(self) -> None:

@@ -18,7 +18,9 @@ Slot layout (int64 indices; 8 slots = one 64-byte cache line)::
                             callers may use their own codes >= 16, e.g. 16 + rank of a failed worker)
     [10]           NPARTIES set by the first SpinBarrier constructed on the slots; every later one
                             must agree (a mismatch would deadlock silently)
-    [11..15]       reserved (0)
+    [11]           SLEEPERS waiters currently in (or entering) futex_wait on GEN; the last arriver
+                            issues FUTEX_WAKE only when it is non-zero
+    [12..15]       reserved (0)
     [16 + 8*r]     ARRIVED[r] for rank r in 0..n-1: the generation party r last arrived for
                             (GEN + 1 while it waits); diagnostics only: after a timeout the parent
                             can see which rank never reached barrier number GEN + 1. Each on its own
@@ -34,6 +36,7 @@ Algorithm (per wait, by party ``r``)::
     store(ARRIVED[r], g + 1)
     if fetch_add(COUNT, 1) == n - 1:         # last to arrive
         store(COUNT, 0); store(GEN, g + 1)   # reset BEFORE releasing (order matters)
+        if SLEEPERS: futex_wake(GEN)
         return 0
     spin until load(GEN) != g  -> 0  |  load(ABORT) != 0 -> 1  |  deadline -> break barrier, 2
 
@@ -50,10 +53,14 @@ the barrier is visible after it in every process.
 
 Waiting: spin with ``_mm_pause`` (``yield`` on arm64) for ``spin_s`` seconds (default 50 us, or 0
 if there are more parties than usable CPUs: spinning would only steal the CPU from the party being
-waited for), then ``sched_yield`` until ``yield_s`` has elapsed (default 1 ms), then nanosleep in
-steps growing from 20 us to 1 ms. The GIL is released while waiting; every 50 ms a waiter
-re-acquires it to run Python signal handlers (so Ctrl-C / SIGTERM handlers work in workers), and
-aborts the barrier (ABORT_INTERRUPT) if a handler raises.
+waited for), then ``sched_yield`` until ``yield_s`` has elapsed since the wait began (default
+200 us), then sleep in the kernel: ``futex(FUTEX_WAIT)`` on the low 32 bits of GEN (shared, not
+private: the word is in a MAP_SHARED mapping) until the last arriver wakes it, where there is no
+futex (not Linux) nanosleeps growing from 20 us to 1 ms. The GIL is released while waiting; every
+50 ms a waiter re-acquires it to run Python signal handlers (so Ctrl-C / SIGTERM handlers work in
+workers), and aborts the barrier (ABORT_INTERRUPT) if a handler raises. ``abort`` sets ABORT and
+wakes all sleepers (a waiter that was between its last check and futex_wait when that wake came
+notices at its next 50 ms check at the latest).
 
 Breaking: a timeout leaves COUNT including the timed-out party, so the barrier cannot be used
 again; the timed-out party therefore sets ABORT (ABORT_TIMEOUT, unless a code is already set) and
@@ -103,6 +110,38 @@ cdef extern from *:
         nanosleep(&ts, NULL);
     }
     static inline void nmg_yield(void) { sched_yield(); }
+    #if defined(__linux__)
+    #include <linux/futex.h>
+    #include <sys/syscall.h>
+    #include <unistd.h>
+    #include <limits.h>
+    #define NMG_HAVE_FUTEX 1
+    /* the futex word is the low half of the int64 GEN slot */
+    static inline uint32_t *nmg_futex_word(int64_t *p) {
+    #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        return ((uint32_t *)p) + 1;
+    #else
+        return (uint32_t *)p;
+    #endif
+    }
+    /* shared (not FUTEX_PRIVATE): the word is in a MAP_SHARED mapping of several processes */
+    static inline void nmg_futex_wait(int64_t *p, int64_t expected, double timeout_s) {
+        struct timespec ts;
+        if (timeout_s < 0.0) timeout_s = 0.0;
+        ts.tv_sec = (time_t)timeout_s;
+        ts.tv_nsec = (long)((timeout_s - (double)ts.tv_sec) * 1e9);
+        syscall(SYS_futex, nmg_futex_word(p), FUTEX_WAIT, (uint32_t)expected, &ts, NULL, 0);
+    }
+    static inline void nmg_futex_wake(int64_t *p) {
+        syscall(SYS_futex, nmg_futex_word(p), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    }
+    #else
+    #define NMG_HAVE_FUTEX 0
+    static inline void nmg_futex_wait(int64_t *p, int64_t expected, double timeout_s) {
+        (void)p; (void)expected; (void)timeout_s;
+    }
+    static inline void nmg_futex_wake(int64_t *p) { (void)p; }
+    #endif
     """
     void nmg_cpu_relax() noexcept nogil
     int64_t nmg_load(int64_t *p) noexcept nogil
@@ -112,6 +151,9 @@ cdef extern from *:
     double nmg_now() noexcept nogil
     void nmg_sleep_ns(long ns) noexcept nogil
     void nmg_yield() noexcept nogil
+    void nmg_futex_wait(int64_t *p, int64_t expected, double timeout_s) noexcept nogil
+    void nmg_futex_wake(int64_t *p) noexcept nogil
+    int NMG_HAVE_FUTEX
 
 
 # ---- layout --------------------------------------------------------------------------------------
@@ -119,6 +161,7 @@ COUNT = 0
 GEN = 8
 ABORT = 9
 NPARTIES = 10
+SLEEPERS = 11
 ARRIVED = 16
 LINE = 8            # int64 slots per 64-byte cache line
 
@@ -136,6 +179,7 @@ cdef enum:
     C_GEN = 8
     C_ABORT = 9
     C_NPARTIES = 10
+    C_SLEEPERS = 11
     C_ARRIVED = 16
     C_LINE = 8
     ST_RELEASED = 0
@@ -188,8 +232,16 @@ cdef inline int _arrive(int64_t *s, int n, int rank, int64_t *gen0) noexcept nog
     if nmg_fetch_add(&s[C_COUNT], 1) == n - 1:
         nmg_store(&s[C_COUNT], 0)
         nmg_store(&s[C_GEN], g + 1)
+        if nmg_load(&s[C_SLEEPERS]) != 0:
+            nmg_futex_wake(&s[C_GEN])
         return ST_RELEASED
     return ST_CHECK
+
+
+cdef inline void _break(int64_t *s, int64_t code) noexcept nogil:
+    """Set ABORT (first code wins) and wake every sleeping waiter."""
+    nmg_cas(&s[C_ABORT], 0, code)
+    nmg_futex_wake(&s[C_GEN])
 
 
 cdef int _await(int64_t *s, int64_t gen0, double start, double deadline, double spin_s,
@@ -212,7 +264,7 @@ cdef int _await(int64_t *s, int64_t gen0, double start, double deadline, double 
             continue
         now = nmg_now()
         if now >= deadline:
-            nmg_cas(&s[C_ABORT], 0, C_ABORT_TIMEOUT)
+            _break(s, C_ABORT_TIMEOUT)
             # the barrier may have completed at the last moment: then report success
             if nmg_load(&s[C_GEN]) != gen0:
                 return ST_RELEASED
@@ -253,7 +305,7 @@ cdef int _wait(int64_t *s, int n, int rank, double timeout_s, double spin_s,
         try:
             PyErr_CheckSignals()
         except BaseException:
-            nmg_cas(&s[C_ABORT], 0, C_ABORT_INTERRUPT)
+            _break(s, C_ABORT_INTERRUPT)
             raise
         with nogil:
             return_at = nmg_now() + SIGNAL_CHECK_S
@@ -274,7 +326,7 @@ cdef int64_t *_slots_ptr(int64_t[::1] slots, int n_parties) except NULL:
 
 
 def barrier_wait(int64_t[::1] slots, int n_parties, int rank=-1, double timeout_s=-1.0,
-                 double spin_s=50e-6, double yield_s=1e-3):
+                 double spin_s=50e-6, double yield_s=200e-6):
     """Low-level wait on the barrier whose slots are ``slots`` (layout in the module docstring).
 
     ``rank`` (0..n_parties-1, or -1) only feeds the ARRIVED diagnostics. ``timeout_s < 0`` waits
@@ -311,7 +363,8 @@ cdef class SpinBarrier:
     cdef public double spin_s
     cdef public double yield_s
 
-    def __cinit__(self, buffer_array, int n_parties, int rank=-1, spin_s=None, double yield_s=1e-3):
+    def __cinit__(self, buffer_array, int n_parties, int rank=-1, spin_s=None,
+                  double yield_s=200e-6):
         cdef int64_t[::1] view = buffer_array
         self._s = _slots_ptr(view, n_parties)
         self._array = buffer_array
@@ -354,7 +407,7 @@ cdef class SpinBarrier:
         The first code set wins. Safe from any process, including non-parties."""
         if code == 0:
             raise ValueError("abort code must be non-zero")
-        nmg_cas(&self._s[C_ABORT], 0, code)
+        _break(self._s, code)
 
     @property
     def aborted(self):
@@ -434,13 +487,13 @@ cdef class ExchangeCore:
                 or not cnp.PyArray_IS_C_CONTIGUOUS(counts)):
             raise TypeError("counts must be a 1-d C-contiguous int64 array")
         if cnp.PyArray_DIM(counts, 0) != n:
-            nmg_cas(&self.barrier._s[C_ABORT], 0, ABORT_OVERFLOW)
+            _break(self.barrier._s, ABORT_OVERFLOW)
             raise ValueError(f"counts must have {n} entries, got {cnp.PyArray_DIM(counts, 0)}")
         cdef int64_t *cin = <int64_t *>cnp.PyArray_DATA(counts)
         for d in range(n):
             k = cin[d]
             if k < 0 or k > self.cap_out[d] or (d == self.rank and k != 0):
-                nmg_cas(&self.barrier._s[C_ABORT], 0, ABORT_OVERFLOW)
+                _break(self.barrier._s, ABORT_OVERFLOW)
                 raise OverflowError(
                     f"rank {self.rank}: {k} messages for rank {d}, capacity {self.cap_out[d]}")
         for d in range(n):

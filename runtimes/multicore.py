@@ -31,6 +31,7 @@ from nmgraph.runtimes.multicore_program import (
     window_length,
 )
 from nmgraph.runtimes.results import Counters
+from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
 from nmgraph.runtimes.transport import ABORT_INTERRUPT, ABORT_PARENT, SharedMemoryTransport
 from nmgraph.runtimes.worker import worker_main
 
@@ -291,6 +292,41 @@ class MulticoreBackend:
                              "synaptic_ops": int(out_degree[mine].sum()),
                              "neuron_updates": 0 if pop.is_source else pop.size * self.t}
         return per
+
+    def dump_state(self) -> RunState:
+        ir = self.ir
+        values: dict[str, dict[str, np.ndarray]] = {}
+        for pop in ir.populations:
+            if not pop.is_source:
+                names = list(pop.state) + list(pop.params)
+                values[pop.name] = {var: self.get(pop.name, var) for var in names}
+        pending = np.zeros((ir.max_delay, ir.n_units), dtype=np.int64)
+        for units, ring in self._call(("pending",)):
+            pending[:, units] = ring_to_pending(ring, self.t)
+        totals = dict(zip(COUNTER_NAMES, (int(v) for v in self._counters)))
+        totals["steps"] = self.t
+        chunks = self._spike_chunks
+        times = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
+        units = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.int64)
+        return RunState(self.t, values, pending, totals, self._per_process(), times, units)
+
+    def load_state(self, state: RunState) -> None:
+        ir = self.ir
+        for pop in ir.populations:
+            if pop.is_source:
+                continue
+            for var, value in state.values[pop.name].items():
+                self.set(pop.name, var, value)
+        ring = pending_to_ring(state.pending, state.t)
+        self._call(("load_pending", np.arange(ir.n_units, dtype=np.int64), ring))
+        totals = np.array([int(state.counters.get(name, 0)) for name in COUNTER_NAMES],
+                          dtype=np.int64)
+        for rank in range(self.n_workers):
+            self._call(("set_counters", totals if rank == 0 else np.zeros_like(totals)), [rank])
+        self._counters = totals
+        self._spike_chunks = [(state.spike_times.astype(np.int64),
+                               state.spike_units.astype(np.int64))]
+        self.t = state.t
 
     def close(self) -> None:
         if self._closed:

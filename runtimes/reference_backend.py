@@ -10,6 +10,7 @@ import numpy as np
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.runtimes.reference import ReferenceSimulator
 from nmgraph.runtimes.results import Counters
+from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
 
 __all__ = ["ReferenceBackend"]
 
@@ -71,6 +72,53 @@ class ReferenceBackend:
             spiking = np.concatenate(units) if units else np.zeros(0, dtype=np.int64)
             counters.set_traffic(self.executable.traffic_of(spiking))
         return counters
+
+    def dump_state(self) -> RunState:
+        sim, ir = self.sim, self.sim.ir
+        pending = np.zeros((sim.ring_slots - 1, ir.n_units), dtype=np.int64)
+        values = {}
+        for pop in ir.populations:
+            if pop.is_source:
+                continue
+            values[pop.name] = {**{k: v.copy() for k, v in sim.state[pop.name].items()},
+                                **{k: v.copy() for k, v in sim.params[pop.name].items()}}
+            pending[:, pop.offset:pop.stop] = ring_to_pending(sim.inputs[pop.name], sim.t)
+        times, units = self._all_spikes()
+        counters = self.counters()
+        totals = {k: v for k, v in counters.as_dict().items() if v is not None}
+        return RunState(sim.t, values, pending, totals, copy.deepcopy(counters.per_process),
+                        times, units)
+
+    def load_state(self, state: RunState) -> None:
+        sim, ir = self.sim, self.sim.ir
+        sim.t = state.t
+        for pop in ir.populations:
+            if pop.is_source:
+                continue
+            for var, value in state.values[pop.name].items():
+                self._value(pop.name, var)[...] = value
+            sim.inputs[pop.name][...] = pending_to_ring(state.pending[:, pop.offset:pop.stop],
+                                                        state.t)
+        counters = sim.counters
+        for name in ("steps", "synaptic_ops", "neuron_updates", "spikes"):
+            setattr(counters, name, int(state.counters.get(name, 0)))
+        counters.per_process = copy.deepcopy(state.per_process)
+        for pop in ir.populations:
+            mine = (state.spike_units >= pop.offset) & (state.spike_units < pop.stop)
+            times, units = state.spike_times[mine], state.spike_units[mine] - pop.offset
+            order = np.lexsort((units, times))
+            times, units = times[order], units[order]
+            steps, starts = np.unique(times, return_index=True)
+            sim.spike_log[pop.name] = [(int(t), chunk) for t, chunk in
+                                       zip(steps, np.split(units, starts[1:]))]
+
+    def _all_spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        times, units = [], []
+        for pop in self.sim.ir.populations:
+            t, idx = self.spike_events(pop.name)
+            times.append(t)
+            units.append(idx + pop.offset)
+        return np.concatenate(times), np.concatenate(units)
 
     def close(self) -> None:
         pass

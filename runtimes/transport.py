@@ -247,16 +247,13 @@ class SharedMemoryTransport:
         return t
 
     def _bind(self) -> None:
-        nb, c0, row, off = self._layout
+        _, c0, row, off = self._layout
         n, r, sl = self.size, self.rank, self._slots
         cnt = sl[c0 : c0 + 2 * n * row].reshape(2, n, row)
         self._counts = cnt
         if r < 0:
             return
-        self._out = [
-            [sl[off[p, r, d] : off[p, r, d] + self._cap[r, d]] for d in range(n)]
-            for p in range(2)
-        ]
+        self._out = [[sl[off[p, r, d] : off[p, r, d] + self._cap[r, d]] for d in range(n)] for p in range(2)]
         inb = []
         for p in range(2):
             row_in = []

@@ -120,3 +120,28 @@ def test_counters_match_routing_prediction() -> None:
         assert counters.messages == sum(predicted[k] for k in
                                         ("messages_core", "messages_cores", "messages_chips"))
         assert counters.synaptic_ops == int(exe.routing_out_degree[units].sum())
+
+
+@pytest.mark.parametrize(("first", "second"), [("reference", "multicore"),
+                                               ("multicore", "reference"),
+                                               ("multicore", "multicore")])
+def test_snapshot_restore_continues_exactly(tmp_path, first: str, second: str) -> None:
+    net = random_network(17, max_delay=6)
+    exe = nm.compile(net, hardware="loihi1", partition="mincut", max_neurons_per_core=5)
+    with reference_run(exe, [45]) as whole:
+        with nm.Runtime(exe, backend=first, **({"workers": 2} if first == "multicore" else {})) \
+                as rt:
+            rt.run(20)
+            path = rt.snapshot(tmp_path / "run")
+        workers = {"workers": 3} if second == "multicore" else {}
+        with nm.Runtime.restore(path, backend=second, **workers) as restored:
+            assert restored.t == 20
+            restored.run(25)
+            assert_same(whole, restored, exe.ir)
+
+
+def test_corrupt_snapshot_is_a_clear_error(tmp_path) -> None:
+    bad = tmp_path / "bad.nms"
+    bad.write_bytes(b"not a zip at all")
+    with pytest.raises(nm.FileFormatError, match="bad.nms"):
+        nm.Runtime.restore(bad)

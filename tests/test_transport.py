@@ -254,7 +254,9 @@ def test_exchange_delivers_exactly_what_was_sent(n, no_leak):
         want = {
             r: sum(
                 len(_messages(seed, s, r, w, int(t.capacity[s, r])))
-                for s in range(n) if s != r for w in range(WINDOWS)
+                for s in range(n)
+                if s != r
+                for w in range(WINDOWS)
             )
             for r in range(n)
         }
@@ -321,8 +323,7 @@ def test_sigkilled_worker_parent_aborts_and_cleans_up(no_leak):
     n = 3
     t = SharedMemoryTransport.create(n, 8, PREFIX)
     q = CTX.Queue()
-    procs = [CTX.Process(target=_child, args=(_exchange_until_aborted, r, q, (t,)))
-             for r in range(n)]
+    procs = [CTX.Process(target=_child, args=(_exchange_until_aborted, r, q, (t,))) for r in range(n)]
     try:
         for p in procs:
             p.start()
@@ -383,8 +384,9 @@ def test_no_resource_tracker_warnings(no_leak):
     # one interpreter, two segments: one unlinked explicitly, one left to the atexit hook
     prefix = f"{PREFIX}s"
     before = set(os.listdir("/dev/shm"))
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT), prefix],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), prefix], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     names = r.stdout.split()
     assert [n[: len(prefix) + 6] for n in names] == [f"{prefix}unlink", f"{prefix}atexit"]
