@@ -154,3 +154,54 @@ def test_too_many_chips_says_how_many() -> None:
                                              chips_available=1)
     with pytest.raises(nm.MappingError, match="chip"):
         nm.compile(net, hardware=profile, max_neurons_per_core=2)
+
+
+def test_truenorth_network_that_fits() -> None:
+    """One weight per source and at most 4 distinct weights per target population: TrueNorth's
+    axon types express it exactly; all targets of a source stay on one core."""
+    rng = np.random.default_rng(4)
+    net = nm.Network("tn")
+    src = net.add(nm.processes.PoissonSource(shape=(200,), rate=0.1, seed=2, name="src"))
+    per_source = rng.choice([-3, 2, 5], size=200)
+    mask = rng.random((100, 200)) < 0.3
+    syn = net.add(nm.processes.Dense(weights=np.where(mask, per_source[None, :], 0), name="syn"))
+    lif = net.add(nm.processes.LIF(shape=(100,), du=4095, dv=100, vth=3, name="lif"))
+    net.connect(src.s_out, syn.s_in)
+    net.connect(syn.a_out, lif.a_in)
+    exe = nm.compile(net, hardware="truenorth")
+    check_invariants(exe)
+    assert exe.quantization.exact
+    fanout = np.diff(exe.routing.dest_indptr)
+    assert fanout.max() <= 1
+
+
+def test_traffic_placement_reduces_hop_weighted_messages() -> None:
+    net, _ = clustered_network(communities=8, size=64, seed=9)
+    kwargs = {"hardware": "loihi1", "partition": "mincut", "max_neurons_per_core": 16}
+    linear = nm.compile(net, place="linear", **kwargs)
+    traffic = nm.compile(net, place="traffic", **kwargs)
+    again = nm.compile(net, place="traffic", **kwargs)
+    assert np.array_equal(traffic.placement.core_xy, again.placement.core_xy)  # deterministic
+    assert traffic.unit_costs[:, 3].sum() < linear.unit_costs[:, 3].sum()
+
+
+def test_executable_save_load_round_trip(tmp_path) -> None:
+    from nmgraph.compilers.executable import Executable
+
+    net = random_network(21)
+    exe = nm.compile(net, hardware="spinnaker1", partition="mincut", place="traffic",
+                     max_neurons_per_core=6)
+    loaded = Executable.load(exe.save(tmp_path / "net"))
+    assert loaded.ir.equals(exe.ir)
+    assert loaded.profile == exe.profile
+    assert loaded.cores == exe.cores
+    check_invariants(loaded)
+    with nm.Runtime(exe, backend="reference") as a, nm.Runtime(loaded, backend="reference") as b:
+        a.run(20)
+        b.run(20)
+        for pop in exe.ir.populations:
+            assert a.spikes(pop.name) == b.spikes(pop.name)
+    bad = tmp_path / "bad.nmx"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(nm.FileFormatError, match=r"bad\.nmx"):
+        Executable.load(bad)

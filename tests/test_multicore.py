@@ -143,5 +143,5 @@ def test_snapshot_restore_continues_exactly(tmp_path, first: str, second: str) -
 def test_corrupt_snapshot_is_a_clear_error(tmp_path) -> None:
     bad = tmp_path / "bad.nms"
     bad.write_bytes(b"not a zip at all")
-    with pytest.raises(nm.FileFormatError, match="bad.nms"):
+    with pytest.raises(nm.FileFormatError, match=r"bad\.nms"):
         nm.Runtime.restore(bad)
