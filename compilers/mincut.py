@@ -61,10 +61,14 @@ __all__ = ["cut_weight", "mincut_parts"]
 #: Samples per row of the sparsified graph that dense levels are matched on.
 SAMPLES_PER_ROW = 16
 #: A level is sparsified for matching when it has more entries than this and than 4 samples/row.
-SPARSIFY_MIN_NNZ = 2_000_000
+SPARSIFY_MIN_NNZ = 1_000_000
 #: Above this many entries the finest level is refined on its sparsified copy (each pass is
 #: still measured on the exact graph).
 EXACT_REFINE_NNZ = 8_000_000
+#: Bisections of graphs up to this many vertices are refined by sequential FM on a dense matrix.
+DENSE_FM = 2000
+#: Seeds tried per bisection of a small graph.
+BISECT_TRIES = 2
 #: Rounds of mutual-proposal matching per level.
 MATCH_ROUNDS = 4
 #: Coarsening stops when a level keeps more than this fraction of the vertices.
@@ -191,14 +195,14 @@ def _check(adjacency, vertex_weights, capacities, n_parts):
     if adj.nnz:
         if not np.isfinite(adj.data).all() or adj.data.min() < 0:
             raise ValueError("adjacency weights must be finite and non-negative")
-        rows = _rows(adj.indptr)
-        off = rows != adj.indices
-        if not off.all():
+        if adj.diagonal().any():
+            rows = _rows(adj.indptr)
+            off = rows != adj.indices
             counts = np.bincount(rows[off], minlength=n)
             indptr = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(counts, out=indptr[1:])
             adj = sp.csr_matrix((adj.data[off], adj.indices[off], indptr), shape=(n, n))
-        del rows, off
+            del rows, off
 
     weights = np.asarray(vertex_weights, dtype=np.float64)
     if weights.ndim == 1:
@@ -353,11 +357,11 @@ def _sparsify(graph: sp.csr_matrix, t: int, rng: np.random.Generator) -> sp.csr_
         s, e = int(indptr[r0]), int(indptr[r1])
         data = graph.data[s:e]
         local_ptr = indptr[r0:r1 + 1] - s
-        rows = _rows(local_ptr)
-        exact = np.repeat(~sampled[r0:r1], degree[r0:r1])
-        out_rows.append(rows[exact].astype(np.int64) + r0)
-        out_cols.append(graph.indices[s:e][exact])
-        out_vals.append(data[exact])
+        if not sampled[r0:r1].all():
+            exact = np.repeat(~sampled[r0:r1], degree[r0:r1])
+            out_rows.append(_rows(local_ptr)[exact].astype(np.int64) + r0)
+            out_cols.append(graph.indices[s:e][exact])
+            out_vals.append(data[exact])
         heavy = np.flatnonzero(sampled[r0:r1])
         if heavy.size == 0:
             continue
@@ -504,7 +508,8 @@ def _bisect(graph, weights, k1, k2, caps, rng):
     bounds = np.stack([np.minimum(k1 * caps, share * (1.0 + IMBALANCE)),
                        np.minimum(k2 * caps, (total - share) * (1.0 + IMBALANCE))])
     degree = np.asarray(graph.sum(axis=1)).ravel()
-    tries = 3 if n <= 5000 else 2 if n <= 20000 else 1
+    tries = (BISECT_TRIES if n >= 500 else 1) if n <= DENSE_FM else 1
+    dense = graph.toarray() if n <= DENSE_FM else None
     best = None
     for attempt in range(tries):
         rank = rng.permutation(n)
@@ -514,7 +519,11 @@ def _bisect(graph, weights, k1, k2, caps, rng):
             start = int(order[-1])  # a far vertex: a seed on the rim of its component
         inside = _grow_region(graph, degree, weights, share, start, rank)
         side = _fix_counts((~inside).astype(np.int64), k1, k2, degree)
-        side = _fix_counts(_refine(graph, weights, side, 2, bounds, 6), k1, k2, degree)
+        if dense is not None:
+            side = _fm_bisection(dense, degree, weights, side, bounds, (k1, k2))
+        else:
+            side = _refine(graph, weights, side, 2, bounds, 6)
+        side = _fix_counts(side, k1, k2, degree)
         loads = _loads(weights, side, 2)
         with np.errstate(invalid="ignore"):
             over = np.nansum(np.maximum(loads - bounds, 0) / np.maximum(bounds, 1e-300))
@@ -563,6 +572,63 @@ def _grow_region(graph, degree, weights, limit, start, rank):
     return inside
 
 
+def _fm_bisection(dense, degree, weights, side, bounds, need, max_passes=3, patience=40):
+    """Fiduccia-Mattheyses refinement of a bisection of a small graph (dense adjacency): move the
+    free vertex of best gain whose side has room (or whose own side is over its bound), lock it,
+    and after ``patience`` moves without a better state roll back to the best state seen (least
+    overload, then smallest cut). Each side keeps at least ``need[side]`` vertices."""
+    n = side.size
+    limited = _limited(bounds)
+    w = weights[:, limited]
+    cap = bounds[:, limited]
+    scale = np.where(cap > 0, cap, 1.0)
+    need = np.asarray(need)
+    side = side.copy()
+    for _ in range(max_passes):
+        loads = _loads(weights, side, 2)[:, limited]
+        counts = np.bincount(side, minlength=2)
+        sign = np.where(side == 0, 1.0, -1.0)  # +1 on side 0, -1 on side 1
+        to_one = dense @ (side == 1).astype(np.float64)
+        gain = sign * (2.0 * to_one - degree)  # cut reduction if the vertex changes side
+        free = np.ones(n, dtype=bool)
+        moves = []
+        total = 0.0
+        best = (float((np.maximum(loads - cap, 0.0) / scale).sum()), 0.0)
+        best_len = 0
+        for _ in range(min(n, n // 4 + patience)):
+            room = cap - loads
+            over = (room < 0).any(axis=1)
+            ok = free & (counts > need)[side]
+            if not over[side].all():
+                ok &= np.all(w <= room[1 - side], axis=1) | over[side]
+            key = np.where(ok, gain, -np.inf)
+            v = int(np.argmax(key))
+            if key[v] == -np.inf:
+                break
+            a = side[v]
+            total += gain[v]
+            gain += (2.0 * sign[v]) * sign * dense[v]
+            gain[v] = -gain[v] + 2.0 * dense[v, v]
+            side[v] = 1 - a
+            sign[v] = -sign[v]
+            loads[a] -= w[v]
+            loads[1 - a] += w[v]
+            counts[a] -= 1
+            counts[1 - a] += 1
+            free[v] = False
+            moves.append(v)
+            score = (float((np.maximum(loads - cap, 0.0) / scale).sum()), -total)
+            if score < best:
+                best, best_len = score, len(moves)
+            elif len(moves) - best_len >= patience:
+                break
+        for v in moves[best_len:]:
+            side[v] = 1 - side[v]
+        if best_len == 0:
+            break
+    return side
+
+
 def _fix_counts(side, k1, k2, degree):
     """Make side 0 hold at least ``k1`` vertices and side 1 at least ``k2`` (one per part)."""
     for s, need in ((0, k1), (1, k2)):
@@ -593,7 +659,7 @@ def _room(loads: np.ndarray, caps: np.ndarray) -> np.ndarray:
 # -------------------------------------------------------------------------------- refinement
 
 
-def _refine(graph, weights, part, k, caps, max_passes, exact=None, patience=2):
+def _refine(graph, weights, part, k, caps, max_passes, exact=None):
     """Label propagation with conflict filtering and rebalancing (after Jet, Gilbert et al. 2024).
 
     Each pass offers every vertex with a positive gain to its best-connected other part, keeps a
@@ -619,12 +685,15 @@ def _refine(graph, weights, part, k, caps, max_passes, exact=None, patience=2):
 
     total = float(graph.data.sum())
     tol = 1e-12 * max(total, 1.0)
+    # Passes stop after ``patience`` passes that each lower the cut by less than ``enough``.
+    big = graph.nnz > 1_000_000
+    patience, enough = (1, 5e-3) if big else (2, 1e-3)
     best, best_score = part, (overload(part), 0.0)
     change = 0.0  # cut of ``part`` minus cut of the input
     locked = np.zeros(part.size, dtype=bool)
     stale = 0
     for _ in range(max_passes):
-        internal, dest, gain = _best_moves(graph, part, k)
+        conn, internal, dest, gain = _best_moves(graph, part, k)
         cut = (total - internal.sum()) / 2.0
         if cut <= tol:
             break
@@ -637,7 +706,7 @@ def _refine(graph, weights, part, k, caps, max_passes, exact=None, patience=2):
             cand = cand[order[_rank_in_group(src[order]) < counts[src[order]] - 1]]
         new = part.copy()
         new[cand] = dest[cand]
-        new = _rebalance(graph, weights, new, k, caps)
+        new = _rebalance(graph, weights, new, k, caps, conn)
         changed = np.flatnonzero(new != part)
         if changed.size == 0:
             break
@@ -648,7 +717,8 @@ def _refine(graph, weights, part, k, caps, max_passes, exact=None, patience=2):
         score = (overload(part), change)
         if score[0] < best_score[0] - 1e-12 or (
                 score[0] <= best_score[0] + 1e-12 and score[1] < best_score[1] - tol):
-            significant = score[0] < best_score[0] - 1e-12 or best_score[1] - score[1] > 1e-3 * cut
+            significant = (score[0] < best_score[0] - 1e-12
+                           or best_score[1] - score[1] > enough * cut)
             best, best_score = part, score
             stale = 0 if significant else stale + 1
         else:
@@ -664,24 +734,34 @@ def _apply_loads(loads, weights, src, dst, verts):
         np.add.at(loads[:, j], dst, weights[verts, j])
 
 
-def _best_moves(graph, part, k):
-    """Per vertex: connection to its own part, best-connected other part (-1 if none) and the
-    gain of moving there (``-inf`` if none)."""
-    n = part.size
+def _part_conn(graph, part, k, verts=None):
+    """``(len(verts), k)`` CSR: the connection of each of ``verts`` (ascending; all vertices by
+    default) to each part, computed in blocks of rows."""
     onehot = _onehot(part, k)
-    internal = np.zeros(n)
-    dest = np.full(n, -1, dtype=np.int64)
-    best = np.full(n, -np.inf)
-    for r0, r1 in _row_blocks(graph.indptr):
-        conn = _row_block(graph, r0, r1) @ onehot
-        rows = _rows(conn.indptr)
-        cp, cv = conn.indices, conn.data
-        own = cp == part[r0:r1][rows]
-        internal[r0 + rows[own]] = cv[own]
-        pos, val = _row_argmax(conn.indptr, np.where(own, -np.inf, cv), rows)
-        has = np.flatnonzero(pos >= 0)
-        dest[r0 + has], best[r0 + has] = cp[pos[has]], val[has]
-    return internal, dest, best - internal
+    if verts is None:
+        pieces = [_row_block(graph, r0, r1) @ onehot for r0, r1 in _row_blocks(graph.indptr)]
+    else:
+        pieces = [sp.csr_matrix((data, cols, np.searchsorted(rows, np.arange(chunk.size + 1))),
+                                shape=(chunk.size, part.size)) @ onehot
+                  for chunk, rows, cols, data in _row_entries(graph, verts)]
+    if not pieces:
+        return sp.csr_matrix((0, k))
+    return pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
+
+
+def _best_moves(graph, part, k):
+    """``(conn, internal, dest, gain)``: the connection of every vertex to every part, to its
+    own part, its best-connected other part (-1 if none) and the gain of moving there (``-inf``
+    if none)."""
+    conn = _part_conn(graph, part, k)
+    rows = _rows(conn.indptr)
+    cp, cv = conn.indices, conn.data
+    own = cp == part[rows]
+    internal = np.zeros(part.size)
+    internal[rows[own]] = cv[own]
+    pos, best = _row_argmax(conn.indptr, np.where(own, -np.inf, cv), rows)
+    dest = np.where(pos >= 0, cp[np.maximum(pos, 0)], -1) if cp.size else np.full(part.size, -1)
+    return conn, internal, dest.astype(np.int64), best - internal
 
 
 def _row_entries(graph, verts):
@@ -815,34 +895,6 @@ def _cut_change(graph, part, verts, dest):
 # ------------------------------------------------------------------------------- balancing
 
 
-def _evictions(graph, weights, part, k, loads, caps, over):
-    """For the vertices of the parts in ``over``: their connection to their own part and to
-    the best-connected other part with room for them, as ``(verts, internal, dest, conn)``
-    (``dest`` -1 when no connected part has room)."""
-    verts = np.flatnonzero(over[part])
-    internal = np.zeros(verts.size)
-    dest = np.full(verts.size, -1, dtype=np.int64)
-    conn_to = np.zeros(verts.size)
-    onehot = _onehot(part, k)
-    limited = _limited(caps)
-    done = 0
-    for chunk, rows, cols, data in _row_entries(graph, verts):
-        conn = sp.csr_matrix((data, cols, np.searchsorted(rows, np.arange(chunk.size + 1))),
-                             shape=(chunk.size, part.size)) @ onehot
-        rows = _rows(conn.indptr)
-        cp, cv = conn.indices, conn.data
-        own = cp == part[chunk[rows]]
-        internal[done + rows[own]] = cv[own]
-        allowed = ~over[cp]
-        for j in limited:
-            allowed &= loads[cp, j] + weights[chunk[rows], j] <= caps[cp, j]
-        pos, val = _row_argmax(conn.indptr, np.where(allowed, cv, -np.inf), rows)
-        has = np.flatnonzero(pos >= 0)
-        dest[done + has], conn_to[done + has] = cp[pos[has]], val[has]
-        done += chunk.size
-    return verts, internal, dest, conn_to
-
-
 def _cover(order_src, weights_sorted, excess):
     """In runs of equal source part (sorted cheapest first), the prefix that covers the part's
     excess load in every resource."""
@@ -853,42 +905,69 @@ def _cover(order_src, weights_sorted, excess):
     return take
 
 
-def _rebalance(graph, weights, part, k, caps, rounds=20):
+def _rebalance(graph, weights, part, k, caps, conn=None, rounds=8):
     """Move the cheapest vertices out of parts over capacity into parts with room (least loss of
-    internal connection per unit of load first) until every part fits or nothing moves."""
+    connection per unit of load first) until every part fits or nothing moves. ``conn`` (the
+    connections of every vertex to every part, possibly a little stale) saves computing it."""
     caps = np.broadcast_to(np.asarray(caps, dtype=np.float64), (k, weights.shape[1]))
     limited = _limited(caps)
-    if limited.size == 0:
+    loads = _loads(weights, part, k)
+    if limited.size == 0 or not (loads[:, limited] > caps[:, limited]).any():
         return part
+    free_cols = np.setdiff1d(np.arange(weights.shape[1]), limited)
+    verts = np.flatnonzero((loads[:, limited] > caps[:, limited]).any(axis=1)[part])
+    conn = _part_conn(graph, part, k, verts) if conn is None else conn[verts]
+    rows = _rows(conn.indptr)
+    own = conn.indices == part[verts[rows]]
+    internal = np.zeros(verts.size)
+    internal[rows[own]] = conn.data[own]
     part = part.copy()
+    idx = np.arange(verts.size)  # candidates: positions in ``verts`` not moved yet
     for _ in range(rounds):
-        loads = _loads(weights, part, k)
         excess = np.maximum(loads - caps, 0.0)
-        excess[:, ~np.isin(np.arange(weights.shape[1]), limited)] = 0.0
+        excess[:, free_cols] = 0.0
         over = (excess > 0).any(axis=1)
         if not over.any():
             break
-        verts, internal, dest, conn_to = _evictions(graph, weights, part, k, loads, caps, over)
+        idx = idx[over[part[verts[idx]]]]
+        if idx.size == 0:
+            break
+        sub = conn if idx.size == verts.size else conn[idx]
+        rows = _rows(sub.indptr)
+        cp, cv = sub.indices, sub.data
+        vv = verts[idx]
+        allowed = ~over[cp]
+        for j in limited:
+            allowed &= loads[cp, j] + weights[vv[rows], j] <= caps[cp, j]
+        pos, conn_to = _row_argmax(sub.indptr, np.where(allowed, cv, -np.inf), rows)
+        dest = np.where(pos >= 0, cp[np.maximum(pos, 0)], -1) if cp.size else pos
         # Vertices with no connected part with room go to the part with the most room.
-        room = np.where(over, -np.inf, _room(loads, caps[0]))
-        spare = int(np.argmax(room))
+        spare = int(np.argmax(np.where(over, -np.inf, _room(loads, caps[0]))))
         lost = np.flatnonzero(dest < 0)
-        fits = np.all(loads[spare] + weights[verts[lost]] <= caps[spare], axis=1) & ~over[spare]
+        fits = np.all(loads[spare] + weights[vv[lost]] <= caps[spare], axis=1) & ~over[spare]
         dest[lost[fits]] = spare
-        has = dest >= 0
-        verts, dest = verts[has], dest[has]
-        loss = (internal - conn_to)[has] / np.maximum(_normalised(weights[verts], caps[0]), 1e-12)
-        src = part[verts]
+        conn_to[lost[fits]] = 0.0
+        cand = np.flatnonzero(dest >= 0)
+        if cand.size == 0:
+            break
+        size = np.maximum(_normalised(weights[vv[cand]], caps[0]), 1e-12)
+        loss = (internal[idx[cand]] - conn_to[cand]) / size
+        src = part[vv[cand]]
         order = np.lexsort((loss, src))
-        take = order[_cover(src[order], weights[verts[order]], excess)]
-        order = take[np.lexsort((loss[take], dest[take]))]
-        dst = dest[order]
+        take = order[_cover(src[order], weights[vv[cand[order]]], excess)]
+        order = take[np.lexsort((loss[take], dest[cand[take]]))]
+        dst = dest[cand[order]]
         ok = np.ones(order.size, dtype=bool)
         for j in limited:
-            ok &= loads[dst, j] + _group_cumsum(weights[verts[order], j], dst) <= caps[dst, j]
+            ok &= loads[dst, j] + _group_cumsum(weights[vv[cand[order]], j], dst) <= caps[dst, j]
         if not ok.any():
             break
-        part[verts[order[ok]]] = dst[ok]
+        go = cand[order[ok]]
+        _apply_loads(loads, weights, part[vv[go]], dest[go], vv[go])
+        part[vv[go]] = dest[go]
+        keep = np.ones(idx.size, dtype=bool)
+        keep[go] = False
+        idx = idx[keep]
     return part
 
 
@@ -901,8 +980,12 @@ def _overflow(graph, weights, part, k, caps):
     over = (excess > 0).any(axis=1)
     if not over.any():
         return part, k
-    verts, internal, _, _ = _evictions(graph, weights, part, k, loads,
-                                       np.broadcast_to(caps, loads.shape), over)
+    verts = np.flatnonzero(over[part])
+    conn = _part_conn(graph, part, k, verts)
+    rows = _rows(conn.indptr)
+    own = conn.indices == part[verts[rows]]
+    internal = np.zeros(verts.size)
+    internal[rows[own]] = conn.data[own]
     src = part[verts]
     order = np.lexsort((internal, src))
     out = verts[order[_cover(src[order], weights[verts[order]], excess)]]

@@ -13,8 +13,10 @@ from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.lower import lower
 from nmgraph.compilers.partition import partition as partition_pass
+from nmgraph.compilers.place import place as place_pass
 from nmgraph.compilers.quantize import quantize
-from nmgraph.compilers.synapse_graph import build_synapse_graph
+from nmgraph.compilers.route import route as route_pass
+from nmgraph.compilers.synapse_graph import axon_pairs, build_synapse_graph
 from nmgraph.errors import ValidationError
 from nmgraph.network import Network
 
@@ -56,9 +58,6 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
         The network does not fit the profile; the message names the process, the resource, the
         need and the limit, and what would help.
     """
-    from nmgraph.compilers.place import place as place_pass
-    from nmgraph.compilers.route import route as route_pass
-
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -90,9 +89,11 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
     parts = partition_pass(ir, graph, profile, partition, seed=int(seed),
                            max_neurons_per_core=max_neurons_per_core, rates=rates)
     lap("partition")
-    placement = place_pass(parts, graph, profile, strategy=place, seed=int(seed), rates=rates)
+    pairs = axon_pairs(graph, parts.unit_core, parts.n_cores)
+    placement = place_pass(parts, graph, profile, strategy=place, seed=int(seed), rates=rates,
+                           pairs=pairs)
     lap("place")
-    routing = route_pass(parts, placement, graph, profile)
+    routing = route_pass(parts, placement, graph, profile, pairs=pairs)
     lap("route")
     tables = build_core_tables(ir, graph, parts, routing)
     lap("tables")

@@ -37,11 +37,11 @@ import scipy.sparse as sp
 
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.mapping import Partition, Placement
-from nmgraph.compilers.synapse_graph import SynapseGraph
+from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs
 from nmgraph.errors import MappingError, ValidationError
 
-__all__ = ["STRATEGIES", "ChipLayout", "chip_layout", "core_traffic", "fast_axon_pairs",
-           "hop_positions", "hop_weighted_traffic", "place"]
+__all__ = ["STRATEGIES", "ChipLayout", "chip_layout", "core_traffic", "hop_positions",
+           "hop_weighted_traffic", "place", "routed_pairs"]
 
 #: Placement strategies, by name.
 STRATEGIES = ("linear", "traffic")
@@ -54,7 +54,7 @@ SEARCH_VISITS = 20_000
 SEARCH_TERMS = 50_000_000
 #: Places tried per core visit (the ones nearest the weighted median of its partners).
 SEARCH_CANDIDATES = 12
-#: Partners (heaviest first) that steer a core's place during greedy seeding.
+#: Placed partners (the heaviest) that steer a core's place during greedy seeding.
 SEED_PARTNERS = 64
 #: Free places compared exactly for each core during greedy seeding.
 SEED_CANDIDATES = 8
@@ -169,34 +169,14 @@ def hop_positions(placement: Placement, profile) -> np.ndarray:
 # traffic
 # --------------------------------------------------------------------------------------------------
 
-def fast_axon_pairs(graph: SynapseGraph, unit_core: np.ndarray,
-                    n_cores: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct (source unit, destination core) pairs, as ``synapse_graph.axon_pairs``.
+def routed_pairs(partition: Partition, graph: SynapseGraph,
+                 pairs: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The (source unit, destination core) pairs of a partition: ``pairs`` checked, or computed.
 
-    Same result (int64, sorted by source then core), computed with ``np.sort`` and a mask of
-    changes: ``np.unique`` on NumPy 2.4 is hash-based and takes minutes on tens of millions of
-    keys, a sort takes seconds.
+    ``pairs``, when given, is what ``axon_pairs(graph, partition.unit_core)`` returned (sorted by
+    source, then core); passing it lets the passes of one compilation share it.
     """
-    unit_core = np.asarray(unit_core, dtype=np.int64)
-    if n_cores is None:
-        n_cores = int(unit_core.max()) + 1 if unit_core.size else 1
-    n_cores = max(int(n_cores), 1)
-    if graph.n_synapses == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy()
-    key = graph.source()
-    key *= n_cores
-    key += unit_core[graph.target]
-    key.sort()
-    keep = np.empty(key.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(key[1:], key[:-1], out=keep[1:])
-    key = key[keep]
-    return np.divmod(key, n_cores)
-
-
-def _pairs(partition: Partition, graph: SynapseGraph,
-           pairs: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
     unit_core = np.asarray(partition.unit_core, dtype=np.int64)
     if unit_core.shape != (graph.n_units,):
         raise ValidationError("Partition", "unit_core", f"must have one core per unit of the "
@@ -205,11 +185,14 @@ def _pairs(partition: Partition, graph: SynapseGraph,
         raise ValidationError("Partition", "unit_core",
                               f"core ids must be in 0..{partition.n_cores - 1}")
     if pairs is None:
-        return fast_axon_pairs(graph, unit_core, partition.n_cores)
+        return axon_pairs(graph, unit_core, partition.n_cores)
     sources, cores = (np.asarray(a, dtype=np.int64) for a in pairs)
-    if sources.shape != cores.shape or sources.ndim != 1:
-        raise ValidationError("route", "pairs", "must be two 1-D arrays (sources, cores) of "
+    if sources.ndim != 1 or sources.shape != cores.shape:
+        raise ValidationError("place", "pairs", "must be two 1-D arrays (sources, cores) of "
                               "equal length, as axon_pairs returns")
+    if sources.size > 1 and not np.all(sources[1:] >= sources[:-1]):
+        raise ValidationError("place", "pairs", "must be sorted by source, then core, as "
+                              "axon_pairs returns them")
     return sources, cores
 
 
@@ -240,7 +223,7 @@ def core_traffic(partition: Partition, graph: SynapseGraph, rates: np.ndarray | 
     """
     n_cores = partition.n_cores
     values = _check_rates(rates, graph.n_units)
-    sources, cores = _pairs(partition, graph, pairs)
+    sources, cores = routed_pairs(partition, graph, pairs)
     dest_indptr = np.zeros(graph.n_units + 1, dtype=np.int64)
     np.cumsum(np.bincount(sources, minlength=graph.n_units), out=dest_indptr[1:])
     # T = membership (core x unit, weighted by rate) @ routes (unit x core): a sparse product, so

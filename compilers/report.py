@@ -57,6 +57,8 @@ MAX_CORE_ROWS = 32
 MAX_CHIP_ROWS = 16
 #: Hop histogram rows in the markdown (longer paths are grouped into ranges).
 MAX_HOP_ROWS = 16
+#: Ranges of one population listed in a core's row before they are summarised.
+MAX_SLICE_RANGES = 3
 #: Width, in characters, of the longest bar of the markdown hop histogram.
 BAR_WIDTH = 24
 
@@ -498,7 +500,7 @@ def _md_summary(report: MappingReport) -> str:
     rows = [
         ("network", f"{report.network}: {report.n_neurons:,} neurons, {report.n_sources:,} "
                     f"source units, {report.n_synapses:,} synapses in {report.n_projections} "
-                    "projections"),
+                    f"projection{'' if report.n_projections == 1 else 's'}"),
         ("hardware", f"{report.profile}"
                      + (f" on system '{report.system}'" if report.system else "")
                      + f" (topology `{report.topology}`)"),
@@ -664,7 +666,18 @@ def _md_cores(report: MappingReport) -> str:
 
 
 def _slices_text(slices: list[tuple[str, int, int]]) -> str:
-    return ", ".join(f"{name}[{start}:{stop}]" for name, start, stop in slices)
+    """``LIF_0[0:100]``, or ``LIF_0 (56 units in 35 ranges)`` when a population is scattered."""
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for name, start, stop in slices:
+        ranges.setdefault(name, []).append((start, stop))
+    parts = []
+    for name, spans in ranges.items():
+        if len(spans) <= MAX_SLICE_RANGES:
+            parts += [f"{name}[{start}:{stop}]" for start, stop in spans]
+        else:
+            units = sum(stop - start for start, stop in spans)
+            parts.append(f"{name} ({units:,} units in {len(spans):,} ranges)")
+    return ", ".join(parts)
 
 
 def _md_timings(report: MappingReport) -> str:

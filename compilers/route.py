@@ -31,7 +31,7 @@ import numpy as np
 
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.mapping import Partition, Placement, Routing
-from nmgraph.compilers.place import fast_axon_pairs, hop_positions
+from nmgraph.compilers.place import hop_positions, routed_pairs
 from nmgraph.compilers.synapse_graph import SynapseGraph
 from nmgraph.errors import MappingError, ValidationError
 
@@ -86,7 +86,7 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
     profile = load_profile(profile)
     n_units, n_cores = graph.n_units, partition.n_cores
     _check_placement(partition, placement)
-    sources, cores = _checked_pairs(partition, graph, pairs)
+    sources, cores = routed_pairs(partition, graph, pairs)
     dest_indptr = _indptr(sources, n_units)
     axon_indptr, axon_source, dest_axon = _axon_tables(sources, cores, n_cores)
 
@@ -139,27 +139,6 @@ def _check_placement(partition: Partition, placement: Placement) -> None:
     if chips.size and (chips.min() < 0 or chips.max() >= placement.n_chips):
         raise ValidationError("Placement", "core_chip",
                               f"chip ids must be in 0..{placement.n_chips - 1}")
-
-
-def _checked_pairs(partition: Partition, graph: SynapseGraph,
-                   pairs: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
-    unit_core = np.asarray(partition.unit_core, dtype=np.int64)
-    if unit_core.shape != (graph.n_units,):
-        raise ValidationError("Partition", "unit_core", f"must have one core per unit of the "
-                              f"synapse graph ({graph.n_units})", unit_core.shape)
-    if unit_core.size and (unit_core.min() < 0 or unit_core.max() >= partition.n_cores):
-        raise ValidationError("Partition", "unit_core",
-                              f"core ids must be in 0..{partition.n_cores - 1}")
-    if pairs is None:
-        return fast_axon_pairs(graph, unit_core, partition.n_cores)
-    sources, cores = (np.asarray(a, dtype=np.int64) for a in pairs)
-    if sources.ndim != 1 or sources.shape != cores.shape:
-        raise ValidationError("route", "pairs", "must be two 1-D arrays (sources, cores) of "
-                              "equal length, as axon_pairs returns")
-    if sources.size > 1 and not np.all(sources[1:] >= sources[:-1]):
-        raise ValidationError("route", "pairs", "must be sorted by source, then core, as "
-                              "axon_pairs returns them")
-    return sources, cores
 
 
 def _check_tables(routing: Routing, placement: Placement, profile) -> None:
@@ -324,13 +303,25 @@ def _router_entries(sources: np.ndarray, cores: np.ndarray, dest_indptr: np.ndar
     chips = np.concatenate([f[0] for f in found])
     group = np.concatenate([f[1] for f in found])
     local = np.concatenate([f[2] for f in found], axis=1)
-    for word in local:  # one id per distinct (source core, links, local cores)
-        group = _combine(group, word)
-    n_groups = int(group.max()) + 1
-    key = np.sort(chips * n_groups + group)
+    del found
+    local_bits = int(core_index.max()) + 1
+    group_bits = int(group.max()).bit_length()
+    if n_words == 1 and (n_chips - 1).bit_length() + group_bits + local_bits <= 62:
+        # (source core, links, local cores) packed in one int64 beside the chip: one sort
+        key = chips << (group_bits + local_bits)
+        key |= group << local_bits
+        key |= local[0].astype(np.int64)
+        shift = group_bits + local_bits
+    else:
+        for word in local:  # one dense id per distinct (source core, links, local cores)
+            group = _combine(group, word)
+        shift = int(group.max()).bit_length()
+        key = (chips << shift) | group
+    del local, group
+    key.sort()
     first = np.ones(key.size, dtype=bool)
     np.not_equal(key[1:], key[:-1], out=first[1:])
-    return np.bincount(key[first] // n_groups, minlength=n_chips).astype(np.int64)
+    return np.bincount(key[first] >> shift, minlength=n_chips).astype(np.int64)
 
 
 def _entry_nodes(present: np.ndarray, source_x: np.ndarray,

@@ -15,7 +15,6 @@ from nmgraph.compilers.mapping import Partition
 from nmgraph.compilers.place import (
     chip_layout,
     core_traffic,
-    fast_axon_pairs,
     hop_positions,
     hop_weighted_traffic,
     place,
@@ -167,14 +166,6 @@ def test_every_pair_is_routed_once_with_its_axon(seed):
     for core in range(partition.n_cores):
         axons = routing.axon_source[routing.axon_indptr[core]:routing.axon_indptr[core + 1]]
         np.testing.assert_array_equal(axons, np.unique(sources[cores == core]))
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_fast_axon_pairs_matches_axon_pairs(seed):
-    graph = random_graph(seed)
-    unit_core = random_partition(graph, n_cores=7, seed=seed).unit_core
-    for mine, theirs in zip(fast_axon_pairs(graph, unit_core), axon_pairs(graph, unit_core)):
-        np.testing.assert_array_equal(mine, theirs)
 
 
 @pytest.mark.parametrize("profile", [mesh_profile(), router_profile(cores_per_chip=3)],
@@ -401,6 +392,18 @@ def test_router_entries_match_explicit_trees(seed):
     placement = place(partition, graph, profile, "traffic" if seed % 2 else "linear", seed=seed)
     routing = route(partition, placement, graph, profile)
     assert routing.multicast
+    np.testing.assert_array_equal(routing.router_entries,
+                                  reference_entries(routing, partition, placement))
+
+
+def test_router_entries_on_chips_of_more_than_64_cores():
+    # local core sets then take several 64-bit words (the general, unpacked path)
+    graph = random_graph(9, n_source=40, n_exc=150, n_inh=40)
+    partition = random_partition(graph, n_cores=150, seed=9)  # 3 chips of 70 on a 2 x 2 grid
+    profile = router_profile(cores_per_chip=70)
+    placement = place(partition, graph, profile)
+    assert placement.core_index.max() >= 64
+    routing = route(partition, placement, graph, profile)
     np.testing.assert_array_equal(routing.router_entries,
                                   reference_entries(routing, partition, placement))
 
