@@ -11,6 +11,7 @@ to stderr and exit with code 2, without a traceback; anything else is a bug and 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from nmgraph import __version__
 from nmgraph.errors import NmgraphError
 
-__all__ = ["COMMANDS", "Command", "main"]
+__all__ = ["COMMANDS", "Command", "load_model", "main", "traffic_plot_path"]
 
 #: Exit codes: success, a failed command (an NmgraphError or bad arguments), Ctrl-C.
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
@@ -83,11 +84,171 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- nmgraph hw ------------------------------------------------------------------------------------
+def _hw_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile", nargs="?", metavar="PROFILE",
+                        help="a built-in profile (loihi1, loihi1:Nahuku, ...) or a .toml/.json "
+                             "file: print every constant with its source (default: list the "
+                             "built-ins and their limits)")
+
+
+def _run_hw(args: argparse.Namespace) -> int:
+    from nmgraph.compilers.hardware import load_profile, profiles_table
+
+    print(profiles_table() if args.profile is None else load_profile(args.profile).to_markdown(),
+          end="")
+    return EXIT_OK
+
+
+# -- nmgraph map -----------------------------------------------------------------------------------
+def _map_arguments(parser: argparse.ArgumentParser) -> None:
+    from nmgraph.compilers.hardware import DEFAULT_PROFILE
+    from nmgraph.compilers.mapping import RESOURCES
+    from nmgraph.compilers.partition import STRATEGIES as PARTITIONS
+    from nmgraph.compilers.place import STRATEGIES as PLACEMENTS
+
+    parser.add_argument("model", metavar="MODEL",
+                        help="a saved network file (Network.save) or FILE.py:FUNCTION, a "
+                             "function of no arguments that returns a Network")
+    parser.add_argument("--hw", default=DEFAULT_PROFILE, metavar="PROFILE",
+                        help=f"hardware profile: a built-in name, NAME:SYSTEM or a .toml/.json "
+                             f"file (default: {DEFAULT_PROFILE}; 'nmgraph hw' lists them)")
+    parser.add_argument("--partition", choices=PARTITIONS, default="greedy",
+                        help="partitioning strategy (default: greedy)")
+    parser.add_argument("--place", choices=PLACEMENTS, default="linear",
+                        help="placement strategy (default: linear)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="seed of mincut and traffic placement (default: 0)")
+    parser.add_argument("--max-neurons-per-core", type=_positive_int, default=None, metavar="N",
+                        help="cap the neurons per core below the profile's limit")
+    parser.add_argument("--report", type=Path, metavar="MD",
+                        help="write the markdown report here instead of printing it")
+    parser.add_argument("--json", type=Path, metavar="JSON",
+                        help="write the report as JSON (with every per-core array)")
+    parser.add_argument("--plot", type=Path, metavar="PNG",
+                        help="save the core map here and the traffic matrix next to it "
+                             "(PNG-traffic.png)")
+    parser.add_argument("--metric", default="neurons",
+                        choices=(*RESOURCES, "messages_out", "messages_in"),
+                        help="what colours the core map (default: neurons, as %% of the limit)")
+
+
+def _run_map(args: argparse.Namespace) -> int:
+    import nmgraph as nm
+
+    outputs = {"--report": args.report, "--json": args.json, "--plot": args.plot}
+    for option, path in outputs.items():
+        if path is not None:
+            _check_output_dir(path, option)
+    net = load_model(args.model)
+    exe = nm.compile(net, hardware=args.hw, partition=args.partition, place=args.place,
+                     seed=args.seed, max_neurons_per_core=args.max_neurons_per_core)
+    report = exe.report
+    if args.report is None:
+        print(report.to_markdown(), end="")
+    else:
+        args.report.write_text(report.to_markdown(), encoding="utf-8")
+        print(f"mapped '{report.network}' onto {report.n_cores:,} cores of {report.profile} "
+              f"on {report.chips_used:,} chip(s) (lower bound {report.lower_bound.get('cores')})")
+        print(f"report written to {args.report}")
+    if args.json is not None:
+        args.json.write_text(report.to_json(), encoding="utf-8")
+        print(f"JSON written to {args.json}")
+    if args.plot is not None:
+        traffic_path = traffic_plot_path(args.plot)
+        report.plot_core_map(args.plot, metric=args.metric)
+        report.plot_traffic(traffic_path)
+        print(f"core map saved to {args.plot}, traffic matrix to {traffic_path}")
+    return EXIT_OK
+
+
+def traffic_plot_path(plot: Path) -> Path:
+    """Where ``nmgraph map --plot out.png`` saves the traffic matrix: ``out-traffic.png``."""
+    return plot.with_name(f"{plot.stem}-traffic{plot.suffix or '.png'}")
+
+
+def load_model(spec: str):
+    """The Network named by ``spec``: a saved network file, or ``FILE.py:FUNCTION``.
+
+    ``FILE.py`` is imported by path (its folder is on ``sys.path`` while it runs, so it can
+    import its neighbours) and ``FUNCTION()`` is called with no arguments; it must return a
+    Network.
+    """
+    from nmgraph.io import load_network
+
+    path_text, colon, function = spec.rpartition(":")
+    if colon and path_text.endswith(".py"):
+        return _network_from_function(Path(path_text), function)
+    if spec.endswith(".py"):
+        raise NmgraphError(f"MODEL {spec}: name the function that builds the network, as "
+                           f"{spec}:FUNCTION")
+    return load_network(spec)
+
+
+def _network_from_function(path: Path, function: str):
+    import inspect
+
+    from nmgraph.network import Network
+
+    module = _import_file(path)
+    builder = getattr(module, function, None) if function.isidentifier() else None
+    if builder is None or not callable(builder):
+        found = sorted(name for name, value in vars(module).items()
+                       if inspect.isfunction(value) and value.__module__ == module.__name__)
+        raise NmgraphError(f"MODEL {path}:{function}: {path} has no function '{function}' "
+                           f"(functions there: {', '.join(found) or 'none'})")
+    try:
+        inspect.signature(builder).bind()
+    except TypeError:
+        raise NmgraphError(f"MODEL {path}:{function}: the function must be callable without "
+                           f"arguments (its signature: {function}"
+                           f"{inspect.signature(builder)})") from None
+    except ValueError:  # no signature available (a builtin): just call it
+        pass
+    net = builder()
+    if not isinstance(net, Network):
+        raise NmgraphError(f"MODEL {path}:{function}: returned {type(net).__name__}, not a "
+                           f"Network; return the nm.Network it builds")
+    return net
+
+
+def _import_file(path: Path):
+    import importlib.util
+
+    if not path.is_file():
+        raise NmgraphError(f"MODEL {path}: no such file")
+    name = f"_nmgraph_model_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise NmgraphError(f"MODEL {path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    sys.modules[name] = module  # dataclasses and pickling look classes up there
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(name="demo",
             summary="run a small excitatory-inhibitory network and save its spike raster",
             example="nmgraph demo --steps 1000 --out raster.png",
             add_arguments=_demo_arguments, run=_run_demo),
+    Command(name="hw",
+            summary="list the hardware profiles and their limits, or show one with its sources",
+            example="nmgraph hw loihi1",
+            add_arguments=_hw_arguments, run=_run_hw),
+    Command(name="map",
+            summary="map a network onto a chip's cores and report utilisation and traffic",
+            example="nmgraph map model.py:build --hw loihi1 --partition mincut --place traffic "
+                    "--report out.md --plot out.png",
+            add_arguments=_map_arguments, run=_run_map),
 )
 
 
@@ -128,6 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader left (``nmgraph map ... | head``): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the flush at exit does not raise again
+        return EXIT_OK
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -149,11 +314,11 @@ def _int_at_least(text: str, low: int) -> int:
     return value
 
 
-def _check_output_dir(path: Path) -> None:
+def _check_output_dir(path: Path, option: str = "--out") -> None:
     """Fail before a run, not after it, when the output cannot be written where asked."""
     folder = path.parent
     if not folder.is_dir():
-        raise NmgraphError(f"--out {path}: folder '{folder}' does not exist; create it first")
+        raise NmgraphError(f"{option} {path}: folder '{folder}' does not exist; create it first")
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

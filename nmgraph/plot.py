@@ -17,7 +17,11 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PatchCollection
+from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator, PercentFormatter
 
 from nmgraph.errors import ValidationError
 from nmgraph.runtimes.results import SpikeEvents
@@ -125,8 +129,11 @@ def traces(values: Any, ax: Axes | None = None, neurons: Sequence[int] | None = 
 # -- mapping plots --------------------------------------------------------------------------------
 #: Core metrics :func:`core_map` knows besides the resources: traffic each core sends / receives.
 _TRAFFIC_METRICS = {"messages_out": "messages sent", "messages_in": "messages received"}
-#: Above this many mesh places the core map draws no cell edges; above this many, no cell labels.
-_EDGE_PLACES, _LABEL_PLACES = 4096, 512
+#: The core map draws cell edges up to this many columns (beyond, the edges hide the cells),
+#: and writes values in the cells up to this many columns and places (beyond, they do not fit).
+_EDGE_COLUMNS, _LABEL_COLUMNS, _LABEL_PLACES = 40, 18, 512
+#: Above this many cores the core map does not hatch source cores (one patch each).
+_HATCH_CORES = 4096
 #: Largest traffic matrix drawn (more cores are summed into blocks).
 _MATRIX_SIZE = 512
 _FREE_PLACE, _EMPTY_CHIP, _SOURCE_HATCH = "0.86", "0.96", "tab:red"
@@ -162,10 +169,8 @@ def core_map(exe: Any, metric: Any = "neurons", ax: Axes | None = None,
     grid, chip_used, rows, cols = _mesh_grid(exe, values)
     fig, ax = _figure(ax, figsize=_map_size(grid.shape))
     places = grid.size
-    edge = dict(edgecolors="white", linewidth=0.4) if places <= _EDGE_PLACES else {}
+    edge = dict(edgecolors="white", linewidth=0.4) if grid.shape[1] <= _EDGE_COLUMNS else {}
     background = np.where(chip_used, 0, 1)
-    from matplotlib.colors import ListedColormap, Normalize
-
     # cell edges at half-integers, so that tick k sits on the middle of core column/row k
     x_edges = np.arange(grid.shape[1] + 1) - 0.5
     y_edges = np.arange(grid.shape[0] + 1) - 0.5
@@ -177,14 +182,12 @@ def core_map(exe: Any, metric: Any = "neurons", ax: Axes | None = None,
                           norm=norm, **edge)
     _hatch_sources(ax, exe, report)
     _chip_lines(ax, grid.shape, rows, cols)
-    if places <= _LABEL_PLACES:
+    if grid.shape[1] <= _LABEL_COLUMNS and places <= _LABEL_PLACES:
         _label_cells(ax, grid, cells, as_fraction)
     # an inset colour bar keeps the height of the mesh (the Axes box is shrunk to equal aspect)
     bar = fig.colorbar(cells, cax=ax.inset_axes([1.02, 0.0, 0.025, 1.0]))
     bar.set_label(label)
     if as_fraction:
-        from matplotlib.ticker import PercentFormatter
-
         bar.formatter = PercentFormatter(xmax=1.0)
         bar.update_ticks()
     _map_axes(ax, exe, report, grid.shape, rows, cols)
@@ -217,9 +220,7 @@ def traffic_matrix(exe: Any, ax: Axes | None = None, title: str | None = None,
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.colors import LogNorm
-    from matplotlib.ticker import FuncFormatter, NullLocator
-
+    # here, not at import time: the core model does not import the compilers (DESIGN §2)
     from nmgraph.compilers.report import core_traffic_matrix
 
     report = exe.report
@@ -242,9 +243,10 @@ def traffic_matrix(exe: Any, ax: Axes | None = None, title: str | None = None,
     _matrix_axes(ax, order, block)
     traffic = report.traffic
     within = traffic.within_core / traffic.total if traffic.total else 0.0
-    ax.set_title(title or f"core-to-core traffic: '{report.network}' on {report.profile}\n"
-                          f"{_short_number(traffic.total)} messages ({traffic.basis}), "
-                          f"{within:.1%} on the diagonal (within a core)", fontsize="medium")
+    heading = (f"core-to-core traffic: '{report.network}' on {report.profile}\n"
+               f"{_short_number(traffic.total)} messages ({traffic.basis}), "
+               f"{within:.1%} on the diagonal (within a core); white: none")
+    ax.set_title(title or heading, fontsize="medium")
     return _finish(fig, path, "traffic_matrix")
 
 
@@ -308,11 +310,8 @@ def _map_size(shape: tuple[int, int]) -> tuple[float, float]:
 
 
 def _hatch_sources(ax: Axes, exe: Any, report: Any) -> None:
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import Rectangle
-
     sources = [core for core, kind in enumerate(report.core_kind) if kind == "source"]
-    if not sources or len(sources) > _EDGE_PLACES:
+    if not sources or len(sources) > _HATCH_CORES:
         return
     xy = np.asarray(exe.placement.core_xy)[sources]
     boxes = [Rectangle((x - 0.5, y - 0.5), 1.0, 1.0) for x, y in xy.tolist()]
@@ -347,9 +346,6 @@ def _short_number(value: float) -> str:
 
 def _map_axes(ax: Axes, exe: Any, report: Any, shape: tuple[int, int], rows: int,
               cols: int) -> None:
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import MaxNLocator
-
     height, width = shape
     ax.set_xlim(-0.5, width - 0.5)
     ax.set_ylim(height - 0.5, -0.5)  # row 0 (core 0 of chip 0) at the top, as cores are numbered
@@ -364,20 +360,19 @@ def _map_axes(ax: Axes, exe: Any, report: Any, shape: tuple[int, int], rows: int
     if exe.placement.n_chips > report.chips_used:
         handles.insert(1, Patch(facecolor=_EMPTY_CHIP, edgecolor="0.7", label="unused chip"))
     # below the x label: the mesh has no empty corner to hold a legend
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1),
               ncol=len(handles), fontsize="small", frameon=False)
 
 
 def _matrix_chip_lines(ax: Axes, chips_in_order: np.ndarray, span: int) -> None:
     boundaries = np.flatnonzero(np.diff(chips_in_order)) + 0.5
+    width = 1.0 if boundaries.size <= 8 else 0.5  # many chips: thin lines leave the data visible
     if boundaries.size:
-        ax.vlines(boundaries, -0.5, span - 0.5, colors="0.45", linewidth=0.8)
-        ax.hlines(boundaries, -0.5, span - 0.5, colors="0.45", linewidth=0.8)
+        ax.vlines(boundaries, -0.5, span - 0.5, colors="black", linewidth=width)
+        ax.hlines(boundaries, -0.5, span - 0.5, colors="black", linewidth=width)
 
 
 def _matrix_axes(ax: Axes, order: np.ndarray, block: int) -> None:
-    from matplotlib.ticker import MaxNLocator
-
     reordered = not np.array_equal(order, np.arange(order.size))
     unit = "core" if block == 1 else f"core ({block} cores per pixel)"
     suffix = " (by chip, then id)" if reordered else ""
