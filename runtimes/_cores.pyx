@@ -199,10 +199,15 @@ cdef class WorkerKernel:
                 self.counters[C_MSG_WORKERS] += 1
 
     cdef inline void _deliver_axon(self, int64_t axon, int64_t t) noexcept nogil:
-        cdef int64_t s, lo = self.axon_ptr[axon], hi = self.axon_ptr[axon + 1]
-        cdef int64_t slots = self.ring_slots
+        cdef int64_t s, slot, lo = self.axon_ptr[axon], hi = self.axon_ptr[axon + 1]
+        cdef int64_t slots = self.ring_slots, base = t % slots
+        cdef int64_t* ring = &self.ring[0, 0]
+        cdef int64_t stride = self.ring.shape[1]
         for s in range(lo, hi):
-            self.ring[(t + self.syn_delay[s]) % slots, self.syn_target[s]] += self.syn_weight[s]
+            slot = base + self.syn_delay[s]   # delay < slots: one subtraction, no division
+            if slot >= slots:
+                slot -= slots
+            ring[slot * stride + self.syn_target[s]] += self.syn_weight[s]
         self.counters[C_SYNAPTIC_OPS] += hi - lo
 
     def deliver(self, const int64_t[::1] messages):

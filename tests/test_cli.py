@@ -31,7 +31,7 @@ def test_demo_runs_prints_rates_and_writes_png(tmp_path, capsys) -> None:
     assert out_png.is_file() and out_png.stat().st_size > 1000
 
 
-def test_demo_populations_are_neither_silent_nor_saturated(tmp_path, capsys) -> None:
+def test_demo_populations_are_neither_silent_nor_saturated() -> None:
     from nmgraph.demo import run_demo
 
     result = run_demo(steps=300, seed=0)
