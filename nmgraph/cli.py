@@ -47,8 +47,18 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps to run (1 ms each for the rates shown; default: 1000)")
     parser.add_argument("--out", type=Path, default=Path("nmgraph-demo.png"), metavar="PNG",
                         help="where to save the spike raster (default: nmgraph-demo.png)")
-    parser.add_argument("--backend", choices=sorted(BACKENDS), default="reference",
-                        help="simulator to run on (default: reference)")
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="multicore",
+                        help="runtime to run on (default: multicore)")
+    parser.add_argument("--hw", default="loihi1", metavar="PROFILE",
+                        help="hardware profile to map onto (default: loihi1)")
+    parser.add_argument("--workers", type=_positive_int, default=2, metavar="N",
+                        help="worker processes of the multicore backend (default: 2)")
+    parser.add_argument("--partition", default="greedy", choices=("greedy", "balanced", "mincut"),
+                        help="partitioning strategy (default: greedy)")
+    parser.add_argument("--max-neurons-per-core", type=_positive_int, default=100, metavar="N",
+                        help="cap neurons per core so the demo spreads over cores (default: 100)")
+    parser.add_argument("--core-map", type=Path, default=None, metavar="PNG",
+                        help="also save the core map of the mesh coloured by neurons per core")
     parser.add_argument("--seed", type=_non_negative_int, default=0,
                         help="seed of the input spikes and the connectivity (default: 0)")
 
@@ -59,10 +69,17 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     _check_output_dir(args.out)
     sizes = demo.DemoParameters()
+    if args.core_map is not None:
+        _check_output_dir(args.core_map)
+    workers = f" with {args.workers} workers" if args.backend == "multicore" else ""
     print(f"nmgraph demo: {sizes.n_input} Poisson inputs -> {sizes.n_exc} excitatory + "
-          f"{sizes.n_inh} inhibitory LIF neurons, {args.steps} steps on the {args.backend} "
-          f"backend (seed {args.seed})")
-    result = demo.run_demo(steps=args.steps, seed=args.seed, backend=args.backend)
+          f"{sizes.n_inh} inhibitory LIF neurons, compiled onto {args.hw} ({args.partition}), "
+          f"{args.steps} steps on the {args.backend} runtime{workers} (seed {args.seed})")
+    result = demo.run_demo(steps=args.steps, seed=args.seed, backend=args.backend,
+                           hardware=args.hw, workers=args.workers, partition=args.partition,
+                           max_neurons_per_core=args.max_neurons_per_core)
+    print()
+    print(result.executable.report.to_markdown())
     print()
     rows = []
     for name in demo.DEMO_POPULATIONS:
@@ -81,6 +98,9 @@ def _run_demo(args: argparse.Namespace) -> int:
     raster(result.spikes, title=f"nmgraph demo: {result.steps} steps, seed {args.seed}",
            path=args.out)
     print(f"\nraster saved to {args.out}")
+    if args.core_map is not None:
+        result.executable.report.plot_core_map(path=args.core_map)
+        print(f"core map saved to {args.core_map}")
     return EXIT_OK
 
 
@@ -238,7 +258,7 @@ def _import_file(path: Path):
 COMMANDS: tuple[Command, ...] = (
     Command(name="demo",
             summary="run a small excitatory-inhibitory network and save its spike raster",
-            example="nmgraph demo --steps 1000 --out raster.png",
+            example="nmgraph demo --hw loihi1 --workers 2 --steps 1000 --out raster.png",
             add_arguments=_demo_arguments, run=_run_demo),
     Command(name="hw",
             summary="list the hardware profiles and their limits, or show one with its sources",

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nmgraph.checks import as_int_scalar
+from nmgraph.compilers.executable import Executable
+from nmgraph.compilers.pipeline import compile_network
 from nmgraph.network import Network
 from nmgraph.processes import LIF, Dense, PoissonSource, Sparse, fixed_probability
 from nmgraph.processes.sources import SEED_MAX
@@ -64,11 +66,12 @@ class DemoParameters:
 @dataclass(frozen=True)
 class DemoResult:
     """What :func:`run_demo` gives back: spikes per population (in :data:`DEMO_POPULATIONS`
-    order), the run's counters, and the number of steps run."""
+    order), the run's counters, the number of steps run, and the Executable it ran."""
 
     spikes: dict[str, SpikeEvents]
     counters: Counters
     steps: int
+    executable: Executable
 
 
 def build_demo_network(seed: int = 0, params: DemoParameters | None = None) -> Network:
@@ -108,15 +111,23 @@ def build_demo_network(seed: int = 0, params: DemoParameters | None = None) -> N
     return net
 
 
-def run_demo(steps: int = 1000, seed: int = 0, backend: str = "reference") -> DemoResult:
-    """Build the demo network, run it for ``steps`` steps on ``backend`` and collect the spikes."""
+def run_demo(steps: int = 1000, seed: int = 0, backend: str = "multicore",
+             hardware: str = "loihi1", workers: int = 2, partition: str = "greedy",
+             place: str = "linear", max_neurons_per_core: int | None = 100) -> DemoResult:
+    """Build the demo network, compile it onto ``hardware``'s cores, run it for ``steps`` steps on
+    ``backend`` (the multi-core runtime with ``workers`` processes by default) and collect the
+    spikes and counters. Cores hold at most ``max_neurons_per_core`` neurons (100 by default, so
+    that the small network spreads over several cores and the report has traffic to show)."""
     steps = as_int_scalar("nmgraph demo", "steps", steps, low=1)
     net = build_demo_network(seed)
-    with Runtime(net, backend=backend) as runtime:
+    exe = compile_network(net, hardware=hardware, partition=partition, place=place, seed=seed,
+                          max_neurons_per_core=max_neurons_per_core)
+    options = {"workers": workers} if backend == "multicore" else {}
+    with Runtime(exe, backend=backend, **options) as runtime:
         runtime.run(steps)
         spikes = {name: runtime.spikes(name) for name in DEMO_POPULATIONS}
         counters = runtime.counters
-    return DemoResult(spikes=spikes, counters=counters, steps=steps)
+    return DemoResult(spikes=spikes, counters=counters, steps=steps, executable=exe)
 
 
 def _projection_seed(seed: int, number: int) -> int:
