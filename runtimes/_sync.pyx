@@ -15,7 +15,8 @@ Slot layout (int64 indices; 8 slots = one 64-byte cache line)::
                             with more information, and never wraps in practice)
     [9]            ABORT    0 = healthy; non-zero = broken/aborted, the value is a reason code
                             (ABORT_PARENT=1, ABORT_TIMEOUT=2, ABORT_INTERRUPT=3, ABORT_OVERFLOW=4,
-                            callers may use their own codes >= 16, e.g. 16 + rank of a failed worker)
+                            callers may use their own codes >= 16, e.g. 16 + rank of a failed
+                            worker)
     [10]           NPARTIES set by the first SpinBarrier constructed on the slots; every later one
                             must agree (a mismatch would deadlock silently)
     [11]           SLEEPERS waiters currently in (or entering) futex_wait on GEN; the last arriver
@@ -51,16 +52,21 @@ outboxes and message counts) happens-before the last arriver's store to GEN (rel
 COUNT), which happens-before every waiter's load that observes the new GEN: data written before
 the barrier is visible after it in every process.
 
-Waiting: spin with ``_mm_pause`` (``yield`` on arm64) for ``spin_s`` seconds (default 50 us, or 0
-if there are more parties than usable CPUs: spinning would only steal the CPU from the party being
-waited for), then ``sched_yield`` until ``yield_s`` has elapsed since the wait began (default
-200 us), then sleep in the kernel: ``futex(FUTEX_WAIT)`` on the low 32 bits of GEN (shared, not
-private: the word is in a MAP_SHARED mapping) until the last arriver wakes it, where there is no
-futex (not Linux) nanosleeps growing from 20 us to 1 ms. The GIL is released while waiting; every
-50 ms a waiter re-acquires it to run Python signal handlers (so Ctrl-C / SIGTERM handlers work in
-workers), and aborts the barrier (ABORT_INTERRUPT) if a handler raises. ``abort`` sets ABORT and
-wakes all sleepers (a waiter that was between its last check and futex_wait when that wake came
-notices at its next 50 ms check at the latest).
+Waiting: spin with ``_mm_pause`` (``yield`` on arm64) for up to ``spin_s`` seconds (default 50 us,
+or 0 if there are more parties than usable CPUs: spinning would only steal the CPU from the party
+being waited for; the budget adapts per process between 2 us and ``spin_s``: halved after a wait
+that outlasted it, doubled after one released while spinning), then ``sched_yield`` until
+``yield_s`` has elapsed since the wait began (default 200 us), then sleep in the kernel:
+``futex(FUTEX_WAIT)`` on the low 32 bits of GEN (shared, not private: the word is in a MAP_SHARED
+mapping) until the last arriver wakes it, where there is no futex (not Linux) nanosleeps growing
+from 20 us to 1 ms. The GIL is released while waiting; every 50 ms a waiter re-acquires it to run
+Python signal handlers (so Ctrl-C / SIGTERM handlers work in workers), and aborts the barrier
+(ABORT_INTERRUPT) if a handler raises. ``abort`` sets ABORT and wakes all sleepers (a waiter that
+was between its last check and futex_wait when that wake came notices at its next 50 ms check at
+the latest).
+
+``ExchangeCore`` (bottom of this file) is the per-window step of ``transport.SharedMemoryTransport``
+(store counts, wait, slice inboxes) in C, so that a window costs about one barrier.
 
 Breaking: a timeout leaves COUNT including the timed-out party, so the barrier cannot be used
 again; the timed-out party therefore sets ABORT (ABORT_TIMEOUT, unless a code is already set) and
@@ -90,7 +96,9 @@ cdef extern from *:
     static inline void nmg_cpu_relax(void) { __asm__ __volatile__("" ::: "memory"); }
     #endif
     static inline int64_t nmg_load(int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
-    static inline void nmg_store(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+    static inline void nmg_store(int64_t *p, int64_t v) {
+        __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+    }
     static inline int64_t nmg_fetch_add(int64_t *p, int64_t v) {
         return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
     }
@@ -190,6 +198,7 @@ cdef enum:
     C_ABORT_INTERRUPT = 3
 
 cdef double SIGNAL_CHECK_S = 0.05
+cdef double SPIN_MIN_S = 2e-6
 cdef long SLEEP_MIN_NS = 20000
 cdef long SLEEP_MAX_NS = 1000000
 
@@ -245,9 +254,10 @@ cdef inline void _break(int64_t *s, int64_t code) noexcept nogil:
 
 
 cdef int _await(int64_t *s, int64_t gen0, double start, double deadline, double spin_s,
-                double yield_s, double return_at) noexcept nogil:
+                double yield_s, double return_at, bint *spun) noexcept nogil:
     """Wait until GEN != gen0 (0), ABORT != 0 (1), ``deadline`` (2, breaks the barrier) or
-    ``return_at`` (3). Times are CLOCK_MONOTONIC seconds; ``start`` is when the wait began."""
+    ``return_at`` (3). Times are CLOCK_MONOTONIC seconds; ``start`` is when the wait began.
+    ``spun[0]`` is cleared once the wait leaves the spin phase."""
     cdef unsigned int i = 0
     cdef double now, elapsed
     cdef long sleep_ns = SLEEP_MIN_NS
@@ -265,9 +275,6 @@ cdef int _await(int64_t *s, int64_t gen0, double start, double deadline, double 
         now = nmg_now()
         if now >= deadline:
             _break(s, C_ABORT_TIMEOUT)
-            # the barrier may have completed at the last moment: then report success
-            if nmg_load(&s[C_GEN]) != gen0:
-                return ST_RELEASED
             return ST_TIMEOUT
         if now >= return_at:
             return ST_CHECK
@@ -276,8 +283,19 @@ cdef int _await(int64_t *s, int64_t gen0, double start, double deadline, double 
             nmg_cpu_relax()
             continue
         spinning = False
+        spun[0] = False
         if elapsed < yield_s:
             nmg_yield()
+        elif NMG_HAVE_FUTEX:
+            # sleep in the kernel until the last arriver (or an abort) wakes us. SLEEPERS and GEN
+            # form a Dekker pair with the releaser's store(GEN); load(SLEEPERS) (all SEQ_CST):
+            # either we see the new GEN here, or it sees us and wakes us; a wake that comes
+            # before we are inside futex_wait makes it return at once (GEN != gen0).
+            nmg_fetch_add(&s[C_SLEEPERS], 1)
+            if nmg_load(&s[C_GEN]) == gen0 and nmg_load(&s[C_ABORT]) == 0:
+                nmg_futex_wait(&s[C_GEN], gen0,
+                               (deadline if deadline < return_at else return_at) - now)
+            nmg_fetch_add(&s[C_SLEEPERS], -1)
         else:
             nmg_sleep_ns(sleep_ns)
             if sleep_ns < SLEEP_MAX_NS:
@@ -286,13 +304,19 @@ cdef int _await(int64_t *s, int64_t gen0, double start, double deadline, double 
                     sleep_ns = SLEEP_MAX_NS
 
 
-cdef int _wait(int64_t *s, int n, int rank, double timeout_s, double spin_s,
+cdef int _wait(int64_t *s, int n, int rank, double timeout_s, double *spin_cur, double spin_max,
                double yield_s) except -1:
     """Full wait with signal checks; returns 0/1/2. Raises whatever a signal handler raises
-    (after aborting the barrier with ABORT_INTERRUPT)."""
+    (after aborting the barrier with ABORT_INTERRUPT).
+
+    Adaptive spinning: ``spin_cur[0]`` (the caller's per-process state, between SPIN_MIN_S and
+    ``spin_max``) is the spin budget of this wait; it doubles after a wait released while
+    spinning and halves after one that had to yield or sleep (the partner was not running: e.g.
+    both share one CPU, where spinning only delays the hand-over)."""
     cdef int64_t gen0 = 0
     cdef int st
-    cdef double start, deadline, return_at
+    cdef bint spun = True
+    cdef double start, deadline, return_at, spin_s = spin_cur[0]
     st = _arrive(s, n, rank, &gen0)
     if st != ST_CHECK:
         return st
@@ -300,7 +324,7 @@ cdef int _wait(int64_t *s, int n, int rank, double timeout_s, double spin_s,
         start = nmg_now()
         deadline = start + timeout_s if timeout_s >= 0.0 else 1e300
         return_at = start + SIGNAL_CHECK_S
-        st = _await(s, gen0, start, deadline, spin_s, yield_s, return_at)
+        st = _await(s, gen0, start, deadline, spin_s, yield_s, return_at, &spun)
     while st == ST_CHECK:
         try:
             PyErr_CheckSignals()
@@ -309,7 +333,14 @@ cdef int _wait(int64_t *s, int n, int rank, double timeout_s, double spin_s,
             raise
         with nogil:
             return_at = nmg_now() + SIGNAL_CHECK_S
-            st = _await(s, gen0, start, deadline, spin_s, yield_s, return_at)
+            st = _await(s, gen0, start, deadline, spin_s, yield_s, return_at, &spun)
+    if spin_max > 0.0:
+        if spun:
+            spin_s = spin_s * 2.0
+            spin_cur[0] = spin_max if spin_s > spin_max else spin_s
+        else:
+            spin_s = spin_s * 0.5
+            spin_cur[0] = SPIN_MIN_S if spin_s < SPIN_MIN_S else spin_s
     return st
 
 
@@ -333,9 +364,10 @@ def barrier_wait(int64_t[::1] slots, int n_parties, int rank=-1, double timeout_
     forever. Returns 0 when all parties arrived, 1 if the barrier was aborted (ABORT != 0, by
     anyone), 2 on timeout (the barrier is then broken). Releases the GIL while waiting."""
     cdef int64_t *s = _slots_ptr(slots, n_parties)
+    cdef double spin = spin_s
     if rank >= n_parties:
         raise ValueError("rank must be < n_parties")
-    return _wait(s, n_parties, rank, timeout_s, spin_s, yield_s)
+    return _wait(s, n_parties, rank, timeout_s, &spin, 0.0, yield_s)
 
 
 def _usable_cpus():
@@ -361,6 +393,7 @@ cdef class SpinBarrier:
     cdef readonly int n_parties
     cdef public int rank
     cdef public double spin_s
+    cdef double spin_cur
     cdef public double yield_s
 
     def __cinit__(self, buffer_array, int n_parties, int rank=-1, spin_s=None,
@@ -375,6 +408,7 @@ cdef class SpinBarrier:
         if spin_s is None:
             spin_s = 50e-6 if n_parties <= _usable_cpus() else 0.0
         self.spin_s = spin_s
+        self.spin_cur = spin_s
         self.yield_s = yield_s
         if not nmg_cas(&self._s[C_NPARTIES], 0, n_parties):
             if nmg_load(&self._s[C_NPARTIES]) != n_parties:
@@ -387,13 +421,17 @@ cdef class SpinBarrier:
 
     cpdef int wait_status(self, double timeout=-1.0) except -1:
         """0 = released, 1 = aborted, 2 = timed out (``timeout < 0``: no timeout)."""
-        return _wait(self._s, self.n_parties, self.rank, timeout, self.spin_s, self.yield_s)
+        return self._do_wait(timeout)
+
+    cdef int _do_wait(self, double timeout) except -1:
+        if self.spin_cur > self.spin_s:
+            self.spin_cur = self.spin_s
+        return _wait(self._s, self.n_parties, self.rank, timeout, &self.spin_cur, self.spin_s,
+                     self.yield_s)
 
     def wait(self, timeout=None):
         """Wait for all parties. Returns the generation (number of completed barriers)."""
-        cdef int st = _wait(self._s, self.n_parties, self.rank,
-                            -1.0 if timeout is None else float(timeout),
-                            self.spin_s, self.yield_s)
+        cdef int st = self._do_wait(-1.0 if timeout is None else float(timeout))
         if st == ST_RELEASED:
             return nmg_load(&self._s[C_GEN])
         if st == ST_ABORTED:
@@ -434,9 +472,10 @@ cdef class SpinBarrier:
         return [r for r, a in enumerate(self.arrivals()) if a < nxt]
 
     def reset(self):
-        """Repair a broken barrier: COUNT = 0, ABORT = 0. Only when no party is inside ``wait``
-        (e.g. after all workers were reaped). GEN is kept; parties need no local fix-up."""
+        """Repair a broken barrier: COUNT = SLEEPERS = ABORT = 0. Only when no party is inside
+        ``wait`` (e.g. after all workers were reaped). GEN is kept; parties need no local fix-up."""
         nmg_store(&self._s[C_COUNT], 0)
+        nmg_store(&self._s[C_SLEEPERS], 0)
         nmg_store(&self._s[C_ABORT], 0)
 
     def __reduce__(self):
@@ -498,8 +537,7 @@ cdef class ExchangeCore:
                     f"rank {self.rank}: {k} messages for rank {d}, capacity {self.cap_out[d]}")
         for d in range(n):
             nmg_store(&out[d], cin[d])
-        st = _wait(self.barrier._s, self.barrier.n_parties, self.barrier.rank, timeout,
-                   self.barrier.spin_s, self.barrier.yield_s)
+        st = self.barrier._do_wait(timeout)
         if st == ST_ABORTED:
             raise BarrierAborted(nmg_load(&self.barrier._s[C_ABORT]))
         if st == ST_TIMEOUT:

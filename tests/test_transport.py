@@ -199,6 +199,40 @@ def test_timeout_when_a_party_never_arrives():
         b.wait(5)
 
 
+def _wait_until_interrupted(rank, arr, n):
+    b = SpinBarrier(arr, n, rank)
+    try:
+        b.wait(20)
+    except KeyboardInterrupt:
+        return ("interrupted", b.aborted, time.monotonic())
+    return ("no interrupt", b.aborted, time.monotonic())
+
+
+def test_ctrl_c_in_a_waiting_worker_interrupts_and_breaks_the_barrier():
+    n = 2
+    arr = shared_zeros(_sync.barrier_nslots(n))
+    b = SpinBarrier(arr, n)
+    q = CTX.Queue()
+    proc = CTX.Process(target=_child, args=(_wait_until_interrupted, 0, q, (arr, n)))
+    proc.start()
+    try:
+        deadline = time.monotonic() + 10
+        while b.n_waiting < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # asleep in futex_wait by now
+        t_sig = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        rank, status, (what, code, t_out) = q.get(timeout=10)
+        assert (rank, status, what, code) == (0, "ok", "interrupted", _sync.ABORT_INTERRUPT)
+        assert t_out - t_sig < 1.0
+        assert b.aborted == _sync.ABORT_INTERRUPT
+    finally:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
 # ---- the transport -----------------------------------------------------------------------------
 WINDOWS = 100
 
@@ -352,8 +386,13 @@ def test_sigkilled_worker_parent_aborts_and_cleans_up(no_leak):
 
 
 SCRIPT = """
-import multiprocessing as mp, sys
+import multiprocessing as mp, sys, types
 import numpy as np
+
+# import the transport without the rest of nmgraph (faster start-up)
+for name, path in (("nmgraph", []), ("nmgraph.runtimes", [sys.argv[2]])):
+    sys.modules[name] = types.ModuleType(name)
+    sys.modules[name].__path__ = path
 from nmgraph.runtimes.transport import SharedMemoryTransport
 
 def work(base, rank):
@@ -385,7 +424,10 @@ def test_no_resource_tracker_warnings(no_leak):
     prefix = f"{PREFIX}s"
     before = set(os.listdir("/dev/shm"))
     r = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SCRIPT), prefix], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), prefix, os.path.dirname(_sync.__file__)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 0, r.stderr
     names = r.stdout.split()
