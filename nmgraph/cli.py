@@ -255,6 +255,74 @@ def _import_file(path: Path):
     return module
 
 
+# -- nmgraph study ---------------------------------------------------------------------------------
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    from nmgraph.compilers.energy import ANN_BASELINES
+    from nmgraph.compilers.hardware import BUILTIN_NAMES
+    from nmgraph.runtimes.registry import BACKENDS
+
+    parser.add_argument("model", metavar="MODEL",
+                        help="a saved network file (Network.save) or FILE.py:FUNCTION, a "
+                             "function of no arguments that returns a Network")
+    parser.add_argument("--hw", default=",".join(BUILTIN_NAMES), metavar="PROFILES",
+                        help="comma-separated hardware profiles (default: every built-in: "
+                             f"{','.join(BUILTIN_NAMES)})")
+    parser.add_argument("--partition", default="greedy", metavar="STRATEGIES",
+                        help="comma-separated partition strategies: greedy, balanced, mincut "
+                             "(default: greedy)")
+    parser.add_argument("--place", default="linear", metavar="STRATEGIES",
+                        help="comma-separated placement strategies: linear, traffic "
+                             "(default: linear)")
+    parser.add_argument("--max-neurons-per-core", default=None, metavar="N[,N...]",
+                        help="comma-separated caps on neurons per core to sweep "
+                             "(default: each profile's limit)")
+    parser.add_argument("--steps", type=_positive_int, default=200, metavar="N",
+                        help="steps of each run (default: 200)")
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default="reference",
+                        help="simulator of the runs (default: reference)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="seed of mincut and traffic placement (default: 0)")
+    parser.add_argument("--inference-steps", type=_positive_int, default=None, metavar="N",
+                        help="steps of one inference window (default: the whole run)")
+    parser.add_argument("--ann", choices=sorted(ANN_BASELINES), default="fp32",
+                        help="energy per MAC of the dense-ANN comparison (default: fp32)")
+    parser.add_argument("--out", type=Path, default=Path("study"), metavar="DIR",
+                        help="folder for study.md, study.csv, study.json, study.png and "
+                             "energy.png (created if missing; default: ./study)")
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from nmgraph.study import study
+
+    _check_output_dir(args.out)  # its parent must exist; the folder itself is created
+    if args.out.exists() and not args.out.is_dir():
+        raise NmgraphError(f"--out {args.out}: exists and is not a folder")
+    caps = _caps(args.max_neurons_per_core)
+    net = load_model(args.model)
+    print(f"nmgraph study: '{net.name}' on {args.hw}, partition {args.partition}, place "
+          f"{args.place}, {args.steps} steps on the {args.backend} backend")
+    result = study(net, hardware=args.hw, partition=args.partition, place=args.place,
+                   steps=args.steps, max_neurons_per_core=caps, backend=args.backend,
+                   seed=args.seed, inference_steps=args.inference_steps, ann_energy=args.ann)
+    args.out.mkdir(exist_ok=True)
+    paths = result.save(args.out)
+    print(result.to_markdown(), end="")
+    print(f"\nwritten to {args.out}: " + ", ".join(path.name for path in paths.values()))
+    return EXIT_OK
+
+
+def _caps(text: str | None) -> list[int | None]:
+    if text is None:
+        return [None]
+    caps: list[int | None] = []
+    for item in text.split(","):
+        try:
+            caps.append(_positive_int(item.strip()))
+        except argparse.ArgumentTypeError as error:
+            raise NmgraphError(f"--max-neurons-per-core {text}: {error}") from None
+    return caps
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(name="demo",
             summary="run a small excitatory-inhibitory network and save its spike raster",
@@ -269,6 +337,12 @@ COMMANDS: tuple[Command, ...] = (
             example="nmgraph map model.py:build --hw loihi1 --partition mincut --place traffic "
                     "--report out.md --plot out.png",
             add_arguments=_map_arguments, run=_run_map),
+    Command(name="study",
+            summary="compare mappings, energy and time per step of a network across chips and "
+                    "strategies",
+            example="nmgraph study model.py:build --hw loihi1,loihi2,spinnaker1,truenorth "
+                    "--partition greedy,mincut --place linear --steps 200 --out study",
+            add_arguments=_study_arguments, run=_run_study),
 )
 
 

@@ -21,12 +21,18 @@ from matplotlib.collections import PatchCollection
 from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator, PercentFormatter
+from matplotlib.ticker import (
+    EngFormatter,
+    FuncFormatter,
+    MaxNLocator,
+    NullLocator,
+    PercentFormatter,
+)
 
 from nmgraph.errors import ValidationError
 from nmgraph.runtimes.results import SpikeEvents
 
-__all__ = ["core_map", "raster", "traces", "traffic_matrix"]
+__all__ = ["core_map", "energy_breakdown", "raster", "study_bars", "traces", "traffic_matrix"]
 
 #: Colours of stacked populations in a raster (matplotlib's tab10, cycled).
 _COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple", "tab:brown",
@@ -456,3 +462,264 @@ def _finish(fig: Figure, path: str | Path | None, what: str) -> Figure:
             raise ValidationError(what, "path", f"cannot write the figure: {error}",
                                   str(target)) from None
     return fig
+
+
+# -- energy and study plots ---------------------------------------------------------------------
+#: Colour of each energy category (keys of nmgraph.compilers.energy.CATEGORIES).
+_CATEGORY_COLOURS = {
+    "synaptic_ops": "tab:blue", "neuron_updates_active": "tab:orange",
+    "neuron_updates_inactive": "navajowhite", "spikes_within_core": "tab:green",
+    "hops_ew": "tab:purple", "hops_ns": "plum", "chip_to_chip": "tab:brown",
+    "router_bits": "tab:red", "static_chips": "tab:gray", "static_cores": "silver"}
+#: Totals spanning more than this factor switch energy_breakdown to shares and study_bars to log.
+_WIDE_RANGE = 30.0
+_PER = {"step": "per step", "run": "of the run", "inference": "per inference window"}
+#: Axis label and unit (for SI tick labels; "" = a count) of each study metric.
+_STUDY_METRICS = {
+    "energy_j": ("energy of the run", "J"),
+    "energy_per_step_j": ("energy per step", "J"),
+    "time_per_step_s": ("time per step", "s"),
+    "cores": ("cores used", ""),
+    "lower_bound": ("lower bound on cores", ""),
+    "chips": ("chips used", ""),
+    "utilisation": ("utilisation (% of the fullest resource, mean over neuron cores)", "%"),
+    "messages": ("spike messages (count over the run)", ""),
+    "messages_inter_core": ("messages leaving their core (count over the run)", ""),
+    "messages_inter_chip": ("messages leaving their chip (count over the run)", ""),
+    "hops": ("mesh hops (count over the run)", ""),
+    "ann_ratio": ("ANN energy / SNN energy (x)", "x"),
+}
+
+
+def energy_breakdown(reports: Any, ax: Axes | None = None, per: str = "step",
+                     scale: str = "auto", title: str | None = None,
+                     path: str | Path | None = None) -> Figure:
+    """Energy by category as horizontal stacked bars, one bar per report.
+
+    Parameters
+    ----------
+    reports
+        An :class:`~nmgraph.compilers.energy.EnergyReport`, a list of them, or a dict
+        ``{label: report}`` (a study's rows: ``result.plot_energy()``).
+    ax
+        Axes to draw into; a new Figure is made when not given.
+    per
+        ``"step"`` (joules per step, default), ``"run"`` or ``"inference"`` (per inference window).
+    scale
+        ``"linear"``: bar length in joules; ``"share"``: each bar is 100% and split by category
+        (for reports whose totals differ by orders of magnitude); ``"auto"`` (default): share when
+        the totals span more than 30x, else linear. Each bar's total is written under its label,
+        with "(partial)" when categories are unknown; a report without energy constants shows
+        "no energy constants".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    items = _as_reports(reports)
+    if per not in _PER:
+        raise ValidationError("energy_breakdown", "per", f"must be one of {', '.join(_PER)}", per)
+    if scale not in ("auto", "linear", "share"):
+        raise ValidationError("energy_breakdown", "scale", "must be 'auto', 'linear' or 'share'",
+                              scale)
+    factor = [_per_factor(report, per) for _, report in items]
+    totals = [report.total_j * scale_by for (_, report), scale_by in zip(items, factor)
+              if report.total_j is not None and report.total_j > 0]
+    if scale == "auto":
+        wide = bool(totals) and max(totals) > _WIDE_RANGE * min(totals)
+        scale = "share" if wide else "linear"
+    fig, ax = _figure(ax, figsize=(9.0, 1.9 + 0.55 * len(items)))
+    positions = np.arange(len(items))[::-1]  # first report on top
+    used: dict[str, str] = {}
+    for row, (_, report), scale_by in zip(positions, items, factor):
+        total = report.total_j
+        left = 0.0
+        for name, category in report.categories.items():
+            if category.status != "counted" or not category.joules:
+                continue
+            width = (category.joules / total if scale == "share"
+                     else category.joules * scale_by)
+            ax.barh(row, width, left=left, height=0.6, color=_CATEGORY_COLOURS.get(name, "0.5"),
+                    edgecolor="white", linewidth=0.5)
+            used[name] = category.label
+            left += width
+        if total is None:
+            ax.text(0.01, row, "no energy constants", transform=ax.get_yaxis_transform(),
+                    va="center", fontsize="small", color="0.35")
+    ax.set_yticks(positions, [_breakdown_label(label, report, scale_by, per)
+                              for (label, report), scale_by in zip(items, factor)],
+                  fontsize="small")
+    ax.set_ylim(-0.6, len(items) - 0.4)
+    if scale == "share":
+        ax.set_xlim(0.0, 1.0)
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        ax.set_xlabel(f"share of the energy {_PER[per]} (%); the total is under each label")
+    else:
+        ax.xaxis.set_major_formatter(EngFormatter(unit="J"))
+        ax.set_xlabel(f"energy {_PER[per]} (J)")
+    ax.grid(axis="x", color="0.9", linewidth=0.6)
+    ax.set_axisbelow(True)
+    handles = [Patch(facecolor=_CATEGORY_COLOURS.get(name, "0.5"), label=text)
+               for name, text in used.items()]
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize="small", frameon=False, title="category", title_fontsize="small")
+    networks = {report.network for _, report in items}
+    heading = f"energy {_PER[per]} by category"
+    if len(networks) == 1:
+        heading += f": '{networks.pop()}'" + (f" on {items[0][1].profile}" if len(items) == 1
+                                              else "")
+    ax.set_title(title or heading, fontsize="medium")
+    return _finish(fig, path, "energy_breakdown")
+
+
+def study_bars(result: Any, metric: str | Sequence[str] = "energy_per_step_j",
+               ax: Axes | None = None, log: bool | str = "auto", title: str | None = None,
+               path: str | Path | None = None) -> Figure:
+    """Compare the rows of a :func:`nmgraph.study.study` on one or more metrics.
+
+    One horizontal bar per row (``profile partition/place``), coloured by profile; the value is
+    written at the end of each bar, and rows without a value say why ("does not fit",
+    "unknown"). Several metrics give one panel each, side by side.
+
+    Parameters
+    ----------
+    result
+        A :class:`~nmgraph.study.StudyResult`.
+    metric
+        A column of the study (``energy_per_step_j``, ``energy_j``, ``time_per_step_s``,
+        ``cores``, ``chips``, ``utilisation``, ``messages``, ``messages_inter_core``,
+        ``messages_inter_chip``, ``hops``, ``ann_ratio``, ``lower_bound``) or a list of them.
+    ax
+        Axes to draw into (one metric only); a new Figure is made when not given.
+    log
+        Log x axis: True, False or ``"auto"`` (when the values span more than 30x).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    records = getattr(result, "records", None)
+    if records is None:
+        raise ValidationError("study_bars", "result", "must be a StudyResult (nmgraph.study)",
+                              result)
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    if not metrics:
+        raise ValidationError("study_bars", "metric", "name at least one metric", metric)
+    for name in metrics:
+        if name not in _STUDY_METRICS:
+            raise ValidationError("study_bars", "metric", f"unknown metric; use one of "
+                                  f"{', '.join(_STUDY_METRICS)}", name)
+    if ax is not None and len(metrics) > 1:
+        raise ValidationError("study_bars", "ax", "takes one metric; leave ax out to draw "
+                              "several metrics side by side", metrics)
+    if not records:
+        raise ValidationError("study_bars", "result", "has no rows to plot")
+    labels = [result.label_of(index) for index in range(len(records))]
+    height = 1.6 + 0.34 * len(records)
+    if ax is None:
+        fig = Figure(figsize=(2.2 + 3.6 * len(metrics), height), layout="constrained")
+        axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
+    else:
+        fig, ax = _figure(ax, figsize=(6.0, height))
+        axes = [ax]
+    profiles = list(dict.fromkeys(record["profile"] for record in records))
+    colours = {name: _COLOURS[number % len(_COLOURS)] for number, name in enumerate(profiles)}
+    for panel, name in zip(axes, metrics):
+        _study_panel(panel, records, name, log, [colours[r["profile"]] for r in records])
+    axes[0].set_yticks(np.arange(len(records))[::-1], labels, fontsize="small")
+    axes[0].set_ylim(-0.6, len(records) - 0.4)
+    steps = getattr(result, "steps", None)
+    heading = title or (f"study of '{getattr(result, 'network', '')}'"
+                        + (f": {steps:,} steps" if steps else ""))
+    if len(axes) > 1:
+        fig.suptitle(heading, fontsize="medium")
+    else:
+        axes[0].set_title(heading, fontsize="medium")
+    return _finish(fig, path, "study_bars")
+
+
+def _study_panel(ax: Axes, records: list[dict[str, Any]], metric: str, log: bool | str,
+                 colours: list[str]) -> None:
+    text, unit = _STUDY_METRICS[metric]
+    scale = 100.0 if unit == "%" else 1.0
+    values = [None if record[metric] is None else float(record[metric]) * scale
+              for record in records]
+    positive = [value for value in values if value is not None and value > 0]
+    use_log = (bool(positive) and max(positive) > _WIDE_RANGE * min(positive)) \
+        if log == "auto" else bool(log)
+    rows = np.arange(len(records))[::-1]
+    top = max(positive) if positive else 1.0
+    low = min(positive) / 3.0 if use_log and positive else 0.0
+    for row, value, record, colour in zip(rows, values, records, colours):
+        if value is None or (use_log and value <= 0):
+            why = "does not fit" if record["error"] else ("unknown" if value is None else "0")
+            ax.text(0.01, row, why, transform=ax.get_yaxis_transform(), va="center",
+                    fontsize="x-small", color="0.4", style="italic")
+            continue
+        ax.barh(row, value - low, left=low, height=0.65, color=colour)
+        ax.text(value, row, " " + _metric_text(value, unit), va="center", fontsize="x-small")
+    if use_log:
+        ax.set_xscale("log")
+        ax.set_xlim(low, top * 8.0)  # room for the value written after the longest bar
+    else:
+        ax.set_xlim(0.0, top * 1.3)
+    if unit in ("J", "s"):
+        ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
+    ax.set_xlabel(text + (f" ({unit})" if unit in ("J", "s") else ""))
+    ax.grid(axis="x", color="0.9", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def _metric_text(value: float, unit: str) -> str:
+    if unit in ("J", "s"):
+        return EngFormatter(unit=unit, places=2)(value)
+    if unit == "%":
+        return f"{value:.0f}%"
+    if unit == "x":
+        return f"{value:,.0f}x" if value >= 100 else f"{value:.3g}x"
+    return _short_number(value)
+
+
+def _as_reports(reports: Any) -> list[tuple[str, Any]]:
+    if isinstance(reports, Mapping):
+        items = [(str(label), report) for label, report in reports.items()]
+    elif hasattr(reports, "categories"):
+        items = [("", reports)]
+    else:
+        try:
+            listed = list(reports)
+        except TypeError:
+            listed = [reports]
+        items = [("", report) for report in listed]
+    if not items:
+        raise ValidationError("energy_breakdown", "reports", "is empty; give at least one "
+                              "EnergyReport")
+    for _, report in items:
+        if not hasattr(report, "categories") or not hasattr(report, "total_j"):
+            raise ValidationError("energy_breakdown", "reports", "must hold EnergyReports "
+                                  "(nmgraph.compilers.energy.energy_report)", report)
+    if all(not label for label, _ in items):
+        profiles = [report.profile for _, report in items]
+        unique = len(set(profiles)) == len(profiles)
+        items = [(report.profile if unique
+                  else f"{report.profile} {report.partition}/{report.place}", report)
+                 for _, report in items]
+    return items
+
+
+def _per_factor(report: Any, per: str) -> float:
+    """Multiplier from the run's joules to joules per ``per``."""
+    if per == "run":
+        return 1.0
+    if per == "inference":
+        return report.inference_steps / report.steps
+    return 1.0 / report.steps
+
+
+def _breakdown_label(label: str, report: Any, factor: float, per: str) -> str:
+    if report.total_j is None:
+        return f"{label}\nunknown"
+    total = EngFormatter(unit="J", places=2)(report.total_j * factor)
+    unit = {"step": "/step", "run": "", "inference": "/inference"}[per]
+    return f"{label}\n{total}{unit}" + (" (partial)" if report.unknown else "")

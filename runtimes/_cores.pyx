@@ -5,9 +5,10 @@ One call of :meth:`WorkerKernel.run` advances the worker's cores by a window of 
 GIL. Within step ``t`` it: reads each neuron's input ``a_in(t)`` from the delay ring buffer (slot
 ``t % ring_slots``) and clears that slot; updates LIF and ALIF neurons (the kernels of
 ``_neurons``); fills Poisson and generator sources; then, for every unit that spiked, records it,
-adds its precomputed message and hop costs to the counters, delivers it to the input axons of the
-worker's own cores (walking the axon's synapses into the ring buffer at ``t + delay``), and writes
-one message ``(t << 32) | axon`` to the outbox of each other worker that owns a destination core.
+adds its precomputed message and hop costs to the counters, delivers it to the worker's own cores
+by walking its row of the worker's fan-out table (synapses into the ring buffer at ``t + delay``),
+and writes one message ``(t << 32) | row`` to the outbox of each other worker that holds a row for
+it.
 Messages from other workers are delivered by :meth:`WorkerKernel.deliver` after the exchange.
 
 Inputs are summed in int64, so the order in which messages arrive never changes a result.
@@ -38,7 +39,7 @@ cdef enum:
     C_MSG_WORKERS = 9
     N_COUNTERS = 10
     N_COSTS = 6        # columns of unit_cost: what one spike of a unit adds to counters 3..8
-    AXON_BITS = 32     # a message is (t << AXON_BITS) | axon
+    ROW_BITS = 32      # a message is (t << ROW_BITS) | row
 
 
 cdef class WorkerKernel:
@@ -62,15 +63,14 @@ cdef class WorkerKernel:
     cdef uint8_t[:, ::1] gen_data
     cdef int64_t[::1] gen_steps
     cdef uint8_t[::1] gen_repeat
-    cdef int64_t[::1] axon_ptr
+    cdef int64_t[::1] row_ptr
     cdef int32_t[::1] syn_target
     cdef int16_t[::1] syn_weight
     cdef uint8_t[::1] syn_delay
-    cdef int64_t[::1] local_ptr
-    cdef int32_t[::1] local_axon
+    cdef int64_t[::1] local_row
     cdef int64_t[::1] remote_ptr
     cdef int32_t[::1] remote_worker
-    cdef int64_t[::1] remote_axon
+    cdef int64_t[::1] remote_row
     cdef int64_t[:, ::1] unit_cost
     cdef readonly int64_t[::1] counters
     cdef int64_t[::1] rec_time
@@ -97,12 +97,12 @@ cdef class WorkerKernel:
         self.gen_base, self.n_gen = program.gen_base, program.n_gen
         self.gen_data, self.gen_steps, self.gen_repeat = (program.gen_data, program.gen_steps,
                                                           program.gen_repeat)
-        self.axon_ptr = program.axon_ptr
+        self.row_ptr = program.row_ptr
         self.syn_target, self.syn_weight, self.syn_delay = (program.syn_target,
                                                             program.syn_weight, program.syn_delay)
-        self.local_ptr, self.local_axon = program.local_ptr, program.local_axon
+        self.local_row = program.local_row
         self.remote_ptr, self.remote_worker = program.remote_ptr, program.remote_worker
-        self.remote_axon = program.remote_axon
+        self.remote_row = program.remote_row
         self.unit_cost = program.unit_cost
         self.counters = program.counters
         self.rec_time, self.rec_unit = program.rec_time, program.rec_unit
@@ -190,16 +190,16 @@ cdef class WorkerKernel:
             self.counters[C_SPIKES] += 1
             for c in range(N_COSTS):
                 self.counters[C_MSG_CORE + c] += self.unit_cost[j, c]
-            for k in range(self.local_ptr[j], self.local_ptr[j + 1]):
-                self._deliver_axon(self.local_axon[k], t)
+            if self.local_row[j] >= 0:
+                self._deliver_row(self.local_row[j], t)
             for k in range(self.remote_ptr[j], self.remote_ptr[j + 1]):
                 w = self.remote_worker[k]
-                boxes[w][out_counts[w]] = (t << AXON_BITS) | self.remote_axon[k]
+                boxes[w][out_counts[w]] = (t << ROW_BITS) | self.remote_row[k]
                 out_counts[w] += 1
                 self.counters[C_MSG_WORKERS] += 1
 
-    cdef inline void _deliver_axon(self, int64_t axon, int64_t t) noexcept nogil:
-        cdef int64_t s, slot, lo = self.axon_ptr[axon], hi = self.axon_ptr[axon + 1]
+    cdef inline void _deliver_row(self, int64_t row, int64_t t) noexcept nogil:
+        cdef int64_t s, slot, lo = self.row_ptr[row], hi = self.row_ptr[row + 1]
         cdef int64_t slots = self.ring_slots, base = t % slots
         cdef int64_t* ring = &self.ring[0, 0]
         cdef int64_t stride = self.ring.shape[1]
@@ -211,9 +211,9 @@ cdef class WorkerKernel:
         self.counters[C_SYNAPTIC_OPS] += hi - lo
 
     def deliver(self, const int64_t[::1] messages):
-        """Deliver messages ``(t << 32) | axon`` received from other workers."""
+        """Deliver messages ``(t << 32) | row`` received from other workers."""
         cdef Py_ssize_t i, n = messages.shape[0]
-        cdef int64_t mask = (<int64_t>1 << AXON_BITS) - 1
+        cdef int64_t mask = (<int64_t>1 << ROW_BITS) - 1
         with nogil:
             for i in range(n):
-                self._deliver_axon(messages[i] & mask, messages[i] >> AXON_BITS)
+                self._deliver_row(messages[i] & mask, messages[i] >> ROW_BITS)

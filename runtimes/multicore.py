@@ -70,7 +70,7 @@ class MulticoreBackend:
         self.core_worker = assign_workers(exe, n_workers)
         self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
         self.n_workers = len(self.programs)
-        self.window = window_length(exe, self.core_worker)
+        self.window = window_length(self.programs)
         self._spike_chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self._recorded: dict[tuple[str, str], tuple[int, list[np.ndarray]]] = {}
         self._counters = np.zeros(len(COUNTER_NAMES), dtype=np.int64)

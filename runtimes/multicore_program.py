@@ -3,9 +3,12 @@
 Cores are split over workers in contiguous runs of core ids balanced by load (synapses plus
 neurons), which keeps cores that a partitioner grouped (and cores of one chip) together. Each
 worker gets flat arrays for all its cores: units ordered ``[LIF | ALIF | Poisson | generator]``,
-their parameters and state, the synapse tables of its cores' input axons (renumbered per worker),
-and for each of its units the fan-out: input axons on its own cores (delivered in place) and
-``(worker, axon)`` messages for the others.
+their parameters and state, and one fan-out table for all its cores: a *row* per source unit that
+reaches any of them, holding that unit's synapses on every core of the worker, ordered by target.
+A spike is delivered to the worker's own cores by walking one row, and to each other worker by one
+message ``(t, row there)``, however many of that worker's cores it reaches. What the chip would
+send (one message per destination core, and its hops) is counted exactly from the routing's
+per-unit costs, so the counters do not depend on how cores are grouped into workers.
 """
 
 from __future__ import annotations
@@ -87,18 +90,18 @@ def _global_unit_arrays(exe: Executable) -> dict[str, np.ndarray]:
     return out
 
 
-def window_length(exe: Executable, core_worker: np.ndarray) -> int:
+def window_length(programs: list[WorkerProgram]) -> int:
     """Steps between exchanges: the smallest delay of any synapse reached across workers."""
-    routing, tables = exe.routing, exe.tables
-    unit_worker = core_worker[exe.partition.unit_core]
-    owner = np.repeat(np.arange(exe.ir.n_units), np.diff(routing.dest_indptr))
-    remote = core_worker[routing.dest_core] != unit_worker[owner]
-    if not remote.any():
-        return MAX_WINDOW
-    axon = routing.axon_indptr[routing.dest_core[remote]] + routing.dest_axon[remote]
-    starts = tables.axon_syn_ptr[:-1]
-    min_delay = np.minimum.reduceat(tables.syn_delay, starts) if starts.size else starts
-    return int(min(MAX_WINDOW, int(min_delay[axon].min())))
+    shortest = MAX_WINDOW
+    for program in programs:
+        remote_rows = np.flatnonzero(program.row_worker != program.rank)
+        if remote_rows.size:
+            starts = program.row_ptr[remote_rows]
+            stops = program.row_ptr[remote_rows + 1]
+            delays = program.syn_delay[_ranges(starts, stops)]
+            if delays.size:
+                shortest = min(shortest, int(delays.min()))
+    return shortest
 
 
 def build_programs(exe: Executable, core_worker: np.ndarray,
@@ -114,42 +117,35 @@ def build_programs(exe: Executable, core_worker: np.ndarray,
     starts = np.concatenate(([0], np.cumsum(counts)))
     unit_local = np.empty(unit_core.size, dtype=np.int64)
     unit_local[order] = np.arange(order.size) - np.repeat(starts[:-1], counts)
-    # axons, numbered per worker in ascending global order
-    routing, tables = exe.routing, exe.tables
-    axon_core = np.repeat(np.arange(exe.n_cores), np.diff(routing.axon_indptr))
-    axon_worker = core_worker[axon_core]
-    axon_order = np.argsort(axon_worker, kind="stable")
-    axon_counts = np.bincount(axon_worker, minlength=n_workers)
-    axon_starts = np.concatenate(([0], np.cumsum(axon_counts)))
-    axon_local = np.empty(axon_core.size, dtype=np.int64)
-    axon_local[axon_order] = np.arange(axon_order.size) - np.repeat(axon_starts[:-1], axon_counts)
-    # fan-out pairs
-    owner = np.repeat(np.arange(unit_core.size), np.diff(routing.dest_indptr))
-    pair_axon = routing.axon_indptr[routing.dest_core] + routing.dest_axon
-    costs = exe.unit_costs
+    graph_source, graph_target, weights, delays = _all_synapses(exe)
+    target_worker = unit_worker[graph_target]
     programs = []
+    costs = exe.unit_costs
+    row_sets = []
     for w in range(n_workers):
         units = order[starts[w]:starts[w + 1]]
         program = _program(exe, w, n_workers, units, glob, unit_local, core_worker)
-        my_axons = axon_order[axon_starts[w]:axon_starts[w + 1]]
-        _add_synapses(program, tables, my_axons, axon_core, unit_local)
-        mine = unit_worker[owner] == w
-        _add_fanout(program, owner[mine], pair_axon[mine], axon_worker, axon_local, unit_local, w)
+        mine = target_worker == w
+        row_sets.append(_add_rows(program, graph_source[mine], unit_local[graph_target[mine]],
+                                  weights[mine], delays[mine]))
         program.arrays["unit_cost"] = np.ascontiguousarray(costs[units])
         program.arrays["counters"] = np.zeros(N_COUNTERS, dtype=np.int64)
         program.arrays["rec_time"] = np.zeros(record_capacity, dtype=np.int64)
         program.arrays["rec_unit"] = np.zeros(record_capacity, dtype=np.int32)
         programs.append(program)
+    for program in programs:
+        _add_fanout(program, row_sets, unit_worker)
     return programs
 
 
 def outbox_capacity(programs: list[WorkerProgram], window: int) -> np.ndarray:
     """Most messages worker ``src`` can send worker ``dst`` in one window: each unit spikes at
-    most once per step, and sends one message per destination axon there."""
+    most once per step, and sends one message to each worker that holds a row for it."""
     n = len(programs)
     capacity = np.zeros((n, n), dtype=np.int64)
     for program in programs:
         capacity[program.rank] = np.bincount(program.remote_worker, minlength=n) * window
+    np.fill_diagonal(capacity, 0)
     return capacity
 
 
@@ -213,35 +209,66 @@ def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + (np.arange(total) - first)
 
 
-def _add_synapses(program: WorkerProgram, tables, my_axons: np.ndarray, axon_core: np.ndarray,
-                  unit_local: np.ndarray) -> None:
-    lo, hi = tables.axon_syn_ptr[my_axons], tables.axon_syn_ptr[my_axons + 1]
-    synapses = _ranges(lo, hi)
-    core_of_syn = np.repeat(axon_core[my_axons], hi - lo)
-    target = tables.core_units[tables.core_unit_ptr[core_of_syn] +
-                               tables.syn_target[synapses].astype(np.int64)]
-    ptr = np.zeros(my_axons.size + 1, dtype=np.int64)
-    np.cumsum(hi - lo, out=ptr[1:])
-    program.arrays["axon_ptr"] = ptr
-    program.arrays["syn_target"] = unit_local[target].astype(np.int32)
-    program.arrays["syn_weight"] = np.ascontiguousarray(tables.syn_weight[synapses])
-    program.arrays["syn_delay"] = np.ascontiguousarray(tables.syn_delay[synapses])
+def _all_synapses(exe: Executable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every synapse as (global source, global target, shifted weight, delay), from the
+    per-core tables (the weights there are already quantized and shifted)."""
+    tables, routing = exe.tables, exe.routing
+    n_axons = routing.axon_source.size
+    axon_core = np.repeat(np.arange(exe.n_cores), np.diff(routing.axon_indptr))
+    per_axon = np.diff(tables.axon_syn_ptr)
+    source = np.repeat(routing.axon_source, per_axon)
+    core = np.repeat(axon_core, per_axon) if n_axons else np.zeros(0, dtype=np.int64)
+    target = tables.core_units[tables.core_unit_ptr[core] + tables.syn_target.astype(np.int64)]
+    return source, target, tables.syn_weight, tables.syn_delay
 
 
-def _add_fanout(program: WorkerProgram, owner: np.ndarray, axon: np.ndarray,
-                axon_worker: np.ndarray, axon_local: np.ndarray, unit_local: np.ndarray,
-                w: int) -> None:
-    n = program.n_units
-    local_owner = unit_local[owner]
-    is_local = axon_worker[axon] == w
-    for prefix, keep in (("local", is_local), ("remote", ~is_local)):
-        order = np.argsort(local_owner[keep], kind="stable")
-        ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(local_owner[keep], minlength=n), out=ptr[1:])
-        program.arrays[f"{prefix}_ptr"] = ptr
-        chosen = axon[keep][order]
-        if prefix == "local":
-            program.arrays["local_axon"] = axon_local[chosen].astype(np.int32)
+def _add_rows(program: WorkerProgram, source: np.ndarray, target_local: np.ndarray,
+              weights: np.ndarray, delays: np.ndarray) -> np.ndarray:
+    """The worker's fan-out table: one row per source unit, synapses ordered by target."""
+    order = np.lexsort((target_local, source))
+    source = source[order]
+    first = np.ones(source.size, dtype=bool)
+    np.not_equal(source[1:], source[:-1], out=first[1:])
+    row_start = np.flatnonzero(first)
+    row_source = source[row_start]
+    ptr = np.zeros(row_source.size + 1, dtype=np.int64)
+    ptr[:-1] = row_start
+    ptr[-1] = source.size
+    program.arrays["row_ptr"] = ptr
+    program.arrays["syn_target"] = target_local[order].astype(np.int32)
+    program.arrays["syn_weight"] = np.ascontiguousarray(weights[order])
+    program.arrays["syn_delay"] = np.ascontiguousarray(delays[order])
+    return row_source.astype(np.int64)
+
+
+def _add_fanout(program: WorkerProgram, row_sets: list[np.ndarray],
+                unit_worker: np.ndarray) -> None:
+    """For each of the worker's units: its row here (or -1) and its rows in the other workers."""
+    units = program.units
+    local_row = np.full(units.size, -1, dtype=np.int64)
+    remote_worker: list[np.ndarray] = []
+    remote_row: list[np.ndarray] = []
+    remote_unit: list[np.ndarray] = []
+    for w, rows in enumerate(row_sets):
+        where = np.searchsorted(rows, units)
+        found = (where < rows.size) & (rows[np.minimum(where, max(rows.size - 1, 0))] == units) \
+            if rows.size else np.zeros(units.size, dtype=bool)
+        if w == program.rank:
+            local_row[found] = where[found]
         else:
-            program.arrays["remote_worker"] = axon_worker[chosen].astype(np.int32)
-            program.arrays["remote_axon"] = axon_local[chosen].astype(np.int64)
+            hit = np.flatnonzero(found)
+            remote_unit.append(hit)
+            remote_worker.append(np.full(hit.size, w, dtype=np.int32))
+            remote_row.append(where[found].astype(np.int64))
+    # the worker of each row's source, to find the rows fed from other workers (window length)
+    program.arrays["row_worker"] = unit_worker[row_sets[program.rank]].astype(np.int64)
+    program.arrays["local_row"] = local_row
+    unit = np.concatenate(remote_unit) if remote_unit else np.zeros(0, dtype=np.int64)
+    order = np.argsort(unit, kind="stable")
+    ptr = np.zeros(units.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(unit, minlength=units.size), out=ptr[1:])
+    program.arrays["remote_ptr"] = ptr
+    program.arrays["remote_worker"] = (np.concatenate(remote_worker)[order] if remote_worker
+                                       else np.zeros(0, dtype=np.int32))
+    program.arrays["remote_row"] = (np.concatenate(remote_row)[order] if remote_row
+                                    else np.zeros(0, dtype=np.int64))
