@@ -47,7 +47,7 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
     seed
         Seed of the randomised parts of ``mincut`` and ``traffic`` (results are deterministic).
     max_neurons_per_core
-        Cap the neurons per core below the profile's limit.
+        Cap the units per core below the profile's limit (neuron cores and source cores alike).
     rates
         Expected spikes per step of each unit (global canonical order), to weight traffic in
         ``mincut``, ``traffic`` placement and the report; per spike when not given.
@@ -94,6 +94,7 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
                            pairs=pairs)
     lap("place")
     routing = route_pass(parts, placement, graph, profile, pairs=pairs)
+    del pairs  # as big as the routing: not kept through the tables pass
     lap("route")
     tables = build_core_tables(ir, graph, parts, routing)
     lap("tables")

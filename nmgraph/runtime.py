@@ -89,6 +89,12 @@ class Runtime:
 
     # -- running ---------------------------------------------------------------------------------
     @property
+    def backend(self) -> Any:
+        """The backend object, for inspection: on ``multicore`` its ``n_workers``, ``window``
+        (steps between exchanges), ``core_worker`` (worker of each core) and ``programs``."""
+        return self._backend
+
+    @property
     def t(self) -> int:
         """Steps run so far."""
         return self._backend.t

@@ -278,6 +278,7 @@ class MulticoreBackend:
         counters = Counters(steps=self.t, synaptic_ops=values["synaptic_ops"],
                             neuron_updates=values["neuron_updates"], spikes=values["spikes"])
         counters.set_traffic(values)
+        counters.messages_workers = values["messages_workers"]
         counters.per_process = self._per_process()
         return counters
 

@@ -78,6 +78,10 @@ class Counters:
         Mesh links travelled (multicast tree links on profiles that route multicast, else the
         unicast paths' hops, split into ``hops_x`` (east-west) and ``hops_y`` (north-south)).
         All traffic counters are ``None`` when the run has no mapping (a bare network).
+    messages_workers
+        Messages the multi-core runtime exchanged between its worker processes (one per spike
+        and destination worker): a cost of the simulation on this machine, not of the chip.
+        ``None`` on the reference backend.
     per_process
         ``{process name: {"spikes": ..., "synaptic_ops": ..., "neuron_updates": ...}}``.
     """
@@ -93,6 +97,7 @@ class Counters:
     messages_chips: int | None = None
     hops_x: int | None = None
     hops_y: int | None = None
+    messages_workers: int | None = None
     per_process: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def set_traffic(self, values: dict[str, int]) -> None:
