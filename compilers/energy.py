@@ -123,6 +123,7 @@ from typing import Any
 import numpy as np
 
 from nmgraph.errors import ValidationError
+from nmgraph.jsonable import to_plain
 
 __all__ = ["ANN_BASELINES", "CATEGORIES", "LABELS", "AnnBaseline", "AnnComparison",
            "EnergyCategory", "EnergyReport", "StepTime", "active_updates", "energy_label",
@@ -438,7 +439,7 @@ class EnergyReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Every figure as plain JSON types (per-core arrays as lists)."""
-        return _plain({
+        return to_plain({
             "network": self.network, "profile": self.profile, "partition": self.partition,
             "place": self.place, "cores": self.n_cores, "chips": self.n_chips,
             "steps": self.steps, "inference_steps": self.inference_steps,
@@ -1163,19 +1164,3 @@ def _category_dict(category: EnergyCategory) -> dict[str, Any]:
             "estimated": category.estimated, "per_core_j": category.per_core_j}
 
 
-def _plain(value: Any) -> Any:
-    """NumPy values, tuples and dicts as plain JSON types; non-finite floats as None."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ import numpy as np
 
 from nmgraph.compilers.mapping import RESOURCES
 from nmgraph.compilers.quantize import QuantizationReport
+from nmgraph.jsonable import to_plain
 
 __all__ = ["MappingReport", "ResourceUse", "RouterTables", "TrafficSummary", "build_report",
            "core_traffic_matrix"]
@@ -250,7 +250,7 @@ class MappingReport:
     # ------------------------------------------------------------------ output
     def to_dict(self) -> dict[str, Any]:
         """Every figure of the report, with per-core arrays as lists (plain JSON types only)."""
-        return _plain(_report_dict(self))
+        return to_plain(_report_dict(self))
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
@@ -447,22 +447,6 @@ def _resource_dict(use: ResourceUse) -> dict[str, Any]:
             **use.stats()}
 
 
-def _plain(value: Any) -> Any:
-    """NumPy scalars and arrays, tuples and dicts as plain JSON types; whole floats stay floats."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 # ==================================================================================================
