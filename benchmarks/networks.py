@@ -18,22 +18,25 @@ Brunel (2000), model A, in nmgraph's fixed point (delta-current synapses, 1 ms s
 * Fixed in-degree ``K``: every neuron receives exactly ``C_E = 0.8 K`` synapses from distinct ``exc``
   neurons and ``C_I = 0.2 K`` from distinct ``inh`` neurons, never from itself (four ``Sparse``
   blocks: exc->exc, exc->inh, inh->exc, inh->inh; each one-signed, so Loihi's mixed-sign rule changes
-  nothing). Excitatory weight ``w_E = 16`` (``J``), inhibitory ``-g * w_E``. Each synapse has a delay
-  drawn uniformly from ``delay`` (default 1..2 steps).
-* Scaling with ``K``: ``J * C_E`` is kept at ``theta * j_total`` (default 4 thresholds), so the mean
-  recurrent input is the same at every ``K``: ``vth = C_E * w_E / j_total``.
-* External drive, Brunel's ``C_E`` independent Poisson inputs of weight ``J`` at ``eta * nu_thr``
+  nothing). Excitatory weight ``w_E = 16`` (``J``), inhibitory ``-g * w_E`` (``g = 8``: -128). Each
+  synapse has a delay drawn uniformly from ``delay`` (default 1..2 steps).
+* Balanced-network scaling with ``K`` (van Vreeswijk & Sompolinsky): ``J = 0.9 theta / sqrt(C_E)``
+  (``vth = w_E sqrt(C_E) / 0.9``: 318 at K = 400, 159 at K = 100) and external drive
+  ``eta = 0.125 sqrt(C_E)`` in units of Brunel's ``nu_thr``, so that the input fluctuations are the
+  same at every ``K`` and the rate stays near 10 Hz from K = 100 to K = 400.
+* External drive: Brunel's ``C_E`` independent Poisson inputs of weight ``J`` at ``eta * nu_thr``
   (``nu_thr = theta / (J C_E tau_m)``), replaced by two inputs with the same mean and variance per
   step: a constant ``bias`` (most of the mean, ``eta * theta / tau_m`` per step in total) and one
   ``PoissonSource`` unit per neuron, one-to-one (``drive_exc`` -> ``exc``, ``drive_inh`` -> ``inh``,
-  ``Sparse`` diagonals, delay 1), each spiking with probability ``rate`` per step with the weight
-  that gives the variance ``J * eta * theta / tau_m`` of Brunel's input. Sparse one-to-one drive
-  keeps the drive cheap to run (``rate * N`` extra synaptic events per step) while the network keeps
-  Brunel's input statistics. (Brian2: ``PoissonGroup(N, rate)`` with ``Synapses(..., on_pre='v +=
-  W')`` one-to-one plus a constant current, or ``PoissonInput(N=1)``.)
+  ``Sparse`` diagonals, delay 1), each spiking with probability ``rate`` (0.05) per step with the
+  weight that gives the variance ``J * eta * theta / tau_m`` of Brunel's input. The one-to-one drive
+  is cheap to run (``rate * N`` extra synaptic events per step against ``10 Hz * K * N``) while the
+  neurons keep Brunel's input statistics. (Brian2: ``PoissonGroup(N, rate)`` with ``Synapses(...,
+  on_pre='v += W')`` one-to-one, plus a constant current.)
 
-With the defaults (``g = 6``, ``eta = 2``, ``rate = 0.05``) the network is asynchronous and
-irregular at about 10 spikes/s per neuron; see ``python -m benchmarks.networks --check``.
+Measured on the reference backend, 1000 steps, seed 0 (``python -m benchmarks.networks``): see
+``benchmarks/mapping.py``'s report; at N = 4,000, K = 400 about 10 Hz, ISI CV about 0.9, chi << 1
+(asynchronous irregular).
 """
 
 from __future__ import annotations
@@ -154,24 +157,30 @@ class BrunelParameters:
         return self.vth << 6
 
 
-def brunel_parameters(n: int, k: int, g: float = 6.0, rate: float = 0.05, eta: float = 2.0,
-                      tau_m: float = 20.0, w_exc: int = 16,
-                      j_total: float = 4.0) -> BrunelParameters:
-    """Integer parameters of :func:`brunel` for ``n`` neurons and in-degree ``k``."""
+def brunel_parameters(n: int, k: int, g: float = 8.0, rate: float = 0.05,
+                      eta: float | None = None, tau_m: float = 20.0, w_exc: int = 16,
+                      coupling: float = 0.9, drive_scale: float = 0.125) -> BrunelParameters:
+    """Integer parameters of :func:`brunel` for ``n`` neurons and in-degree ``k``.
+
+    ``J = coupling * theta / sqrt(C_E)`` and, unless ``eta`` is given,
+    ``eta = drive_scale * sqrt(C_E)`` (balanced-network scaling; see the module docstring).
+    """
     if n < 5 or k < 5:
         raise ValueError("brunel needs n >= 5 and k >= 5")
-    n_exc = int(round(0.8 * n))
+    n_exc = round(0.8 * n)
     n_inh = n - n_exc
-    c_exc = int(round(0.8 * k))
+    c_exc = round(0.8 * k)
     c_inh = k - c_exc
     if c_exc > n_exc - 1 or c_inh > n_inh - 1:
         raise ValueError(f"in-degree {k} too large for {n} neurons without self-connections")
-    w_inh = int(round(g * w_exc))
+    w_inh = round(g * w_exc)
     if not 0 < w_exc <= 255 or not 0 < w_inh <= 255:
         raise ValueError(f"weights {w_exc}, -{w_inh} do not fit 8 bits; lower w_exc or g")
-    vth = int(round(c_exc * w_exc / j_total))
+    vth = round(w_exc * math.sqrt(c_exc) / coupling)
+    if eta is None:
+        eta = drive_scale * math.sqrt(c_exc)
     theta = vth << 6
-    dv = int(round(4096 * (1 - math.exp(-1 / tau_m))))
+    dv = round(4096 * (1 - math.exp(-1 / tau_m)))
     # Brunel's external input per step: mean eta * theta / tau_m, variance J * that mean.
     mean = eta * theta / tau_m
     variance = (w_exc << 6) * mean
@@ -179,7 +188,7 @@ def brunel_parameters(n: int, k: int, g: float = 6.0, rate: float = 0.05, eta: f
     drive_exp = 0
     while drive / (64 << drive_exp) > 255:
         drive_exp += 1
-    drive_weight = max(1, int(round(drive / (64 << drive_exp))))
+    drive_weight = max(1, round(drive / (64 << drive_exp)))
     bias = max(0.0, mean - rate * (drive_weight << (6 + drive_exp)))
     bias_exp = 0
     while bias / (1 << bias_exp) > 4095:
@@ -188,12 +197,12 @@ def brunel_parameters(n: int, k: int, g: float = 6.0, rate: float = 0.05, eta: f
         raise ValueError("bias does not fit 12 bits << 7; lower eta or the threshold")
     return BrunelParameters(
         n_exc=n_exc, n_inh=n_inh, c_exc=c_exc, c_inh=c_inh, w_exc=w_exc, w_inh=w_inh, vth=vth,
-        dv=dv, du=4095, bias_mant=int(round(bias / (1 << bias_exp))), bias_exp=bias_exp,
+        dv=dv, du=4095, bias_mant=round(bias / (1 << bias_exp)), bias_exp=bias_exp,
         drive_rate=float(rate), drive_weight=drive_weight, drive_weight_exp=drive_exp)
 
 
-def brunel(n: int, k: int, seed: int = 0, g: float = 6.0, rate: float = 0.05,
-           delay: tuple[int, int] | int = (1, 2), *, eta: float = 2.0, j_total: float = 4.0,
+def brunel(n: int, k: int, seed: int = 0, g: float = 8.0, rate: float = 0.05,
+           delay: tuple[int, int] | int = (1, 2), *, eta: float | None = None,
            drive: bool = True) -> Network:
     """The current-based Brunel network of issue 5 (see the module docstring).
 
@@ -206,18 +215,19 @@ def brunel(n: int, k: int, seed: int = 0, g: float = 6.0, rate: float = 0.05,
     seed
         Seeds the connectivity, the delays and the Poisson drive.
     g
-        Inhibitory weight relative to excitatory (``w_inh = -round(g * 16)``; 5..8 fits 8 bits).
+        Inhibitory weight relative to excitatory (``w_inh = -round(g * 16)``; 5..8 fits 8 bits;
+        8 is the default: the most asynchronous of 5..8 here).
     rate
         Spike probability per step of each drive unit (the Poisson drive).
     delay
         ``(low, high)``: per-synapse delays drawn uniformly in ``low..high`` steps; or one int.
     eta
         External drive in units of Brunel's ``nu_thr`` (the rate that alone brings the mean
-        voltage to threshold).
+        voltage to threshold); default ``0.125 * sqrt(C_E)`` (2.24 at K = 400, 1.12 at K = 100).
     drive
         Add the Poisson sources (the bias is always there).
     """
-    p = brunel_parameters(n, k, g=g, rate=rate, eta=eta, j_total=j_total)
+    p = brunel_parameters(n, k, g=g, rate=rate, eta=eta)
     rng = np.random.default_rng(seed)
     net = Network(f"brunel_{n}_{k}")
     pops = {}
@@ -314,13 +324,13 @@ def isi_cv(times: np.ndarray, indices: np.ndarray, n: int) -> tuple[float, int]:
     return float(np.mean(std / mean)), int(ok.sum())
 
 
-def check(n: int, k: int, steps: int, seed: int, g: float, rate: float, eta: float,
-          j_total: float = 4.0, warmup: int = 100) -> dict[str, float]:
+def check(n: int, k: int, steps: int = 1000, seed: int = 0, g: float = 8.0, rate: float = 0.05,
+          eta: float | None = None, warmup: int = 100) -> dict[str, float]:
     """Build, run on the reference backend, and measure rates, ISI CV and synchrony."""
     from nmgraph import Runtime
 
     start = time.perf_counter()
-    net = brunel(n, k, seed=seed, g=g, rate=rate, eta=eta, j_total=j_total)
+    net = brunel(n, k, seed=seed, g=g, rate=rate, eta=eta)
     built = time.perf_counter() - start
     start = time.perf_counter()
     with Runtime(net, backend="reference") as rt:
@@ -362,9 +372,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=400)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--g", type=float, default=6.0)
+    parser.add_argument("--g", type=float, default=8.0)
     parser.add_argument("--rate", type=float, default=0.05)
-    parser.add_argument("--eta", type=float, default=2.0)
+    parser.add_argument("--eta", type=float, default=None)
     args = parser.parse_args()
     print(brunel_parameters(args.n, args.k, g=args.g, rate=args.rate, eta=args.eta))
     result = check(args.n, args.k, args.steps, args.seed, args.g, args.rate, args.eta)

@@ -13,6 +13,7 @@ is what the multi-core runtime's kernels walk and what a file stores without tho
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ import numpy as np
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.mapping import RESOURCES, Partition, Placement, Routing
 from nmgraph.compilers.quantize import QuantizationReport
-from nmgraph.compilers.synapse_graph import SynapseGraph
+from nmgraph.compilers.synapse_graph import SynapseGraph, core_runs, stable_order, synapse_cores
 
 __all__ = ["CoreRecord", "CoreTables", "Executable", "build_core_tables"]
+
+#: Synapses per chunk of the temporary index arrays of :func:`build_core_tables`.
+_CHUNK = 1 << 22
 
 
 @dataclass(eq=False)
@@ -42,32 +46,197 @@ class CoreTables:
 
 def build_core_tables(ir: NetworkIR, graph: SynapseGraph, partition: Partition,
                       routing: Routing) -> CoreTables:
-    """Lay every synapse into the table of its target's core, by input axon then target."""
+    """Lay every synapse into the table of its target's core, by input axon then target.
+
+    Synapses are ordered by (core, source, local target), ties in graph order, as
+    ``np.lexsort((local, axon))`` orders them. When cores are unit ranges (``greedy``,
+    ``balanced``), each (source, core) axon is a run of consecutive synapses of the graph
+    (:func:`core_runs`) and the runs are scattered to their axons' places without any sort;
+    otherwise one packed sort by core does it (the graph is by source, so a stable sort by core
+    leaves each core's synapses by source). Within an axon, synapses are by local target unless
+    several projections from one source reach one core: those axons alone are then sorted.
+    """
     unit_ptr, units = partition.core_units()
     unit_core = partition.unit_core
+    n_cores = partition.n_cores
     unit_local = np.empty(ir.n_units, dtype=np.int64)
     unit_local[units] = np.arange(units.size) - np.repeat(unit_ptr[:-1], np.diff(unit_ptr))
-    source, target = graph.source(), graph.target
-    core = unit_core[target]
-    n_units = max(ir.n_units, 1)
-    axon_keys = (np.repeat(np.arange(partition.n_cores, dtype=np.int64),
-                           np.diff(routing.axon_indptr)) * n_units + routing.axon_source)
-    axon = np.searchsorted(axon_keys, core * n_units + source)
-    local = unit_local[target]
-    order = np.lexsort((local, axon))
-    weights = np.empty(graph.n_synapses, dtype=np.int64)
-    delays = np.empty(graph.n_synapses, dtype=np.uint8)
-    for index, proj in enumerate(ir.projections):
-        mine = graph.projection == index
-        weights[mine] = proj.effective_weights()[graph.synapse[mine]]
-        delays[mine] = proj.delays[graph.synapse[mine]]
-    axon_syn_ptr = np.zeros(axon_keys.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(axon, minlength=axon_keys.size), out=axon_syn_ptr[1:])
     narrow = np.uint16 if unit_local.size == 0 or int(np.diff(unit_ptr).max(initial=0)) <= \
         np.iinfo(np.uint16).max else np.int32
+    core = synapse_cores(graph, unit_core, n_cores)
+    runs = core_runs(graph, core)
+    tables = None
+    if runs is not None:
+        box = [core]  # _scatter_runs drops the cores when done with them
+        del core
+        tables = _scatter_runs(ir, graph, routing, box, unit_local.astype(narrow), *runs)
+        del box, runs
+    if tables is None:
+        core = synapse_cores(graph, unit_core, n_cores)
+        tables = _sort_by_core(ir, graph, routing, core, unit_local.astype(narrow), n_cores)
+        del core
+    axon_syn_ptr, syn_target, syn_weight, syn_delay = tables
     return CoreTables(core_unit_ptr=unit_ptr, core_units=units, unit_local=unit_local,
-                      axon_syn_ptr=axon_syn_ptr, syn_target=local[order].astype(narrow),
-                      syn_weight=weights[order].astype(np.int16), syn_delay=delays[order])
+                      axon_syn_ptr=axon_syn_ptr, syn_target=syn_target,
+                      syn_weight=syn_weight, syn_delay=syn_delay)
+
+
+def _projection_values(ir: NetworkIR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Effective weights (int16) and delays (uint8) of all projections, concatenated, and the
+    offset of each projection's first synapse in them."""
+    weight_of, delay_of, first = [], [], [0]
+    for proj in ir.projections:
+        weight_of.append(_effective_int16(proj))
+        delay_of.append(proj.delays)
+        first.append(first[-1] + proj.n_synapses)
+    if not weight_of:
+        return np.zeros(0, np.int16), np.zeros(0, np.uint8), np.zeros(1, np.int64)
+    return np.concatenate(weight_of), np.concatenate(delay_of), np.asarray(first, np.int64)
+
+
+def _effective_int16(proj) -> np.ndarray:
+    """``weights << weight_exp`` as int16 without an int64 copy (it always fits: 9-bit weights,
+    exponent <= 7); through int64 as before if a projection ever holds more."""
+    weights = proj.weights
+    if weights.size == 0:
+        return np.zeros(0, dtype=np.int16)
+    low, high = int(weights.min()) << proj.weight_exp, int(weights.max()) << proj.weight_exp
+    if -(2**15) <= low and high < 2**15:
+        return weights.astype(np.int16, copy=False) << np.int16(proj.weight_exp)
+    return proj.effective_weights().astype(np.int16)
+
+
+def _graph_order_values(ir: NetworkIR, graph: SynapseGraph, start: int = 0,
+                        stop: int | None = None, values=None) -> tuple[np.ndarray, np.ndarray]:
+    """Effective weights (int16) and delays (uint8) of synapses ``start:stop`` in graph order."""
+    weights, delays, first = values if values is not None else _projection_values(ir)
+    flat = first[graph.projection[start:stop]]
+    flat += graph.synapse[start:stop]
+    return weights[flat], delays[flat]
+
+
+def _unit_chunks(graph: SynapseGraph) -> list[tuple[int, int]]:
+    """Ranges of source units whose synapses number about ``_CHUNK`` (at least one unit)."""
+    n = graph.n_synapses
+    marks = np.searchsorted(graph.indptr, np.arange(0, n, _CHUNK, dtype=np.int64), "right") - 1
+    bounds = sorted({0, graph.n_units, *(int(m) for m in marks)})
+    return list(itertools.pairwise(bounds))
+
+
+def _scatter_runs(ir: NetworkIR, graph: SynapseGraph, routing: Routing, box: list[np.ndarray],
+                  unit_local: np.ndarray, keep: np.ndarray,
+                  fanout: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """Tables when every (source, core) axon is a run of consecutive synapses of the graph;
+    None when the routing's pairs are not those runs. Two passes over chunks of source units
+    (axon lengths, then each synapse to its place) keep the temporaries small. ``box`` holds
+    the core of each synapse, released after the first pass."""
+    n = graph.n_synapses
+    core = box[0]
+    if not (np.array_equal(np.diff(routing.dest_indptr), fanout)
+            and routing.dest_core.size == int(fanout.sum())):
+        return None
+    chunks = _unit_chunks(graph)
+    axon_syn_ptr = np.zeros(routing.axon_source.size + 1, dtype=np.int64)
+
+    def runs_of(u0: int, u1: int) -> tuple[int, np.ndarray, np.ndarray]:
+        s0, s1 = int(graph.indptr[u0]), int(graph.indptr[u1])
+        p0, p1 = int(routing.dest_indptr[u0]), int(routing.dest_indptr[u1])
+        axon = routing.axon_indptr[routing.dest_core[p0:p1]]  # global axon of each pair
+        axon += routing.dest_axon[p0:p1]
+        return s0, np.flatnonzero(keep[s0:s1]), axon
+
+    for u0, u1 in chunks:  # pass 1: check the runs are the routing's pairs; axon lengths
+        s0, first, axon = runs_of(u0, u1)
+        p0, p1 = int(routing.dest_indptr[u0]), int(routing.dest_indptr[u1])
+        if not np.array_equal(routing.dest_core[p0:p1], core[s0 + first]):
+            return None
+        axon_syn_ptr[1:][axon] = np.diff(first, append=int(graph.indptr[u1]) - s0)
+    del core
+    box.clear()
+    np.cumsum(axon_syn_ptr, out=axon_syn_ptr)
+    values = _projection_values(ir)
+    syn_target = np.empty(n, dtype=unit_local.dtype)
+    syn_weight = np.empty(n, dtype=np.int16)
+    syn_delay = np.empty(n, dtype=np.uint8)
+    late = []
+    for u0, u1 in chunks:  # pass 2: every synapse to its place
+        s0, first, axon = runs_of(u0, u1)
+        s1 = int(graph.indptr[u1])
+        length = np.diff(first, append=s1 - s0)
+        place = np.repeat(axon_syn_ptr[axon] - first, length)
+        place += np.arange(s1 - s0, dtype=np.int64)
+        local = unit_local[graph.target[s0:s1]]
+        syn_target[place] = local
+        weights, delays = _graph_order_values(ir, graph, s0, s1, values)
+        syn_weight[place] = weights
+        syn_delay[place] = delays
+        unsorted = ~keep[s0 + 1:s1] & (local[1:] < local[:-1])
+        if unsorted.any():
+            late.append(place[1:][unsorted])
+    if late:  # several projections from one source into one core: sort those axons
+        axon_of = np.searchsorted(axon_syn_ptr, np.concatenate(late), side="right") - 1
+        _sort_axons(np.unique(axon_of), axon_syn_ptr, syn_target, syn_weight, syn_delay)
+    return axon_syn_ptr, syn_target, syn_weight, syn_delay
+
+
+def _sort_axons(axons: np.ndarray, axon_syn_ptr: np.ndarray, syn_target: np.ndarray,
+                syn_weight: np.ndarray, syn_delay: np.ndarray) -> None:
+    """Order the synapses of these axons by target, stably, in place."""
+    lengths = axon_syn_ptr[axons + 1] - axon_syn_ptr[axons]
+    take = np.repeat(axon_syn_ptr[axons] - np.cumsum(lengths) + lengths, lengths)
+    take += np.arange(take.size, dtype=np.int64)
+    group = np.repeat(np.arange(axons.size), lengths)
+    fix = take[np.lexsort((syn_target[take], group))]
+    for array in (syn_target, syn_weight, syn_delay):
+        array[take] = array[fix]
+
+
+def _sort_by_core(ir: NetworkIR, graph: SynapseGraph, routing: Routing, core: np.ndarray,
+                  unit_local: np.ndarray, n_cores: int) -> tuple[np.ndarray, ...]:
+    n = graph.n_synapses
+    order, core = stable_order(core, n_cores, sorted_keys=True)
+    local = unit_local[graph.target][order]
+    source = np.repeat(np.arange(ir.n_units, dtype=np.int32 if ir.n_units < 2**31 else np.int64),
+                       np.diff(graph.indptr))[order]
+    new_axon = np.ones(n, dtype=bool)
+    if n:
+        np.not_equal(source[1:], source[:-1], out=new_axon[1:])
+        new_axon[1:] |= core[1:] != core[:-1]
+        unsorted = ~new_axon[1:] & (local[1:] < local[:-1])
+        if unsorted.any():
+            group = np.cumsum(new_axon) - 1
+            mixed = np.isin(group, group[1:][unsorted])
+            take = np.flatnonzero(mixed)
+            fix = take[np.lexsort((local[take], group[take]))]
+            order[take], local[take] = order[fix], local[fix]
+    starts = np.flatnonzero(new_axon)
+    del new_axon
+    axon_syn_ptr = _axon_pointers(routing, n_cores, ir.n_units, core[starts],
+                                  source[starts].astype(np.int64), starts, n)
+    del core, source
+    weights, delays = _graph_order_values(ir, graph)
+    return axon_syn_ptr, local, weights[order], delays[order]
+
+
+def _axon_pointers(routing: Routing, n_cores: int, n_units: int, group_core: np.ndarray,
+                   group_source: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """``axon_syn_ptr`` over the routing's input axons from the synapses' (core, source) groups
+    (normally the same list; axons without synapses get empty ranges)."""
+    axon_core = np.repeat(np.arange(n_cores, dtype=np.int64), np.diff(routing.axon_indptr))
+    if np.array_equal(axon_core, group_core) and np.array_equal(routing.axon_source,
+                                                                group_source):
+        return np.append(starts, n).astype(np.int64)
+    units = max(n_units, 1)
+    keys = axon_core * units + routing.axon_source
+    axon = np.searchsorted(keys, group_core * units + group_source)
+    if axon.size and (int(axon.max()) >= keys.size or
+                      not np.array_equal(keys[axon], group_core * units + group_source)):
+        raise AssertionError("routing lacks an input axon that a synapse needs")  # a bug
+    counts = np.diff(np.append(starts, n))
+    axon_syn_ptr = np.zeros(keys.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(axon, weights=counts, minlength=keys.size).astype(np.int64),
+              out=axon_syn_ptr[1:])
+    return axon_syn_ptr
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ looked up in an explicit registry through the class's MRO, so a subclass of LIF 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
+from nmgraph.compilers.synapse_graph import stable_order
 from nmgraph.errors import ValidationError
 from nmgraph.hierarchy import Hierarchical
 from nmgraph.network import Network
@@ -143,19 +145,69 @@ def _projections(flat: FlatNetwork) -> list[ProjectionIR]:
                                   "neuron population's a_in")
         pre, post, weights, delays = _lookup(_SYNAPSES, process)(process)
         n_post, n_pre = process.shape
-        indptr, order = _csr_by_source(pre, post, n_pre)
-        for src in sources:
-            for dst in targets:
-                projections.append(ProjectionIR(
-                    name=name, pre=src, post=dst, n_pre=n_pre, n_post=n_post, indptr=indptr,
-                    targets=post[order].astype(np.int64), weights=weights[order].astype(np.int16),
-                    delays=delays[order].astype(np.uint8), weight_exp=process.weight_exp,
-                    num_weight_bits=process.num_weight_bits))
+        indptr, post, weights, delays = _csr_arrays(pre, post, weights, delays, n_pre, n_post)
+        for number, (src, dst) in enumerate(itertools.product(sources, targets)):
+            fresh = (lambda a: a) if number == 0 else np.copy  # each projection owns its arrays
+            projections.append(ProjectionIR(
+                name=name, pre=src, post=dst, n_pre=n_pre, n_post=n_post, indptr=indptr,
+                targets=fresh(post), weights=fresh(weights), delays=fresh(delays),
+                weight_exp=process.weight_exp, num_weight_bits=process.num_weight_bits))
     return projections
 
 
+def _csr_arrays(pre: np.ndarray, post: np.ndarray, weights: np.ndarray, delays: np.ndarray,
+                n_pre: int, n_post: int) -> tuple[np.ndarray, ...]:
+    """``(indptr, targets, weights, delays)`` of COO synapses as a CSR by source, each row by
+    target (the order of ``np.lexsort((post, pre))``); int64, int64, int16, uint8.
+
+    When ``pre``, ``post`` and the non-uniform ones of weight (16 bits) and delay (8 bits) fit one
+    int64, the synapses are sorted as packed values and unpacked: no permutation to gather with
+    (random gathers of hundreds of millions of entries cost more than the sort).
+    """
+    weights = np.asarray(weights).astype(np.int16, copy=False)
+    delays = np.asarray(delays).astype(np.uint8, copy=False)
+    n = int(pre.size)
+    if n == 0:
+        return (np.zeros(n_pre + 1, dtype=np.int64), np.zeros(0, np.int64),
+                np.zeros(0, np.int16), np.zeros(0, np.uint8))
+    uniform_w = bool(weights.min() == weights.max())
+    uniform_d = bool(delays.min() == delays.max())
+    w_bits, d_bits = (0 if uniform_w else 16), (0 if uniform_d else 8)
+    post_bits = max(n_post - 1, 1).bit_length()
+    low = post_bits + w_bits + d_bits
+    if max(n_pre - 1, 1).bit_length() + low <= 63:
+        key = pre.astype(np.int64)
+        key <<= low
+        key |= post.astype(np.int64, copy=False) << (w_bits + d_bits)
+        if w_bits:
+            key |= weights.view(np.uint16).astype(np.int64) << d_bits
+        if d_bits:
+            key |= delays
+        key.sort()
+        pair = key >> (w_bits + d_bits)
+        if n < 2 or not bool(np.any(pair[1:] == pair[:-1])):  # else: keep duplicates' order
+            indptr = np.searchsorted(key, np.arange(n_pre + 1, dtype=np.int64) << low)
+            targets = pair
+            targets &= (1 << post_bits) - 1
+            out_w = (np.full(n, weights[0], dtype=np.int16) if uniform_w else
+                     ((key >> d_bits) & 0xFFFF).astype(np.uint16).view(np.int16))
+            out_d = (np.full(n, delays[0], dtype=np.uint8) if uniform_d else
+                     (key & 0xFF).astype(np.uint8))
+            return indptr.astype(np.int64), targets, out_w, out_d
+        del key, pair
+    indptr, order = _csr_by_source(pre, post, n_pre)
+    return (indptr, post[order].astype(np.int64, copy=False), weights[order],
+            delays[order])
+
+
 def _csr_by_source(pre: np.ndarray, post: np.ndarray, n_pre: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.lexsort((post, pre))
+    """CSR row pointers by source and the order of the synapses by (pre, post), as
+    ``np.lexsort((post, pre))`` gives it, through one or two packed sorts (``stable_order``)."""
+    if post.size > 1 and bool(np.any(post[1:] < post[:-1])):
+        by_post = stable_order(post, int(post.max()) + 1)
+        order = by_post[stable_order(pre[by_post], n_pre)]
+    else:  # already by post (COO in row order, as connectors build it): one stable sort by pre
+        order = stable_order(pre, n_pre)
     counts = np.bincount(pre, minlength=n_pre)
     indptr = np.zeros(n_pre + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
@@ -215,5 +267,8 @@ def _lower_dense(process: Dense) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 @register_synapses(Sparse)
 def _lower_sparse(process: Sparse) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     weights = process.weights.value
+    delays = process.delay.value
     keep = weights != 0
-    return process.cols[keep], process.rows[keep], weights[keep], process.delay.value[keep]
+    if bool(keep.all()):  # no zero weights to drop: no copies (lowering takes what it needs)
+        return process.cols, process.rows, weights, delays
+    return process.cols[keep], process.rows[keep], weights[keep], delays[keep]

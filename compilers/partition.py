@@ -28,7 +28,7 @@ import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.mapping import RESOURCES, Partition
-from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs
+from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs, core_runs, synapse_cores
 from nmgraph.errors import MappingError, ValidationError
 
 __all__ = ["STRATEGIES", "CoreLimits", "measure_usage", "partition"]
@@ -69,18 +69,34 @@ class CoreLimits:
 
 
 def measure_usage(graph: SynapseGraph, unit_core: np.ndarray, n_cores: int,
-                  bits_per_synapse: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Use of every resource on every core, and each unit's number of destination cores."""
-    synapses = np.bincount(unit_core[graph.target], minlength=n_cores).astype(np.int64)
-    pair_source, pair_core = axon_pairs(graph, unit_core)
+                  bits_per_synapse: int,
+                  in_degree: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Use of every resource on every core, and each unit's number of destination cores.
+
+    ``in_degree`` (``graph.in_degree()``), when given, counts each core's synapses per unit
+    instead of per synapse.
+    """
+    core = synapse_cores(graph, unit_core, n_cores)
+    if in_degree is None:
+        synapses = np.bincount(core, minlength=n_cores).astype(np.int64)
+    else:
+        synapses = np.bincount(unit_core, weights=in_degree, minlength=n_cores).astype(np.int64)
+    runs = core_runs(graph, core)
+    if runs is not None:  # cores are unit ranges: pairs are runs, counted without a sort
+        keep, fanout = runs
+        axons_in = np.bincount(core[keep], minlength=n_cores).astype(np.int64)
+    else:
+        del core
+        pair_source, pair_core = axon_pairs(graph, unit_core, n_cores)
+        axons_in = np.bincount(pair_core, minlength=n_cores).astype(np.int64)
+        fanout = np.bincount(pair_source, minlength=graph.n_units).astype(np.int64)
     usage = {
         "neurons": np.bincount(unit_core, minlength=n_cores).astype(np.int64),
-        "axons_in": np.bincount(pair_core, minlength=n_cores).astype(np.int64),
-        "axons_out": np.bincount(unit_core[pair_source], minlength=n_cores).astype(np.int64),
+        "axons_in": axons_in,
+        "axons_out": np.bincount(unit_core, weights=fanout, minlength=n_cores).astype(np.int64),
         "synapses": synapses,
         "synapse_bits": synapses * bits_per_synapse,
     }
-    fanout = np.bincount(pair_source, minlength=graph.n_units).astype(np.int64)
     return usage, fanout
 
 
@@ -190,18 +206,25 @@ def _fit_by_caps(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits, in_degr
                 unit_core[pop.offset + start:pop.offset + stop] = len(core_pop)
                 core_pop.append(pop.name)
                 kinds.append("source" if pop.is_source else "neuron")
-        usage, fanout = measure_usage(graph, unit_core, len(core_pop), limits.bits_per_synapse)
+        usage, fanout = measure_usage(graph, unit_core, len(core_pop), limits.bits_per_synapse,
+                                      in_degree)
         overflow = _overflows(usage, limits)
         if not overflow:
             _check_fanout(ir, fanout, limits)
             return _result(ir, graph, limits, unit_core, kinds, usage, strategy)
+        # One new cap per population per round: the tightest of its overflowing cores, and at
+        # least one smaller than now (shrinking by one per overflowing core would collapse a
+        # population with many slightly overflowing cores to one unit per core).
+        wanted: dict[str, int] = {}
         for resource, core, need, limit in overflow:
             name = core_pop[core]
             size = int(usage["neurons"][core])
             if size <= 1:
                 _raise_unit_overflow(ir, name, resource, need, limit, limits)
-            shrunk = max(1, min(caps[name] - 1, math.floor(size * limit / need * 0.97)))
-            caps[name] = min(caps[name], shrunk)
+            fit = math.floor(size * limit / need * 0.97)
+            wanted[name] = min(wanted.get(name, fit), fit)
+        for name, fit in wanted.items():
+            caps[name] = max(1, min(caps[name] - 1, fit))
     raise MappingError(f"partitioning for {limits.profile_name} did not converge in "
                        f"{MAX_ROUNDS} rounds; try strategy='mincut' or max_neurons_per_core")
 

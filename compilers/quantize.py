@@ -144,6 +144,11 @@ def _truenorth(proj: ProjectionIR, ir: NetworkIR, profile) -> np.ndarray:
 
 
 def _entry(proj: ProjectionIR, weights: np.ndarray, rule: str, note: str) -> ProjectionQuantization:
+    if np.array_equal(weights, proj.weights):  # nothing changed: no error arrays to compute
+        return ProjectionQuantization(
+            projection=proj.name, pre=proj.pre, post=proj.post, rule=rule,
+            synapses=proj.n_synapses, changed=0, zeroed=0, max_abs_error=0, mean_abs_error=0.0,
+            note=note)
     error = np.abs((weights.astype(np.int64) - proj.weights.astype(np.int64)) << proj.weight_exp)
     changed = int(np.count_nonzero(error))
     return ProjectionQuantization(

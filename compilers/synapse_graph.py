@@ -12,7 +12,11 @@ import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR
 
-__all__ = ["SynapseGraph", "axon_pairs", "build_synapse_graph"]
+__all__ = ["SynapseGraph", "axon_pairs", "build_synapse_graph", "core_runs", "stable_order",
+           "synapse_cores"]
+
+#: Entries per chunk of temporary index arrays.
+_CHUNK = 1 << 24
 
 
 @dataclass(eq=False)
@@ -26,11 +30,15 @@ class SynapseGraph:
     indptr
         int64 ``(n_units + 1,)``: the synapses of unit ``j`` are ``indptr[j]:indptr[j + 1]``.
     target
-        int64 global target unit of each synapse.
+        Global target unit of each synapse (int32, or int64 beyond 2**31 units).
     projection
-        int32 index (into ``ir.projections``) of the projection each synapse belongs to.
+        Index (into ``ir.projections``) of the projection each synapse belongs to (int16, or
+        int32 beyond 2**15 projections).
     synapse
-        int64 index of the synapse within its projection's arrays.
+        Index of the synapse within its projection's arrays (int32, or int64 beyond 2**31).
+
+    The dtypes are the narrowest that hold the values (these arrays have one entry per synapse:
+    hundreds of millions on big networks); do arithmetic on them in int64.
     """
 
     n_units: int
@@ -56,31 +64,62 @@ class SynapseGraph:
         return np.diff(self.indptr)
 
 
+def stable_order(keys: np.ndarray, bound: int, *, sorted_keys: bool = False):
+    """``np.argsort(keys, kind="stable")`` for integer keys in ``[0, bound)``, int64; with
+    ``sorted_keys=True`` also ``keys`` in that order.
+
+    One plain sort of ``key << b | position`` keys (NumPy's vectorised sort) when they fit 63 bits:
+    a stable argsort of tens of millions of int64 is about ten times slower.
+    """
+    n = int(keys.size)
+    shift = max(n - 1, 1).bit_length()
+    if max(int(bound) - 1, 1).bit_length() + shift > 63:
+        order = np.argsort(keys, kind="stable").astype(np.int64, copy=False)
+        return (order, keys[order]) if sorted_keys else order
+    packed = keys.astype(np.int64)
+    packed <<= shift
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    ordered = packed >> shift if sorted_keys else None
+    packed &= (1 << shift) - 1
+    return (packed, ordered) if sorted_keys else packed
+
+
 def build_synapse_graph(ir: NetworkIR) -> SynapseGraph:
-    """Collect every projection's synapses into one CSR by global source unit."""
+    """Collect every projection's synapses into one CSR by global source unit.
+
+    A counting sort: every projection is already a CSR by source, so each of its rows goes to
+    its source's block after the rows of the earlier projections from that source (the order a
+    stable sort by source gives), written in place with no sort.
+    """
     offsets = {pop.name: pop.offset for pop in ir.populations}
-    sources, targets, proj_ids, syn_ids = [], [], [], []
-    for index, proj in enumerate(ir.projections):
-        sources.append(proj.sources() + offsets[proj.pre])
-        targets.append(proj.targets.astype(np.int64) + offsets[proj.post])
-        proj_ids.append(np.full(proj.n_synapses, index, dtype=np.int32))
-        syn_ids.append(np.arange(proj.n_synapses, dtype=np.int64))
     n_units = ir.n_units
-    if not sources:
-        empty = np.zeros(0, dtype=np.int64)
-        return SynapseGraph(n_units, np.zeros(n_units + 1, dtype=np.int64), empty,
-                            np.zeros(0, dtype=np.int32), empty)
-    source = np.concatenate(sources)
-    # Stable order by source through one plain sort of (source, position) keys: a stable argsort
-    # of tens of millions of int64 is ten times slower.
-    n = source.size
-    key = source * n + np.arange(n, dtype=np.int64)
-    key.sort()
-    order = key % n
+    counts = np.zeros(n_units, dtype=np.int64)
+    for proj in ir.projections:
+        start = offsets[proj.pre]
+        counts[start:start + proj.n_pre] += np.diff(proj.indptr)
     indptr = np.zeros(n_units + 1, dtype=np.int64)
-    np.cumsum(np.bincount(source, minlength=n_units), out=indptr[1:])
-    return SynapseGraph(n_units, indptr, np.concatenate(targets)[order],
-                        np.concatenate(proj_ids)[order], np.concatenate(syn_ids)[order])
+    np.cumsum(counts, out=indptr[1:])
+    n = int(indptr[-1])
+    biggest = max((proj.n_synapses for proj in ir.projections), default=0)
+    target = np.empty(n, dtype=np.int32 if n_units < 2**31 else np.int64)
+    projection = np.empty(n, dtype=np.int16 if len(ir.projections) < 2**15 else np.int32)
+    synapse = np.empty(n, dtype=np.int32 if biggest < 2**31 else np.int64)
+    fill = indptr[:-1].copy()  # next free place of each source's block
+    for index, proj in enumerate(ir.projections):
+        start, size = offsets[proj.pre], proj.n_synapses
+        row_counts = np.diff(proj.indptr)
+        rows = fill[start:start + proj.n_pre]
+        place = np.repeat(rows - proj.indptr[:-1], row_counts)  # place of synapse i, minus i
+        for first in range(0, size, _CHUNK):
+            last = min(size, first + _CHUNK)
+            place[first:last] += np.arange(first, last, dtype=np.int64)
+        shift = offsets[proj.post]
+        target[place] = proj.targets + shift if shift else proj.targets
+        projection[place] = index
+        synapse[place] = np.arange(size, dtype=np.int64)
+        rows += row_counts
+    return SynapseGraph(n_units, indptr, target, projection, synapse)
 
 
 def axon_pairs(graph: SynapseGraph, unit_core: np.ndarray,
@@ -89,8 +128,11 @@ def axon_pairs(graph: SynapseGraph, unit_core: np.ndarray,
 
     Returns ``(sources, cores)``, int64 arrays sorted by source then core. A core's input axons
     are the pairs with that core; a core's output axons are the pairs whose source lives on it.
-    Computed with a sort and a mask of changes: ``np.unique`` (hash-based on NumPy 2.4) takes
-    minutes on tens of millions of keys where a sort takes seconds.
+    When each source's synapses reach their cores in non-decreasing order (cores that are ranges
+    of units, as ``greedy`` and ``balanced`` cut them), the pairs are the runs of equal cores
+    (:func:`core_runs`), found without sorting; otherwise with one sort of packed
+    ``source << b | core`` keys (``np.unique``, hash-based on NumPy 2.4, takes minutes on tens of
+    millions of keys where a sort takes seconds).
     """
     unit_core = np.asarray(unit_core, dtype=np.int64)
     if n_cores is None:
@@ -98,11 +140,61 @@ def axon_pairs(graph: SynapseGraph, unit_core: np.ndarray,
     n_cores = max(int(n_cores), 1)
     if graph.n_synapses == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    core = synapse_cores(graph, unit_core, n_cores)
+    runs = core_runs(graph, core)
+    if runs is not None:
+        keep, fanout = runs
+        sources = np.repeat(np.arange(graph.n_units, dtype=np.int64), fanout)
+        return sources, core[keep].astype(np.int64)
+    shift = max(n_cores - 1, 1).bit_length()
+    if max(graph.n_units - 1, 1).bit_length() + shift > 63:  # pragma: no cover - beyond any chip
+        key = graph.source() * n_cores + core
+        key.sort()
+        keep = np.ones(key.size, dtype=bool)
+        np.not_equal(key[1:], key[:-1], out=keep[1:])
+        return np.divmod(key[keep], n_cores)
     key = graph.source()
-    key *= n_cores
-    key += unit_core[graph.target]
+    key <<= shift
+    key |= core
+    del core
     key.sort()
     keep = np.empty(key.size, dtype=bool)
     keep[0] = True
     np.not_equal(key[1:], key[:-1], out=keep[1:])
-    return np.divmod(key[keep], n_cores)
+    key = key[keep]
+    cores = key & ((1 << shift) - 1)
+    key >>= shift
+    return key, cores
+
+
+def synapse_cores(graph: SynapseGraph, unit_core: np.ndarray, n_cores: int) -> np.ndarray:
+    """The core of each synapse's target, in the narrowest of uint16/int32/int64 that holds it
+    (a narrow table and result make this gather over all synapses several times faster)."""
+    dtype = np.uint16 if n_cores <= 2**16 else np.int32 if n_cores < 2**31 else np.int64
+    return np.asarray(unit_core).astype(dtype, copy=False)[graph.target]
+
+
+def core_runs(graph: SynapseGraph, core: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(keep, fanout)`` when every source's synapses reach their cores in non-decreasing order
+    (``core`` per synapse, as :func:`synapse_cores` gives), else None.
+
+    ``keep`` marks the first synapse of each run of equal cores within a source's synapses: one
+    per (source, destination core) pair, in source-then-core order; ``fanout`` (int64 per unit)
+    counts the pairs of each source. Linear time, no sort.
+    """
+    n = core.size
+    busy = np.flatnonzero(np.diff(graph.indptr) > 0)
+    first = graph.indptr[busy]
+    keep = np.empty(n, dtype=bool)
+    if n == 0:
+        return keep, np.zeros(graph.n_units, dtype=np.int64)
+    keep[0] = True
+    np.less(core[1:], core[:-1], out=keep[1:])
+    keep[first] = False  # a new source may start at any core
+    if keep[1:].any():
+        return None
+    np.not_equal(core[1:], core[:-1], out=keep[1:])
+    keep[first] = True
+    fanout = np.zeros(graph.n_units, dtype=np.int64)
+    fanout[busy] = np.add.reduceat(keep, first, dtype=np.int64)
+    return keep, fanout

@@ -1,0 +1,128 @@
+"""Benchmark of the multilevel min-cut partitioner (``nmgraph.compilers.mincut``).
+
+Prints, for each graph, the time of :func:`mincut_parts` (wall and CPU) and its cut against the
+cut of contiguous chunks of the vertex order (what a sequential fill does), plus the planted cut
+where there is one::
+
+    python benchmarks/mincut.py            # clustered 64 x 1000 and random 80,000 x 400
+    python benchmarks/mincut.py --large    # also 1,000,000 vertices x in-degree 100
+
+Graphs:
+
+* ``clustered``: 64 communities of 1,000 vertices, vertex order shuffled; each vertex receives
+  38 synapses from its own community and 5 from the others (the proportions of the test graph,
+  8 x 128 at p = 0.3 inside and 0.005 between), 64 parts of capacity 1,024.
+* ``random``: 80,000 vertices with in-degree 400 (32 million synapses, as in the Brunel network
+  of the mapping benchmark), 80 parts of capacity 1,024 neurons, synapses as a second resource
+  without limit.
+* ``large`` (with ``--large``): 1,000,000 vertices with in-degree 100 (100 million synapses),
+  capacity 1,024, as many parts as needed.
+
+The edge weight between two vertices is the number of synapses between them, both ways.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from nmgraph.compilers.mincut import cut_weight, mincut_parts
+
+
+def synapse_graph(n: int, sources: np.ndarray, in_degree: int) -> sp.csr_matrix:
+    """Symmetric adjacency of synapses ``sources[i * in_degree + s] -> i``: ``w(i, j)`` counts
+    the synapses i -> j and j -> i. Built by rows of targets, without a COO detour."""
+    indptr = np.arange(0, n * in_degree + 1, in_degree, dtype=np.int64)
+    loops = sources == np.repeat(np.arange(n), in_degree)  # autapses carry no message
+    incoming = sp.csr_matrix(((~loops).astype(np.float64), sources.astype(np.int32), indptr),
+                             shape=(n, n))
+    incoming.sum_duplicates()
+    adjacency = (incoming + incoming.T).tocsr()
+    adjacency.eliminate_zeros()
+    return adjacency
+
+
+def clustered(n_communities: int, size: int, d_in: int, d_out: int, seed: int):
+    rng = np.random.default_rng(seed)
+    n = n_communities * size
+    community = np.repeat(np.arange(n_communities), size)
+    per = d_in + d_out
+    own = np.tile(np.r_[np.ones(d_in, bool), np.zeros(d_out, bool)], n)
+    target_community = np.repeat(community, per)
+    sources = np.empty(n * per, dtype=np.int64)
+    sources[own] = target_community[own] * size + rng.integers(0, size, int(own.sum()))
+    other = (target_community[~own] + rng.integers(1, n_communities, int((~own).sum())))
+    sources[~own] = (other % n_communities) * size + rng.integers(0, size, int((~own).sum()))
+    # Shuffle the vertex order: vertex v of the planted layout becomes order[v].
+    order = rng.permutation(n)
+    shuffled_sources = order[sources].reshape(n, per)
+    by_target = np.empty_like(shuffled_sources)
+    by_target[order] = shuffled_sources
+    planted = np.empty(n, dtype=np.int64)
+    planted[order] = community
+    return synapse_graph(n, by_target.ravel(), per), planted, per
+
+
+def random_graph(n: int, in_degree: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return synapse_graph(n, rng.integers(0, n, n * in_degree), in_degree)
+
+
+def run(name: str, adjacency: sp.csr_matrix, in_degree: int, capacity: int, n_parts: int,
+        planted: np.ndarray | None, seed: int) -> None:
+    n = adjacency.shape[0]
+    weights = np.column_stack([np.ones(n), np.full(n, float(in_degree))])
+    caps = np.array([float(capacity), np.inf])
+    wall, cpu = time.perf_counter(), time.process_time()
+    parts = mincut_parts(adjacency, weights, caps, n_parts, seed=seed)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    k = int(parts.max()) + 1
+    loads = np.bincount(parts, minlength=k)
+    cut = cut_weight(adjacency, parts)
+    chunks = cut_weight(adjacency, np.arange(n) // capacity)
+    total = float(adjacency.data.sum()) / 2.0
+    print(f"\n{name}: {n:,} vertices, {adjacency.nnz:,} adjacency entries, "
+          f"{n_parts} parts of capacity {capacity} asked")
+    print(f"  mincut_parts      {wall:8.2f} s wall  {cpu:8.2f} s CPU   {k} parts, "
+          f"largest {loads.max()}, smallest {loads.min()}")
+    print(f"  cut, mincut       {cut:14,.0f}  ({cut / total:6.1%} of all edge weight)")
+    print(f"  cut, chunks       {chunks:14,.0f}  ({chunks / total:6.1%}); "
+          f"mincut / chunks = {cut / chunks:.3f}")
+    if planted is not None:
+        planted_cut = cut_weight(adjacency, planted)
+        print(f"  cut, planted      {planted_cut:14,.0f}  ({planted_cut / total:6.1%}); "
+              f"mincut / planted = {cut / planted_cut:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--large", action="store_true", help="also 1M vertices x in-degree 100")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    t = time.perf_counter()
+    adjacency, planted, per = clustered(64, 1000, 38, 5, args.seed)
+    print(f"(clustered graph built in {time.perf_counter() - t:.1f} s)")
+    run("clustered 64 x 1000", adjacency, per, 1024, 64, planted, args.seed)
+    del adjacency
+
+    t = time.perf_counter()
+    adjacency = random_graph(80_000, 400, args.seed)
+    print(f"\n(random graph built in {time.perf_counter() - t:.1f} s)")
+    run("random 80,000 x 400", adjacency, 400, 1024, 80, None, args.seed)
+    del adjacency
+
+    if args.large:
+        t = time.perf_counter()
+        adjacency = random_graph(1_000_000, 100, args.seed)
+        print(f"\n(large graph built in {time.perf_counter() - t:.1f} s)")
+        run("random 1,000,000 x 100", adjacency, 100, 1024, math.ceil(1_000_000 / 1024), None,
+            args.seed)
+
+
+if __name__ == "__main__":
+    main()
