@@ -81,40 +81,6 @@ def build_core_tables(ir: NetworkIR, graph: SynapseGraph, partition: Partition,
                       syn_weight=syn_weight, syn_delay=syn_delay)
 
 
-def _projection_values(ir: NetworkIR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Effective weights (int16) and delays (uint8) of all projections, concatenated, and the
-    offset of each projection's first synapse in them."""
-    weight_of, delay_of, first = [], [], [0]
-    for proj in ir.projections:
-        weight_of.append(_effective_int16(proj))
-        delay_of.append(proj.delays)
-        first.append(first[-1] + proj.n_synapses)
-    if not weight_of:
-        return np.zeros(0, np.int16), np.zeros(0, np.uint8), np.zeros(1, np.int64)
-    return np.concatenate(weight_of), np.concatenate(delay_of), np.asarray(first, np.int64)
-
-
-def _effective_int16(proj) -> np.ndarray:
-    """``weights << weight_exp`` as int16 without an int64 copy (it always fits: 9-bit weights,
-    exponent <= 7); through int64 as before if a projection ever holds more."""
-    weights = proj.weights
-    if weights.size == 0:
-        return np.zeros(0, dtype=np.int16)
-    low, high = int(weights.min()) << proj.weight_exp, int(weights.max()) << proj.weight_exp
-    if -(2**15) <= low and high < 2**15:
-        return weights.astype(np.int16, copy=False) << np.int16(proj.weight_exp)
-    return proj.effective_weights().astype(np.int16)
-
-
-def _graph_order_values(ir: NetworkIR, graph: SynapseGraph, start: int = 0,
-                        stop: int | None = None, values=None) -> tuple[np.ndarray, np.ndarray]:
-    """Effective weights (int16) and delays (uint8) of synapses ``start:stop`` in graph order."""
-    weights, delays, first = values if values is not None else _projection_values(ir)
-    flat = first[graph.projection[start:stop]]
-    flat += graph.synapse[start:stop]
-    return weights[flat], delays[flat]
-
-
 def _unit_chunks(graph: SynapseGraph) -> list[tuple[int, int]]:
     """Ranges of source units whose synapses number about ``_CHUNK`` (at least one unit)."""
     n = graph.n_synapses
@@ -154,7 +120,6 @@ def _scatter_runs(ir: NetworkIR, graph: SynapseGraph, routing: Routing, box: lis
     del core
     box.clear()
     np.cumsum(axon_syn_ptr, out=axon_syn_ptr)
-    values = _projection_values(ir)
     syn_target = np.empty(n, dtype=unit_local.dtype)
     syn_weight = np.empty(n, dtype=np.int16)
     syn_delay = np.empty(n, dtype=np.uint8)
@@ -167,9 +132,8 @@ def _scatter_runs(ir: NetworkIR, graph: SynapseGraph, routing: Routing, box: lis
         place += np.arange(s1 - s0, dtype=np.int64)
         local = unit_local[graph.target[s0:s1]]
         syn_target[place] = local
-        weights, delays = _graph_order_values(ir, graph, s0, s1, values)
-        syn_weight[place] = weights
-        syn_delay[place] = delays
+        syn_weight[place] = graph.weight[s0:s1]
+        syn_delay[place] = graph.delay[s0:s1]
         unsorted = ~keep[s0 + 1:s1] & (local[1:] < local[:-1])
         if unsorted.any():
             late.append(place[1:][unsorted])
@@ -214,8 +178,7 @@ def _sort_by_core(ir: NetworkIR, graph: SynapseGraph, routing: Routing, core: np
     axon_syn_ptr = _axon_pointers(routing, n_cores, ir.n_units, core[starts],
                                   source[starts].astype(np.int64), starts, n)
     del core, source
-    weights, delays = _graph_order_values(ir, graph)
-    return axon_syn_ptr, local, weights[order], delays[order]
+    return axon_syn_ptr, local, graph.weight[order], graph.delay[order]
 
 
 def _axon_pointers(routing: Routing, n_cores: int, n_units: int, group_core: np.ndarray,

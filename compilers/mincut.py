@@ -69,7 +69,11 @@ __all__ = ["cut_weight", "mincut_parts"]
 
 #: Samples per row of the sparsified graph that dense levels are matched on.
 SAMPLES_PER_ROW = 16
-#: A level is sparsified for matching when it has more entries than this and than 2 per sample.
+#: A level is sparsified for matching when it has more entries than this and than
+#: ``DENSE_PER_SAMPLE`` per sample of a row.
+DENSE_PER_SAMPLE = 2
+#: Coarse levels with more vertices than this keep half as many samples per row (speed).
+LARGE_COARSE = 250_000
 SPARSIFY_MIN_NNZ = 1_000_000
 #: Above this many entries the finest level is refined on its sparsified copy (each pass is
 #: still measured on the exact graph).
@@ -143,7 +147,10 @@ def mincut_parts(adjacency: sp.csr_matrix, vertex_weights: np.ndarray, capacitie
         graph, w = graphs[-1], level_weights[-1]
         matched_on = graph
         if _is_dense(graph):
-            matched_on = _sparsify(graph, SAMPLES_PER_ROW, rng, uniform=even and not maps)
+            t = SAMPLES_PER_ROW
+            if maps and graph.shape[0] > LARGE_COARSE:
+                t //= 2  # a big coarse level: its entries already sum many samples
+            matched_on = _sparsify(graph, t, rng, uniform=even and not maps)
         if not maps:
             if adj.nnz > EXACT_REFINE_NNZ:
                 finest = matched_on
@@ -164,13 +171,16 @@ def mincut_parts(adjacency: sp.csr_matrix, vertex_weights: np.ndarray, capacitie
         exact = None
         if level < len(maps):
             part = part[maps[level]]
+        min_gain = 0.0
         if level == 0 and finest is not adj:
             graph, exact = finest, adj
+            # A move must gain three samples' worth (a row holds about 2 * 16 of them).
+            min_gain = 3.0 * np.asarray(graph.sum(axis=1)).ravel() / (2 * SAMPLES_PER_ROW)
         part = _rebalance(graph, w, part, k, fit)
         if level == 0:
             part, k = _overflow(graph, w, part, k, fit)
             part, k = _dissolve(graph, w, part, k, n_parts, fit)
-        part = _refine(graph, w, part, k, fit, _passes_for(graph), exact)
+        part = _refine(graph, w, part, k, fit, _passes_for(graph), exact, min_gain)
     part = np.unique(part, return_inverse=True)[1].astype(np.int64).reshape(-1)
     _verify(part, exact_weights, caps)
     return part
@@ -358,7 +368,7 @@ def _passes_for(graph: sp.csr_matrix) -> int:
 
 
 def _is_dense(graph: sp.csr_matrix) -> bool:
-    return graph.nnz > max(SPARSIFY_MIN_NNZ, 2 * SAMPLES_PER_ROW * graph.shape[0])
+    return graph.nnz > max(SPARSIFY_MIN_NNZ, DENSE_PER_SAMPLE * SAMPLES_PER_ROW * graph.shape[0])
 
 
 def _sparsify(graph: sp.csr_matrix, t: int, rng: np.random.Generator,
@@ -444,24 +454,31 @@ def _match(graph: sp.csr_matrix, weights: np.ndarray, limit: np.ndarray,
     cols = graph.indices
     size = _sizes(weights, limit)
     tol = limit * (1.0 + 1e-12)
-    # The graphs have no diagonal. Pairs over the merge limit are excluded; no check is needed
-    # for a resource in which every vertex holds at most half the limit.
+    # The graphs have no diagonal. A pair may merge if its sizes sum to at most 1 (within the
+    # merge limit in every resource; a little stricter when the vertices' largest resources
+    # differ); no check is needed while every vertex holds at most half the limit.
     ok = graph.data > 0
-    for j in range(weights.shape[1]):
-        column = np.ascontiguousarray(weights[:, j])
-        if 2.0 * column.max(initial=0.0) > tol[j]:
-            ok &= column[rows] + column[cols] <= tol[j]
+    varied = size.max() > size.min()
+    check = 2.0 * size.max() > 1.0
+    if varied or check:
+        small = size.astype(np.float32)  # a smaller table for the gathers
+        su, sv = small[rows], small[cols]
+        if check:
+            ok &= su + sv <= np.float32(1.0 + 1e-6)
     if ok.all():
         er, ec, key = rows, cols, graph.data.copy()
     else:
         edges = np.flatnonzero(ok)
         er, ec, key = rows[edges], cols[edges], graph.data[edges]
+        if varied:
+            su, sv = su[edges], sv[edges]
     del ok, rows
     # Rating: heavy edges between light vertices (all vertices of one size: the weight alone),
     # with a symmetric pseudo-random tie-break (a small table stays in cache).
-    if size.max() > size.min():
-        key /= size[er]
-        key /= size[ec]
+    if varied:
+        key /= su
+        key /= sv
+        del su, sv
     prio = rng.integers(0, 1 << 15, n).astype(np.uint16)
     tie = prio[er].astype(np.float64)
     tie += prio[ec]
@@ -529,9 +546,9 @@ def _contract(graph: sp.csr_matrix, cmap: np.ndarray, n_coarse: int) -> sp.csr_m
     stacked = graph[order]
     starts = np.zeros(n_coarse + 1, dtype=np.int64)
     np.cumsum(np.bincount(cmap, minlength=n_coarse), out=starts[1:])
-    index_dtype = np.int32 if n_coarse < 2 ** 31 else np.int64
-    coarse = sp.csr_matrix((stacked.data, cmap[stacked.indices].astype(index_dtype),
-                            stacked.indptr[starts]), shape=(n_coarse, n_coarse))
+    rename = cmap.astype(np.int32 if n_coarse < 2 ** 31 else np.int64)
+    coarse = sp.csr_matrix((stacked.data, rename[stacked.indices], stacked.indptr[starts]),
+                           shape=(n_coarse, n_coarse))
     coarse.sum_duplicates()
     rows = _rows(coarse.indptr)
     keep = rows != coarse.indices
@@ -792,7 +809,7 @@ def _room(loads: np.ndarray, caps: np.ndarray) -> np.ndarray:
 # -------------------------------------------------------------------------------- refinement
 
 
-def _refine(graph, weights, part, k, caps, max_passes, exact=None):
+def _refine(graph, weights, part, k, caps, max_passes, exact=None, min_gain=0.0):
     """Label propagation with conflict filtering and rebalancing (after Jet, Gilbert et al. 2024).
 
     Each pass offers every vertex with a positive gain to its best-connected other part, keeps a
@@ -803,7 +820,9 @@ def _refine(graph, weights, part, k, caps, max_passes, exact=None):
     trade vertices. The exact change of the cut of every pass is measured on ``exact`` (default:
     ``graph``; the finest level of a dense graph is refined on its sparsified copy and measured on
     the real one) and the best partition seen, least overload first and then smallest cut, is
-    returned: never worse than the input. ``caps`` is ``(r,)`` or per part ``(k, r)``."""
+    returned: never worse than the input. ``caps`` is ``(r,)`` or per part ``(k, r)``. Moves
+    must gain more than ``min_gain`` (per vertex; on a sparsified copy, a few samples' worth, so
+    that the refinement does not chase the noise of the sampling)."""
     if k < 2 or graph.nnz == 0:
         return part
     exact = graph if exact is None else exact
@@ -839,7 +858,7 @@ def _refine(graph, weights, part, k, caps, max_passes, exact=None):
             return
         if score[0] < best_score[0] - 1e-12 or (
                 score[0] <= best_score[0] + 1e-12 and score[1] < best_score[1] - tol):
-            significant = (score[0] < best_score[0] - 1e-12
+            significant = (score[0] < 0.9 * best_score[0] - 1e-12
                            or best_score[1] - score[1] > enough * cut)
             best, best_score = candidate, score
             stale = 0 if significant else stale + 1
@@ -859,7 +878,7 @@ def _refine(graph, weights, part, k, caps, max_passes, exact=None):
             judge(part, cut, cut)
         if it == max_passes or stale >= patience or cut <= tol:
             break
-        cand = np.flatnonzero((gain > tol) & ~locked)
+        cand = np.flatnonzero((gain > np.maximum(min_gain, tol)) & ~locked)
         if cand.size:
             cand, better = _afterburner(graph, part, cand, dest, gain)
             src = part[cand]
@@ -1090,10 +1109,13 @@ def _cover(order_src, weights_sorted, excess):
     return take
 
 
-def _rebalance(graph, weights, part, k, caps, conn=None, rounds=8):
+def _rebalance(graph, weights, part, k, caps, conn=None, rounds=8, epochs=3):
     """Move the cheapest vertices out of parts over capacity into parts with room (least loss of
     connection per unit of load first) until every part fits or nothing moves. ``conn`` (the
-    connections of every vertex to every part, possibly a little stale) saves computing it."""
+    connections of every vertex to every part, possibly a little stale) saves computing it.
+
+    Each epoch ranks every vertex of the parts over capacity by its loss and keeps, per part, the
+    cheapest few covering three times the excess; the rounds then move those only."""
     caps = np.broadcast_to(np.asarray(caps, dtype=np.float64), (k, weights.shape[1]))
     limited = _limited(caps)
     loads = _loads(weights, part, k)
@@ -1107,51 +1129,70 @@ def _rebalance(graph, weights, part, k, caps, conn=None, rounds=8):
     internal = np.zeros(verts.size)
     internal[rows[own]] = conn.data[own]
     part = part.copy()
-    idx = np.arange(verts.size)  # candidates: positions in ``verts`` not moved yet
-    for _ in range(rounds):
+    moved = np.zeros(verts.size, dtype=bool)
+
+    def excess_now():
         excess = np.maximum(loads - caps, 0.0)
         excess[:, free_cols] = 0.0
-        over = (excess > 0).any(axis=1)
-        if not over.any():
-            break
-        idx = idx[over[part[verts[idx]]]]
-        if idx.size == 0:
-            break
+        return excess, (excess > 0).any(axis=1)
+
+    def best_destinations(idx, over):
+        """Best-connected part with room for each vertex ``verts[idx]`` (or a roomy one)."""
         sub = conn if idx.size == verts.size else conn[idx]
-        rows = _rows(sub.indptr)
+        sub_rows = _rows(sub.indptr)
         cp, cv = sub.indices, sub.data
         vv = verts[idx]
         allowed = ~over[cp]
         for j in limited:
-            allowed &= loads[cp, j] + weights[:, j][vv][rows] <= caps[cp, j]
-        pos, conn_to = _row_argmax(sub.indptr, np.where(allowed, cv, -np.inf), rows)
+            allowed &= loads[cp, j] + weights[:, j][vv][sub_rows] <= caps[cp, j]
+        pos, conn_to = _row_argmax(sub.indptr, np.where(allowed, cv, -np.inf), sub_rows)
         dest = np.where(pos >= 0, cp[np.maximum(pos, 0)], -1) if cp.size else pos
-        # Vertices with no connected part with room are spread over the parts with room.
         lost = np.flatnonzero(dest < 0)
-        if lost.size:
+        if lost.size:  # no connected part with room: spread over the parts with room
             dest[lost] = _spread(weights[vv[lost]], loads, caps, over)
             conn_to[lost] = 0.0
-        cand = np.flatnonzero(dest >= 0)
-        if cand.size == 0:
+        size = np.maximum(_normalised(weights[vv], caps[0]), 1e-12)
+        return dest, (internal[idx] - conn_to) / size
+
+    for _ in range(epochs):
+        excess, over = excess_now()
+        if not over.any():
             break
-        size = np.maximum(_normalised(weights[vv[cand]], caps[0]), 1e-12)
-        loss = (internal[idx[cand]] - conn_to[cand]) / size
-        src = part[vv[cand]]
+        idx = np.flatnonzero(~moved & over[part[verts]])
+        if idx.size == 0:
+            break
+        dest, loss = best_destinations(idx, over)
+        src = part[verts[idx]]
         order = np.lexsort((loss, src))
-        take = order[_cover(src[order], weights[vv[cand[order]]], excess)]
-        order = take[np.lexsort((loss[take], dest[cand[take]]))]
-        dst = dest[cand[order]]
-        ok = np.ones(order.size, dtype=bool)
-        for j in limited:
-            ok &= loads[dst, j] + _group_cumsum(weights[vv[cand[order]], j], dst) <= caps[dst, j]
-        if not ok.any():
+        pool = idx[order[_cover(src[order], weights[verts[idx[order]]], 3.0 * excess)]]
+        progress = False
+        for _ in range(rounds):
+            excess, over = excess_now()
+            if not over.any():
+                break
+            pool = pool[~moved[pool] & over[part[verts[pool]]]]
+            if pool.size == 0:
+                break
+            dest, loss = best_destinations(pool, over)
+            vv = verts[pool]
+            src = part[vv]
+            order = np.lexsort((loss, src))
+            take = order[_cover(src[order], weights[vv[order]], excess)]
+            order = take[np.lexsort((loss[take], dest[take]))]
+            dst = dest[order]
+            ok = dst >= 0
+            for j in limited:
+                ok &= (loads[np.maximum(dst, 0), j]
+                       + _group_cumsum(weights[:, j][vv[order]], dst) <= caps[np.maximum(dst, 0), j])
+            if not ok.any():
+                break
+            go = order[ok]
+            _apply_loads(loads, weights, src[go], dest[go], vv[go])
+            part[vv[go]] = dest[go]
+            moved[pool[go]] = True
+            progress = True
+        if not progress:
             break
-        go = cand[order[ok]]
-        _apply_loads(loads, weights, part[vv[go]], dest[go], vv[go])
-        part[vv[go]] = dest[go]
-        keep = np.ones(idx.size, dtype=bool)
-        keep[go] = False
-        idx = idx[keep]
     return part
 
 

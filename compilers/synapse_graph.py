@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nmgraph.compilers.ir import NetworkIR
+from nmgraph.compilers.ir import NetworkIR, ProjectionIR
 
-__all__ = ["SynapseGraph", "axon_pairs", "build_synapse_graph", "core_runs", "stable_order",
-           "synapse_cores"]
+__all__ = ["SynapseGraph", "axon_pairs", "build_synapse_graph", "core_runs",
+           "effective_weights_int16", "stable_order", "synapse_cores"]
 
 #: Entries per chunk of temporary index arrays.
 _CHUNK = 1 << 24
@@ -31,11 +31,11 @@ class SynapseGraph:
         int64 ``(n_units + 1,)``: the synapses of unit ``j`` are ``indptr[j]:indptr[j + 1]``.
     target
         Global target unit of each synapse (int32, or int64 beyond 2**31 units).
-    projection
-        Index (into ``ir.projections``) of the projection each synapse belongs to (int16, or
-        int32 beyond 2**15 projections).
-    synapse
-        Index of the synapse within its projection's arrays (int32, or int64 beyond 2**31).
+    weight
+        int16 effective weight of each synapse, ``w << weight_exp`` (what a spike adds to the
+        target's input), from the IR the graph was built from.
+    delay
+        uint8 delay of each synapse, in steps.
 
     The dtypes are the narrowest that hold the values (these arrays have one entry per synapse:
     hundreds of millions on big networks); do arithmetic on them in int64.
@@ -44,8 +44,8 @@ class SynapseGraph:
     n_units: int
     indptr: np.ndarray
     target: np.ndarray
-    projection: np.ndarray
-    synapse: np.ndarray
+    weight: np.ndarray
+    delay: np.ndarray
 
     @property
     def n_synapses(self) -> int:
@@ -101,12 +101,11 @@ def build_synapse_graph(ir: NetworkIR) -> SynapseGraph:
     indptr = np.zeros(n_units + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     n = int(indptr[-1])
-    biggest = max((proj.n_synapses for proj in ir.projections), default=0)
     target = np.empty(n, dtype=np.int32 if n_units < 2**31 else np.int64)
-    projection = np.empty(n, dtype=np.int16 if len(ir.projections) < 2**15 else np.int32)
-    synapse = np.empty(n, dtype=np.int32 if biggest < 2**31 else np.int64)
+    weight = np.empty(n, dtype=np.int16)
+    delay = np.empty(n, dtype=np.uint8)
     fill = indptr[:-1].copy()  # next free place of each source's block
-    for index, proj in enumerate(ir.projections):
+    for proj in ir.projections:
         start, size = offsets[proj.pre], proj.n_synapses
         row_counts = np.diff(proj.indptr)
         rows = fill[start:start + proj.n_pre]
@@ -116,10 +115,22 @@ def build_synapse_graph(ir: NetworkIR) -> SynapseGraph:
             place[first:last] += np.arange(first, last, dtype=np.int64)
         shift = offsets[proj.post]
         target[place] = proj.targets + shift if shift else proj.targets
-        projection[place] = index
-        synapse[place] = np.arange(size, dtype=np.int64)
+        weight[place] = effective_weights_int16(proj)
+        delay[place] = proj.delays
         rows += row_counts
-    return SynapseGraph(n_units, indptr, target, projection, synapse)
+    return SynapseGraph(n_units, indptr, target, weight, delay)
+
+
+def effective_weights_int16(proj: ProjectionIR) -> np.ndarray:
+    """``weights << weight_exp`` as int16 without an int64 copy (it fits: weights of at most
+    9 bits, exponent at most 7); through int64 (wrapping, as a cast does) if it ever does not."""
+    weights = proj.weights
+    if weights.size == 0 or (proj.weight_exp == 0 and weights.dtype == np.int16):
+        return weights.astype(np.int16, copy=False)
+    low, high = int(weights.min()) << proj.weight_exp, int(weights.max()) << proj.weight_exp
+    if -(2**15) <= low and high < 2**15:
+        return weights.astype(np.int16, copy=False) << np.int16(proj.weight_exp)
+    return proj.effective_weights().astype(np.int16)
 
 
 def axon_pairs(graph: SynapseGraph, unit_core: np.ndarray,
