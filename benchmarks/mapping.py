@@ -3,7 +3,8 @@
     python benchmarks/mapping.py                      # every case, each in its own subprocess
     python benchmarks/mapping.py --cases brunel80k clustered
     python benchmarks/mapping.py --list
-    python benchmarks/mapping.py --case brunel80k --profile out.prof   # one case, in-process
+    python benchmarks/mapping.py --case brunel80k-loihi1 --profile out.prof   # one case, cProfile
+    python benchmarks/mapping.py --case brunel1m-loihi1 --passes   # time and peak memory per pass
 
 Cases (issue 3, "Done means"):
 
@@ -129,6 +130,51 @@ def run_case(case: Case, seed: int = 0, profile_path: str | None = None) -> dict
     return result
 
 
+def pass_memory(case: Case, seed: int = 0) -> list[tuple[str, float, float, float]]:
+    """Run the compiler passes one by one (as ``compile_network`` does) and give, per pass, its
+    time and the process's peak and resident memory in GiB (Linux: VmHWM reset through
+    ``/proc/self/clear_refs`` before each pass)."""
+    from nmgraph.compilers.executable import build_core_tables
+    from nmgraph.compilers.hardware import load_profile
+    from nmgraph.compilers.lower import lower
+    from nmgraph.compilers.partition import partition
+    from nmgraph.compilers.place import place
+    from nmgraph.compilers.quantize import quantize
+    from nmgraph.compilers.route import route
+    from nmgraph.compilers.synapse_graph import axon_pairs, build_synapse_graph
+
+    def status() -> dict[str, float]:
+        with open("/proc/self/status") as f:
+            return {k: int(v.split()[0]) / 2**20 for k, v in
+                    (line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))}
+
+    rows = []
+
+    def step(name, fn):
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        start = time.perf_counter()
+        value = fn()
+        mem = status()
+        rows.append((name, time.perf_counter() - start, mem["VmHWM"], mem["VmRSS"]))
+        return value
+
+    net = step("build", lambda: build(case, seed))
+    profile = load_profile(case.hardware)
+    ir = step("lower", lambda: lower(net))
+    ir, _ = step("quantize", lambda: quantize(ir, profile))
+    graph = step("synapse_graph", lambda: build_synapse_graph(ir))
+    parts = step("partition", lambda: partition(ir, graph, profile, case.partition, seed=seed,
+                                                max_neurons_per_core=case.max_neurons_per_core))
+    held = [step("axon_pairs", lambda: axon_pairs(graph, parts.unit_core, parts.n_cores))]
+    placement = step("place", lambda: place(parts, graph, profile, strategy=case.place,
+                                            seed=seed, pairs=held[0]))
+    routing = step("route", lambda: route(parts, placement, graph, profile, pairs=held[0]))
+    held.clear()  # the pipeline drops the pairs before the tables pass too
+    step("tables", lambda: build_core_tables(ir, graph, parts, routing))
+    return rows
+
+
 def run_in_subprocess(case: Case, seed: int, timeout: float) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--case", case.name, "--seed",
                str(seed), "--json"]
@@ -174,6 +220,8 @@ def main() -> None:
     parser.add_argument("--case", help="run one case in this process")
     parser.add_argument("--json", action="store_true", help="with --case: print JSON")
     parser.add_argument("--profile", help="with --case: write a cProfile of the compile here")
+    parser.add_argument("--passes", action="store_true",
+                        help="with --case: time and peak memory of each pass, run one by one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--list", action="store_true")
@@ -181,6 +229,11 @@ def main() -> None:
     if args.list:
         for case in CASES:
             print(f"{case.name:32} {case.group}")
+        return
+    if args.case and args.passes:
+        print(f"{'pass':14} {'time s':>7} {'peak GiB':>9} {'after GiB':>10}")
+        for name, seconds, peak, after in pass_memory(BY_NAME[args.case], args.seed):
+            print(f"{name:14} {seconds:7.2f} {peak:9.2f} {after:10.2f}")
         return
     if args.case:
         result = run_case(BY_NAME[args.case], args.seed, args.profile)

@@ -98,11 +98,15 @@ def _scatter_runs(ir: NetworkIR, graph: SynapseGraph, routing: Routing, box: lis
     the core of each synapse, released after the first pass."""
     n = graph.n_synapses
     core = box[0]
+    n_pairs = routing.dest_core.size
     if not (np.array_equal(np.diff(routing.dest_indptr), fanout)
-            and routing.dest_core.size == int(fanout.sum())):
+            and n_pairs == int(fanout.sum()) == routing.axon_source.size):
         return None
     chunks = _unit_chunks(graph)
-    axon_syn_ptr = np.zeros(routing.axon_source.size + 1, dtype=np.int64)
+    # Each axon is one pair, so one run: lengths start at 1 and only the longer runs are written
+    # (on chips with small cores most runs are a single synapse, and these writes are random).
+    axon_syn_ptr = np.ones(n_pairs + 1, dtype=np.int64)
+    axon_syn_ptr[0] = 0
 
     def runs_of(u0: int, u1: int) -> tuple[int, np.ndarray, np.ndarray]:
         s0, s1 = int(graph.indptr[u0]), int(graph.indptr[u1])
@@ -116,7 +120,9 @@ def _scatter_runs(ir: NetworkIR, graph: SynapseGraph, routing: Routing, box: lis
         p0, p1 = int(routing.dest_indptr[u0]), int(routing.dest_indptr[u1])
         if not np.array_equal(routing.dest_core[p0:p1], core[s0 + first]):
             return None
-        axon_syn_ptr[1:][axon] = np.diff(first, append=int(graph.indptr[u1]) - s0)
+        length = np.diff(first, append=int(graph.indptr[u1]) - s0)
+        longer = np.flatnonzero(length > 1)
+        axon_syn_ptr[1:][axon[longer]] = length[longer]
     del core
     box.clear()
     np.cumsum(axon_syn_ptr, out=axon_syn_ptr)

@@ -5,7 +5,8 @@ total weight of the edges between parts (the *cut*: spike messages that must cro
 is small, while every part stays within every capacity (neurons, synapse memory, ...) of a core.
 It is METIS-style multilevel partitioning written with NumPy and SciPy only, vectorised so that no
 Python loop runs over the vertices or edges of a large graph (loops run over levels, passes and
-parts, and over vertices only in graphs of at most ``DENSE_FM`` vertices).
+parts; over vertices only in the initial partition of the coarsest graph and for the few
+vertices that overflow into extra parts).
 
 1. **Coarsening** by heavy-edge matching, vectorised as locally-dominant matching: each unmatched
    vertex proposes to the unmatched neighbour of best rating ``w(u, v) / (size(u) * size(v))``
@@ -14,18 +15,20 @@ parts, and over vertices only in graphs of at most ``DENSE_FM`` vertices).
    least the heaviest edge), mutual proposals are matched, for ``MATCH_ROUNDS`` rounds. Vertices
    left over that share their heaviest neighbour (leaves of a hub), and vertices without edges,
    are then paired two by two. No pair may weigh more than ``1.5 / coarsen_to`` of the total
-   load in any resource, nor more than a capacity. Pairs are contracted with ``P^T A P``. Levels
+   load in any resource, nor more than a capacity. Pairs are contracted into ``P^T A P`` (their
+   rows stacked, columns renamed, duplicates summed: cheaper than two sparse products). Levels
    repeat until ``coarsen_to = max(10 * n_parts, 200)`` vertices remain or a level keeps more
    than 90 % of them.
 
    Dense graphs (over a million entries and 32 per vertex) are matched on a sparsified copy: each
    row keeps 16 systematic samples of its entries (drawn with probability proportional to weight,
    each worth ``row sum / 16``; or, when all weights are within a factor of 4, drawn evenly, each
-   worth ``weight * row length / 16``, which reads only the samples), kept rows shorter than 32
-   exactly, and symmetrised. The estimate is unbiased and costs a few passes over the rows where
-   an exact ``P^T A P`` per level would not shrink (a random graph keeps its number of entries
-   level after level until it is dense). The coarse graphs are contractions of such copies, and
-   a coarse graph that becomes dense again is replaced by its copy.
+   worth ``weight * row length / 16``, which reads only the samples), rows of up to 32 entries
+   are kept exactly, and the copy is symmetrised. The estimate is unbiased and costs a few passes
+   over the rows where an exact ``P^T A P`` per level would not shrink (a random graph keeps its
+   number of entries level after level until it is dense). The coarse graphs are contractions of
+   such copies; a coarse graph that becomes dense again is replaced by its own copy (with 8
+   samples per row above ``LARGE_COARSE`` vertices).
 
 2. **Initial partition** of the coarsest graph by recursive bisection: each bisection grows one
    side from a seed by the FM gain ``2 * connection - degree`` up to its share of the load, then
@@ -38,13 +41,14 @@ parts, and over vertices only in graphs of at most ``DENSE_FM`` vertices).
    cheapest vertices to parts with room, and the partition is refined by label propagation after
    Jet (Gilbert et al., 2024): every vertex with a positive gain is offered to its best-connected
    other part; a move is kept only if it still gains once the neighbours that gain more have
-   moved (the "afterburner", which stops neighbours from swapping back and forth); the moves are
-   made regardless of capacity, then the parts over capacity are rebalanced by moving out their
-   vertices of least loss per unit of load. Moving freely then rebalancing lets full parts trade
-   vertices. The best partition seen (least overload, then smallest cut) is kept, so refinement
-   never makes the cut worse. The finest level is refined on the exact graph, or, above
-   ``EXACT_REFINE_NNZ`` entries, on its sparsified copy with every pass measured on the exact graph
-   (and applied only if it lowers the exact cut).
+   moved (the "afterburner", which stops neighbours from swapping back and forth); moves go
+   ahead, best first, while their part has room counting what leaves it; then the parts over
+   capacity are rebalanced by moving out their vertices of least loss per unit of load. Moving
+   then rebalancing lets full parts trade vertices. The best partition seen (least overload, then
+   smallest cut) is kept, so refinement never makes the cut worse. The finest level is refined on
+   the exact graph, or, above ``EXACT_REFINE_NNZ`` entries, on its sparsified copy with moves
+   that gain at least three samples' worth, every pass checked on a sample of the exact graph's
+   rows and then measured exactly, and applied only if it lowers the exact cut.
 
 Capacities are hard: every part of the result respects every capacity. ``n_parts`` is first
 raised to the lower bound ``ceil(total / capacity)`` of every resource. When the parts cannot hold
@@ -61,6 +65,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 
 import numpy as np
 import scipy.sparse as sp
@@ -103,7 +108,8 @@ def mincut_parts(adjacency: sp.csr_matrix, vertex_weights: np.ndarray, capacitie
     ----------
     adjacency
         Symmetric ``(n, n)`` sparse matrix of non-negative edge weights (expected messages between
-        two vertices); the diagonal is ignored. Any SciPy sparse format; CSR is used as is.
+        two vertices); the diagonal is ignored, symmetry is not checked. Any SciPy sparse format;
+        a canonical float64 CSR matrix is used as is, without a copy.
     vertex_weights
         ``(n, r)`` (or ``(n,)`` for one resource) non-negative resource use of each vertex.
     capacities
@@ -244,7 +250,7 @@ def _check(adjacency, vertex_weights, capacities, n_parts):
         raise ValueError(f"capacities must have shape ({weights.shape[1]},) (got {caps.shape})")
     if np.isnan(caps).any() or (caps <= 0).any():
         raise ValueError("capacities must be positive (np.inf for no limit)")
-    if isinstance(n_parts, bool) or int(n_parts) != n_parts or n_parts < 1:
+    if isinstance(n_parts, bool) or not isinstance(n_parts, numbers.Integral) or n_parts < 1:
         raise ValueError(f"n_parts must be a positive integer (got {n_parts!r})")
     if n:
         over = weights > caps
@@ -1023,61 +1029,6 @@ def _afterburner(graph, part, cand, dest, gain):
 def _limited(caps):
     """Resources (columns of a ``(k, r)`` capacity array) that some part limits."""
     return np.flatnonzero(np.isfinite(caps).any(axis=0))
-
-
-def _single_moves(part, verts, to, gain, weights, loads, caps, counts):
-    """The moves that fit the free room of their destination, best gain first, leaving at least
-    one vertex in every part."""
-    src = part[verts]
-    order = np.lexsort((-gain, src))
-    keep = order[_rank_in_group(src[order]) < counts[src[order]] - 1]
-    order = keep[np.lexsort((-gain[keep], to[keep]))]
-    dst = to[order]
-    ok = np.ones(order.size, dtype=bool)
-    for j in _limited(caps):
-        ok &= loads[dst, j] + _group_cumsum(weights[verts[order], j], dst) <= caps[dst, j]
-    return verts[order[ok]], to[order[ok]]
-
-
-def _swaps(part, dest, gain, blocked, moved, weights, loads, caps, k):
-    """Exchanges for moves blocked by a full part: ``x`` (blocked, from ``a`` to ``b``) trades
-    places with a ``y`` of ``b`` whose best other part is ``a`` (its gain may be negative), best
-    first on both sides, while the pair gains; pairs are dropped until every part fits."""
-    up_side = np.flatnonzero(blocked & ~moved)
-    if up_side.size == 0:
-        return up_side, up_side
-    wanted = np.zeros(k * k, dtype=bool)
-    wanted[part[up_side] * k + dest[up_side]] = True
-    other = np.flatnonzero(~moved & ~blocked & (dest >= 0))
-    other = other[wanted[dest[other] * k + part[other]]]
-    # x goes a -> b and y goes b -> a: both sides keyed by the ordered pair (a, b) of x.
-    kx = part[up_side] * k + dest[up_side]
-    ky = dest[other] * k + part[other]
-    ox = np.lexsort((-gain[up_side], kx))
-    oy = np.lexsort((-gain[other], ky))
-    x, kx = up_side[ox], kx[ox]
-    y, ky = other[oy], ky[oy]
-    stride = part.size + 1
-    _, ix, iy = np.intersect1d(kx * stride + _rank_in_group(kx), ky * stride + _rank_in_group(ky),
-                               assume_unique=True, return_indices=True)
-    x, y = x[ix], y[iy]
-    good = gain[x] + gain[y] > 0
-    x, y = x[good], y[good]
-    limited = _limited(caps)
-    for _ in range(8):
-        if x.size == 0 or limited.size == 0:
-            break
-        new = loads.copy()
-        verts = np.concatenate([x, y])
-        _apply_loads(new, weights, part[verts], np.concatenate([part[y], part[x]]), verts)
-        over = (new[:, limited] > caps[:, limited]).any(axis=1)
-        if not over.any():
-            break
-        keep = ~(over[part[x]] | over[part[y]])
-        x, y = x[keep], y[keep]
-    else:
-        x, y = x[:0], y[:0]
-    return np.concatenate([x, y]), np.concatenate([part[y], part[x]])
 
 
 def _cut_change(graph, part, verts, dest, stride=1):
