@@ -7,6 +7,7 @@ from typing import Protocol
 import numpy as np
 
 from nmgraph.runtimes.results import Counters
+from nmgraph.runtimes.state import RunState
 
 __all__ = ["Backend"]
 
@@ -16,7 +17,8 @@ class Backend(Protocol):
 
     ``t`` is the number of steps run. Spikes of every population are always kept; state is
     recorded only for the ``(population, var)`` pairs passed to :meth:`record`, from the next step
-    on.
+    on. ``dump_state``/``load_state`` carry the whole run in a backend-independent form
+    (snapshots).
     """
 
     t: int
@@ -28,4 +30,6 @@ class Backend(Protocol):
     def get(self, population: str, var: str) -> np.ndarray: ...
     def set(self, population: str, var: str, value: np.ndarray) -> None: ...
     def counters(self) -> Counters: ...
+    def dump_state(self) -> RunState: ...
+    def load_state(self, state: RunState) -> None: ...
     def close(self) -> None: ...
