@@ -15,7 +15,7 @@ PACKAGE_DIRS = {
     "nmgraph.runtimes": "runtimes",
 }
 
-KERNELS = ["_neurons", "_sync", "_cores"]
+KERNELS = ["_neurons", "_sync", "_fanout", "_cores", "_roofline"]
 
 # Cython finds a module's .pxd under its dotted name (nmgraph/runtimes/_neurons.pxd), but the
 # sources live in runtimes/. A tree of links under build/ mirrors the package layout so that one
@@ -29,13 +29,19 @@ for package, folder in PACKAGE_DIRS.items():
     if not link.is_symlink():
         link.symlink_to(os.path.relpath(Path(folder).resolve(), link.parent.resolve()))
 
+# The kernels are integer loops that the compiler vectorises (the neuron updates, the Poisson hash);
+# tuning them for the CPU that builds them is what a from-source install is for. Set
+# NMGRAPH_PORTABLE_BUILD=1 to build binaries that run on any x86-64 (e.g. for a wheel).
+# Results do not depend on it: integer arithmetic is exact either way.
+COMPILE_ARGS = ["-O3"] if os.environ.get("NMGRAPH_PORTABLE_BUILD") else ["-O3", "-march=native"]
+
 extensions = [
     Extension(
         f"nmgraph.runtimes.{name}",
         [f"runtimes/{name}.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O3"],
+        extra_compile_args=COMPILE_ARGS,
     )
     for name in KERNELS
 ]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nmgraph.compilers.executable import Executable
+from nmgraph.runtimes._cores import FANOUT_DTYPE, SEGMENT_DTYPE
+from nmgraph.runtimes._fanout import MIXED_DELAYS, OWN_WEIGHTS, scatter_rows, split_segments
 
 __all__ = ["MODEL_CODES", "WorkerProgram", "assign_workers", "build_programs", "window_length"]
 
@@ -94,13 +96,9 @@ def window_length(programs: list[WorkerProgram]) -> int:
     """Steps between exchanges: the smallest delay of any synapse reached across workers."""
     shortest = MAX_WINDOW
     for program in programs:
-        remote_rows = np.flatnonzero(program.row_worker != program.rank)
-        if remote_rows.size:
-            starts = program.row_ptr[remote_rows]
-            stops = program.row_ptr[remote_rows + 1]
-            delays = program.syn_delay[_ranges(starts, stops)]
-            if delays.size:
-                shortest = min(shortest, int(delays.min()))
+        remote = program.row_worker != program.rank
+        if remote.any():
+            shortest = min(shortest, int(program.row_min_delay[remote].min()))
     return shortest
 
 
@@ -117,18 +115,14 @@ def build_programs(exe: Executable, core_worker: np.ndarray,
     starts = np.concatenate(([0], np.cumsum(counts)))
     unit_local = np.empty(unit_core.size, dtype=np.int64)
     unit_local[order] = np.arange(order.size) - np.repeat(starts[:-1], counts)
-    graph_source, graph_target, weights, delays = _all_synapses(exe)
-    target_worker = unit_worker[graph_target]
     programs = []
     costs = exe.unit_costs
     row_sets = []
     for w in range(n_workers):
         units = order[starts[w]:starts[w + 1]]
         program = _program(exe, w, n_workers, units, glob, unit_local, core_worker)
-        mine = target_worker == w
-        row_sets.append(_add_rows(program, graph_source[mine], unit_local[graph_target[mine]],
-                                  weights[mine], delays[mine]))
-        program.arrays["unit_cost"] = np.ascontiguousarray(costs[units])
+        row_sets.append(_add_rows(exe, program, np.flatnonzero(core_worker == w), unit_local))
+        program.arrays["unit_cost"] = np.ascontiguousarray(costs[units], dtype=np.int64)
         program.arrays["counters"] = np.zeros(N_COUNTERS, dtype=np.int64)
         program.arrays["rec_time"] = np.zeros(record_capacity, dtype=np.int64)
         program.arrays["rec_unit"] = np.zeros(record_capacity, dtype=np.int32)
@@ -164,7 +158,6 @@ def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray,
         arrays[name] = np.ascontiguousarray(glob[name][neurons])
     arrays["bias"] = arrays["bias_mant"].astype(np.int64) << arrays["bias_exp"].astype(np.int64)
     arrays["a_in"] = np.zeros(n_neurons, dtype=np.int64)
-    arrays["ring"] = np.zeros((exe.ir.max_delay + 1, max(n_neurons, 1)), dtype=np.int64)
     arrays["spiked"] = np.zeros(max(units.size, 1), dtype=np.uint8)
     pois = units[model == 2]
     pois_base = n_neurons
@@ -173,10 +166,10 @@ def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray,
                             (np.diff(glob["population"][pois]) != 0)) + 1 if pois.size else []
     seg_first = np.concatenate(([0], breaks)).astype(np.int64) if pois.size else np.zeros(0, int)
     seg_end = np.concatenate((breaks, [pois.size])).astype(np.int64) if pois.size else seg_first
-    arrays["seg_start"] = (seg_first + pois_base).astype(np.int64)
-    arrays["seg_count"] = (seg_end - seg_first).astype(np.int64)
-    arrays["seg_seed"] = glob["seed"][pois[seg_first]] if pois.size else np.zeros(0, np.uint64)
-    arrays["seg_index"] = glob["pindex"][pois[seg_first]] if pois.size else np.zeros(0, np.uint64)
+    arrays["pois_start"] = (seg_first + pois_base).astype(np.int64)
+    arrays["pois_count"] = (seg_end - seg_first).astype(np.int64)
+    arrays["pois_seed"] = glob["seed"][pois[seg_first]] if pois.size else np.zeros(0, np.uint64)
+    arrays["pois_index"] = glob["pindex"][pois[seg_first]] if pois.size else np.zeros(0, np.uint64)
     gens = units[model == 3]
     gen_base = n_neurons + pois.size
     _add_generators(exe, arrays, gens, glob)
@@ -201,44 +194,90 @@ def _add_generators(exe: Executable, arrays: dict[str, np.ndarray], gens: np.nda
     arrays["gen_data"], arrays["gen_steps"], arrays["gen_repeat"] = data, steps, repeat
 
 
+#: Synapses converted and scattered per chunk when building fan-out tables (bounds temporaries).
+_CHUNK = 1 << 22
+#: The ring buffer is int32 when every neuron's summed synaptic weight magnitudes stay below this
+#: (then no step's input can leave int32: DESIGN §4's proof), else int64.
+RING32_BOUND = 2**31 - 1
+#: Synapse targets are uint16 when the worker has at most this many neurons, else int32.
+TARGET16_NEURONS = 1 << 16
+
+
+def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
+              unit_local: np.ndarray) -> np.ndarray:
+    """The worker's fan-out table (see ``_fanout.pyx``), the ring buffer sized for it, and the
+    sorted source unit of each row (returned)."""
+    tables, routing = exe.tables, exe.routing
+    axon_ptr, syn_ptr = routing.axon_indptr, tables.axon_syn_ptr
+    n_neurons = program.n_neurons
+    axons = _ranges(axon_ptr[cores], axon_ptr[cores + 1])
+    axon_core = np.repeat(cores, axon_ptr[cores + 1] - axon_ptr[cores])
+    source = routing.axon_source[axons]
+    row_source = np.unique(source)
+    axon_row = np.searchsorted(row_source, source)
+    per_axon = syn_ptr[axons + 1] - syn_ptr[axons]
+    row_ptr = np.zeros(row_source.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(axon_row, weights=per_axon, minlength=row_source.size).astype(np.int64),
+              out=row_ptr[1:])
+    n_syn = int(row_ptr[-1])
+    target = np.empty(n_syn, dtype=np.int32)
+    weight = np.empty(n_syn, dtype=np.int32)
+    delay = np.empty(n_syn, dtype=np.uint8)
+    fill = row_ptr[:-1].copy()
+    # chunks of whole axons, in order: each (row, core) run stays in core order within its row
+    axon_end = np.cumsum(per_axon)
+    first = 0
+    while first < axons.size:
+        last = int(np.searchsorted(axon_end, axon_end[first] - per_axon[first] + _CHUNK,
+                                   side="right"))
+        last = max(last, first + 1)
+        sel = slice(first, last)
+        lo, hi = int(syn_ptr[axons[first]]), int(syn_ptr[axons[last - 1] + 1])
+        count = per_axon[sel]
+        if hi - lo == int(count.sum()):  # the chunk's synapses are one range of the tables
+            index: slice | np.ndarray = slice(lo, hi)
+        else:  # cores of the worker that are not adjacent
+            index = _ranges(syn_ptr[axons[sel]], syn_ptr[axons[sel] + 1])
+        spans = np.repeat(axon_core[sel], count)
+        core_local = tables.syn_target[index].astype(np.int64)
+        local = unit_local[tables.core_units[tables.core_unit_ptr[spans] + core_local]]
+        stops = np.cumsum(count)
+        scatter_rows(axon_row[sel].astype(np.int64), stops - count, stops, local.astype(np.int32),
+                     tables.syn_weight[index].astype(np.int32),
+                     np.ascontiguousarray(tables.syn_delay[index], dtype=np.uint8), fill,
+                     target, weight, delay)
+        del spans, core_local, local
+        first = last
+    row_seg, seg_ptr, seg_delay, seg_weight, seg_flags, row_min = split_segments(
+        row_ptr, target, weight, delay)
+    own_weights = bool((seg_flags & OWN_WEIGHTS).any())
+    mixed = bool((seg_flags & MIXED_DELAYS).any())
+    magnitude = np.bincount(target, weights=np.abs(weight), minlength=n_neurons) if n_syn \
+        else np.zeros(1)
+    ring32 = float(magnitude.max(initial=0)) < RING32_BOUND
+    arrays = program.arrays
+    arrays["ring"] = np.zeros((exe.ir.max_delay + 1, max(n_neurons, 1)),
+                              dtype=np.int32 if ring32 else np.int64)
+    segments = np.zeros(seg_ptr.size, dtype=SEGMENT_DTYPE)  # the last one: end sentinel
+    segments["start"] = seg_ptr
+    segments["weight"][:-1], segments["delay"][:-1], segments["flags"][:-1] = (seg_weight, seg_delay,
+                                                                             seg_flags)
+    arrays["row_seg"], arrays["segments"] = row_seg, segments
+    arrays["row_min_delay"] = row_min
+    arrays["syn_target"] = target.astype(np.uint16) if n_neurons <= TARGET16_NEURONS else target
+    if own_weights and n_syn and (weight.min() < -(1 << 15) or weight.max() >= 1 << 15):
+        raise ValueError("synaptic weights beyond int16 reached the multicore runtime")
+    arrays["syn_weight"] = weight.astype(np.int16) if own_weights else np.zeros(0, np.int16)
+    arrays["syn_delay"] = delay if mixed else np.zeros(0, np.uint8)
+    return row_source.astype(np.int64)
+
+
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(starts[i], stops[i])`` for all i, vectorised."""
     counts = stops - starts
     total = int(counts.sum())
     first = np.repeat(np.cumsum(counts) - counts, counts)
     return np.repeat(starts, counts) + (np.arange(total) - first)
-
-
-def _all_synapses(exe: Executable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every synapse as (global source, global target, shifted weight, delay), from the
-    per-core tables (the weights there are already quantized and shifted)."""
-    tables, routing = exe.tables, exe.routing
-    n_axons = routing.axon_source.size
-    axon_core = np.repeat(np.arange(exe.n_cores), np.diff(routing.axon_indptr))
-    per_axon = np.diff(tables.axon_syn_ptr)
-    source = np.repeat(routing.axon_source, per_axon)
-    core = np.repeat(axon_core, per_axon) if n_axons else np.zeros(0, dtype=np.int64)
-    target = tables.core_units[tables.core_unit_ptr[core] + tables.syn_target.astype(np.int64)]
-    return source, target, tables.syn_weight, tables.syn_delay
-
-
-def _add_rows(program: WorkerProgram, source: np.ndarray, target_local: np.ndarray,
-              weights: np.ndarray, delays: np.ndarray) -> np.ndarray:
-    """The worker's fan-out table: one row per source unit, synapses ordered by target."""
-    order = np.lexsort((target_local, source))
-    source = source[order]
-    first = np.ones(source.size, dtype=bool)
-    np.not_equal(source[1:], source[:-1], out=first[1:])
-    row_start = np.flatnonzero(first)
-    row_source = source[row_start]
-    ptr = np.zeros(row_source.size + 1, dtype=np.int64)
-    ptr[:-1] = row_start
-    ptr[-1] = source.size
-    program.arrays["row_ptr"] = ptr
-    program.arrays["syn_target"] = target_local[order].astype(np.int32)
-    program.arrays["syn_weight"] = np.ascontiguousarray(weights[order])
-    program.arrays["syn_delay"] = np.ascontiguousarray(delays[order])
-    return row_source.astype(np.int64)
 
 
 def _add_fanout(program: WorkerProgram, row_sets: list[np.ndarray],
@@ -262,12 +301,19 @@ def _add_fanout(program: WorkerProgram, row_sets: list[np.ndarray],
             remote_row.append(where[found].astype(np.int64))
     # the worker of each row's source, to find the rows fed from other workers (window length)
     program.arrays["row_worker"] = unit_worker[row_sets[program.rank]].astype(np.int64)
-    program.arrays["local_row"] = local_row
     unit = np.concatenate(remote_unit) if remote_unit else np.zeros(0, dtype=np.int64)
     order = np.argsort(unit, kind="stable")
     ptr = np.zeros(units.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(unit, minlength=units.size), out=ptr[1:])
-    program.arrays["remote_ptr"] = ptr
+    row_seg = program.arrays["row_seg"]
+    fanout = np.zeros(max(units.size, 1), dtype=FANOUT_DTYPE)
+    has_row = local_row >= 0
+    fanout["seg_begin"][:units.size][has_row] = row_seg[local_row[has_row]]
+    fanout["seg_count"][:units.size][has_row] = (row_seg[local_row[has_row] + 1]
+                                                 - row_seg[local_row[has_row]])
+    fanout["remote_begin"][:units.size] = ptr[:-1]
+    fanout["remote_count"][:units.size] = np.diff(ptr)
+    program.arrays["fanout"] = fanout
     program.arrays["remote_worker"] = (np.concatenate(remote_worker)[order] if remote_worker
                                        else np.zeros(0, dtype=np.int32))
     program.arrays["remote_row"] = (np.concatenate(remote_row)[order] if remote_row

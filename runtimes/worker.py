@@ -107,6 +107,7 @@ class WorkerLoop:
                 rows.append(program.arrays[var][:program.n_neurons].copy())
             t += n
             done += n
+        kernel.flush_costs()
         count = kernel.rec_count
         times = np.array(program.rec_time[:count])
         units = program.units[program.rec_unit[:count]]
@@ -146,6 +147,7 @@ class WorkerLoop:
         program.arrays["ring"][:, :program.n_neurons] = ring[:, np.searchsorted(units, neurons)]
 
     def do_set_counters(self, counters: np.ndarray) -> None:
+        self.kernel.flush_costs()
         self.program.counters[:] = counters
 
     def do_stop(self) -> None:
