@@ -401,29 +401,63 @@ cdef class WorkerKernel:
         cdef int64_t w, before = self.p.rec_count
         if boxes == NULL:
             raise MemoryError()
-        if out_counts.shape[0] < n_out:
-            raise ValueError("out_counts is shorter than outboxes")
         try:
+            if out_counts.shape[0] < n_out:
+                raise ValueError("out_counts is shorter than outboxes")
             for w in range(n_out):
                 boxes[w] = <int64_t*>_ptr(np.asarray(outboxes[w]))
             if self.p.rec_count + self.p.n_units * steps > self.record_capacity:
                 raise ValueError("spike record buffer too small for this window")
             with nogil:
-                if self.ring32 and self.target16:
-                    _run(&self.p, <int32_t*>self.ring, <uint16_t*>self.target, t0, steps, boxes,
-                         &out_counts[0])
-                elif self.ring32:
-                    _run(&self.p, <int32_t*>self.ring, <int32_t*>self.target, t0, steps, boxes,
-                         &out_counts[0])
-                elif self.target16:
-                    _run(&self.p, <int64_t*>self.ring, <uint16_t*>self.target, t0, steps, boxes,
-                         &out_counts[0])
-                else:
-                    _run(&self.p, <int64_t*>self.ring, <int32_t*>self.target, t0, steps, boxes,
-                         &out_counts[0])
+                self._run_any(t0, steps, boxes, &out_counts[0])
         finally:
             free(boxes)
         return self.p.rec_count - before
+
+    def run_windows(self, int64_t t0, int64_t steps, int64_t window, exchange, double timeout,
+                    const int64_t[:, ::1] outbox_addr, const int64_t[:, ::1] inbox_addr,
+                    out_counts, scratch_counts):
+        """Advance up to ``steps`` steps from ``t0`` in windows of ``window`` steps, exchanging
+        with the other workers after each window, with no Python between windows but one call of
+        ``exchange.exchange_counts`` (an ``ExchangeCore``; ``timeout`` in seconds, < 0 none).
+
+        ``outbox_addr[p, w]`` / ``inbox_addr[p, s]``: addresses of the mailboxes of window parity
+        ``p`` (``SharedMemoryTransport.mailbox_addresses``); ``out_counts``: int64 array of one
+        count per worker (zero on entry), ``in_counts`` its scratch twin. Stops early, at a window
+        boundary, when the spike record buffer could not hold another window; returns the steps
+        done (the caller grows the buffer and calls again).
+        """
+        cdef int64_t n_workers = outbox_addr.shape[1], w, s, n, done = 0, parity
+        cdef int64_t[::1] counts = out_counts
+        cdef int64_t[::1] in_counts = scratch_counts
+        cdef int64_t** boxes = <int64_t**>malloc(max(n_workers, 1) * sizeof(int64_t*))
+        if boxes == NULL:
+            raise MemoryError()
+        if counts.shape[0] != n_workers or in_counts.shape[0] != n_workers or \
+                inbox_addr.shape[1] != n_workers or outbox_addr.shape[0] != 2:
+            free(boxes)
+            raise ValueError("mailbox addresses and counts must cover every worker")
+        try:
+            while done < steps:
+                n = min(window, steps - done)
+                if self.p.rec_count + self.p.n_units * n > self.record_capacity:
+                    break
+                parity = exchange.window & 1
+                for w in range(n_workers):
+                    boxes[w] = <int64_t*><size_t>outbox_addr[parity, w]
+                with nogil:
+                    self._run_any(t0 + done, n, boxes, &counts[0])
+                parity = exchange.exchange_counts(out_counts, timeout, scratch_counts)
+                with nogil:
+                    for s in range(n_workers):
+                        if in_counts[s] > 0:
+                            self._deliver_any(<int64_t*><size_t>inbox_addr[parity, s], in_counts[s])
+                    for w in range(n_workers):
+                        counts[w] = 0
+                done += n
+        finally:
+            free(boxes)
+        return done
 
     def deliver(self, const int64_t[::1] messages):
         """Deliver messages ``(t << 32) | row`` received from other workers."""
@@ -431,14 +465,28 @@ cdef class WorkerKernel:
         if n == 0:
             return
         with nogil:
-            if self.ring32 and self.target16:
-                _deliver_all(&self.p, <int32_t*>self.ring, <uint16_t*>self.target, &messages[0], n)
-            elif self.ring32:
-                _deliver_all(&self.p, <int32_t*>self.ring, <int32_t*>self.target, &messages[0], n)
-            elif self.target16:
-                _deliver_all(&self.p, <int64_t*>self.ring, <uint16_t*>self.target, &messages[0], n)
-            else:
-                _deliver_all(&self.p, <int64_t*>self.ring, <int32_t*>self.target, &messages[0], n)
+            self._deliver_any(&messages[0], n)
+
+    cdef void _run_any(self, int64_t t0, int64_t steps, int64_t** boxes,
+                       int64_t* out_counts) noexcept nogil:
+        if self.ring32 and self.target16:
+            _run(&self.p, <int32_t*>self.ring, <uint16_t*>self.target, t0, steps, boxes, out_counts)
+        elif self.ring32:
+            _run(&self.p, <int32_t*>self.ring, <int32_t*>self.target, t0, steps, boxes, out_counts)
+        elif self.target16:
+            _run(&self.p, <int64_t*>self.ring, <uint16_t*>self.target, t0, steps, boxes, out_counts)
+        else:
+            _run(&self.p, <int64_t*>self.ring, <int32_t*>self.target, t0, steps, boxes, out_counts)
+
+    cdef void _deliver_any(self, const int64_t* messages, Py_ssize_t n) noexcept nogil:
+        if self.ring32 and self.target16:
+            _deliver_all(&self.p, <int32_t*>self.ring, <uint16_t*>self.target, messages, n)
+        elif self.ring32:
+            _deliver_all(&self.p, <int32_t*>self.ring, <int32_t*>self.target, messages, n)
+        elif self.target16:
+            _deliver_all(&self.p, <int64_t*>self.ring, <uint16_t*>self.target, messages, n)
+        else:
+            _deliver_all(&self.p, <int64_t*>self.ring, <int32_t*>self.target, messages, n)
 
 
 def _check(arrays, dtypes):

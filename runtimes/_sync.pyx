@@ -76,6 +76,8 @@ barrier, but only when no party is inside ``wait``.
 
 import os
 
+import numpy as np
+
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uintptr_t
 from cpython.exc cimport PyErr_CheckSignals
@@ -519,7 +521,41 @@ cdef class ExchangeCore:
 
     def exchange(self, cnp.ndarray counts not None, double timeout=-1.0):
         """``counts``: 1-d C-contiguous int64 ndarray of ``n`` entries (TypeError otherwise)."""
-        cdef int n = self.n, p = self.window & 1, s, d, st
+        cdef int n = self.n, p = self._exchange(counts, timeout), s
+        cdef int64_t k
+        cdef list inb = self.inboxes[p]
+        cdef list result = []
+        for s in range(n):
+            k = nmg_load(&self.cnt[(p * n + s) * self.row + self.rank])
+            result.append(inb[s][:k] if k > 0 else self.empty)
+        return result
+
+    def exchange_counts(self, cnp.ndarray counts not None, double timeout,
+                        int64_t[::1] inbox_counts not None):
+        """As :meth:`exchange`, for a caller that reads the inboxes by address
+        (:meth:`inbox_addresses`): writes how many messages each source sent into
+        ``inbox_counts`` and returns the parity of the window that ended (0 or 1)."""
+        cdef int n = self.n, p, s
+        if inbox_counts.shape[0] != n:
+            raise ValueError(f"inbox_counts must have {n} entries")
+        p = self._exchange(counts, timeout)
+        for s in range(n):
+            inbox_counts[s] = nmg_load(&self.cnt[(p * n + s) * self.row + self.rank])
+        return p
+
+    def inbox_addresses(self):
+        """int64 ``(2, n)``: address of the inbox from each source, by parity (0 where a mailbox
+        has no capacity). Valid while the transport's segment is mapped."""
+        inboxes = np.zeros((2, self.n), dtype=np.int64)
+        for p in range(2):
+            for s in range(self.n):
+                box = self.inboxes[p][s]
+                inboxes[p, s] = box.ctypes.data if box.size else 0
+        return inboxes
+
+    cdef int _exchange(self, cnp.ndarray counts, double timeout) except -1:
+        """Publish this rank's counts, wait on the barrier; returns the parity that ended."""
+        cdef int n = self.n, p = self.window & 1, d, st
         cdef int64_t k
         cdef int64_t *out = self.cnt + (p * n + self.rank) * self.row
         if (cnp.PyArray_TYPE(counts) != cnp.NPY_INT64 or cnp.PyArray_NDIM(counts) != 1
@@ -544,10 +580,5 @@ cdef class ExchangeCore:
             raise BarrierTimeout(
                 f"rank {self.rank}: exchange of window {self.window} timed out after {timeout} s "
                 f"waiting for ranks {self.barrier.missing()}")
-        cdef list inb = self.inboxes[p]
-        cdef list result = []
-        for s in range(n):
-            k = nmg_load(&self.cnt[(p * n + s) * self.row + self.rank])
-            result.append(inb[s][:k] if k > 0 else self.empty)
         self.window += 1
-        return result
+        return p

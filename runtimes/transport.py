@@ -300,6 +300,28 @@ class SharedMemoryTransport:
                 raise e from None
             return self._core.exchange(c, self._timeout_s)
 
+    def mailbox_addresses(self) -> tuple[np.ndarray, np.ndarray]:
+        """int64 ``(2, size)`` addresses of this rank's outboxes (to each destination) and inboxes
+        (from each source) by window parity, 0 where a mailbox has no capacity: for a kernel that
+        runs windows and exchanges without Python in between (``WorkerKernel.run_windows``, with
+        :attr:`exchange_core`). Valid while the segment is mapped."""
+        if self.rank < 0:
+            raise RuntimeError("the creator's transport is no party; use for_rank(rank)")
+        out = np.array([[box.ctypes.data if box.size else 0 for box in boxes]
+                        for boxes in self._out], dtype=np.int64)
+        return out, self._core.inbox_addresses()
+
+    @property
+    def exchange_core(self):
+        """The per-rank ``ExchangeCore`` (``exchange_counts``, ``window``): see
+        :meth:`mailbox_addresses`."""
+        return self._core
+
+    @property
+    def timeout_s(self) -> float:
+        """:attr:`timeout` in seconds, -1.0 for none (as the Cython layer takes it)."""
+        return self._timeout_s
+
     @property
     def timeout(self) -> float | None:
         """Default barrier timeout of ``exchange``/``barrier`` (None: none)."""
