@@ -29,8 +29,8 @@ MIN_SEGMENT = C_MIN_SEGMENT
 
 def scatter_rows(const int64_t[::1] axon_row, const int64_t[::1] axon_start,
                  const int64_t[::1] axon_stop, const int32_t[::1] target,
-                 const int32_t[::1] weight, const uint8_t[::1] delay, int64_t[::1] fill,
-                 int32_t[::1] out_target, int32_t[::1] out_weight, uint8_t[::1] out_delay):
+                 const int16_t[::1] weight, const uint8_t[::1] delay, int64_t[::1] fill,
+                 int32_t[::1] out_target, int16_t[::1] out_weight, uint8_t[::1] out_delay):
     """Copy each axon's synapses ``[axon_start[a], axon_stop[a])`` of (target, weight, delay) to
     ``out_*[fill[axon_row[a]] ...]``, advancing ``fill`` (the next free place of each row)."""
     cdef Py_ssize_t a, s, pos, n = axon_row.shape[0]
@@ -45,7 +45,7 @@ def scatter_rows(const int64_t[::1] axon_row, const int64_t[::1] axon_start,
             fill[axon_row[a]] = pos
 
 
-def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int32_t[::1] weight,
+def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1] weight,
                    uint8_t[::1] delay):
     """Order each row's synapses by delay (stable) in place and cut them into segments.
 
@@ -81,8 +81,9 @@ def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int32_t[::1]
     cdef uint8_t[::1] seg_delay = seg_delay_np, seg_flags = seg_flags_np, row_min = row_min_np
     cdef int32_t[::1] seg_weight = seg_weight_np
     buf_t_np = np.zeros(max(longest, 1), dtype=np.int32)
-    buf_w_np = np.zeros(max(longest, 1), dtype=np.int32)
-    cdef int32_t[::1] buf_t = buf_t_np, buf_w = buf_w_np
+    buf_w_np = np.zeros(max(longest, 1), dtype=np.int16)
+    cdef int32_t[::1] buf_t = buf_t_np
+    cdef int16_t[::1] buf_w = buf_w_np
     # pass 2: order by delay and write the segments
     with nogil:
         k = 0
@@ -153,7 +154,7 @@ cdef uint8_t _min_delay(const uint8_t[::1] delay, Py_ssize_t lo, Py_ssize_t hi) 
     return m
 
 
-cdef void _set_weight(const int32_t[::1] weight, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t k,
+cdef void _set_weight(const int16_t[::1] weight, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t k,
                       int32_t[::1] seg_weight, uint8_t[::1] seg_flags) noexcept nogil:
     cdef Py_ssize_t s
     seg_weight[k] = weight[lo]
@@ -162,3 +163,20 @@ cdef void _set_weight(const int32_t[::1] weight, Py_ssize_t lo, Py_ssize_t hi, P
             seg_flags[k] |= C_OWN_WEIGHTS
             seg_weight[k] = 0
             return
+
+
+def max_input_magnitude(const int32_t[::1] target, const int16_t[::1] weight, Py_ssize_t n):
+    """``max_i sum_{s: target[s] = i} |weight[s]|`` over targets ``0 .. n - 1``: a bound on the
+    input any neuron can receive in one step (each synapse delivers at most once per step)."""
+    acc_np = np.zeros(max(n, 1), dtype=np.int64)
+    cdef int64_t[::1] acc = acc_np
+    cdef Py_ssize_t s
+    cdef int64_t w, top = 0
+    with nogil:
+        for s in range(target.shape[0]):
+            w = weight[s]
+            acc[target[s]] += w if w >= 0 else -w
+        for s in range(n):
+            if acc[s] > top:
+                top = acc[s]
+    return top

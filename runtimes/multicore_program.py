@@ -19,7 +19,13 @@ import numpy as np
 
 from nmgraph.compilers.executable import Executable
 from nmgraph.runtimes._cores import FANOUT_DTYPE, SEGMENT_DTYPE
-from nmgraph.runtimes._fanout import MIXED_DELAYS, OWN_WEIGHTS, scatter_rows, split_segments
+from nmgraph.runtimes._fanout import (
+    MIXED_DELAYS,
+    OWN_WEIGHTS,
+    max_input_magnitude,
+    scatter_rows,
+    split_segments,
+)
 
 __all__ = ["MODEL_CODES", "WorkerProgram", "assign_workers", "build_programs", "window_length"]
 
@@ -206,55 +212,54 @@ TARGET16_NEURONS = 1 << 16
 def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
               unit_local: np.ndarray) -> np.ndarray:
     """The worker's fan-out table (see ``_fanout.pyx``), the ring buffer sized for it, and the
-    sorted source unit of each row (returned)."""
+    sorted source unit of each row (returned).
+
+    Three passes over the worker's cores in groups of at most ``_CHUNK`` synapses (so temporaries
+    stay bounded whatever the network's size): which units reach the worker (its rows), how many
+    synapses each row has, then each group's synapses scattered into their rows.
+    """
     tables, routing = exe.tables, exe.routing
     axon_ptr, syn_ptr = routing.axon_indptr, tables.axon_syn_ptr
     n_neurons = program.n_neurons
-    axons = _ranges(axon_ptr[cores], axon_ptr[cores + 1])
-    axon_core = np.repeat(cores, axon_ptr[cores + 1] - axon_ptr[cores])
-    source = routing.axon_source[axons]
-    row_source = np.unique(source)
-    axon_row = np.searchsorted(row_source, source)
-    per_axon = syn_ptr[axons + 1] - syn_ptr[axons]
+    groups = _core_groups(cores, syn_ptr[axon_ptr[cores + 1]] - syn_ptr[axon_ptr[cores]])
+    reaches = np.zeros(exe.ir.n_units, dtype=bool)
+    for group in groups:
+        reaches[routing.axon_source[_ranges(axon_ptr[group], axon_ptr[group + 1])]] = True
+    row_source = np.flatnonzero(reaches)
+    del reaches
+    row_of = np.full(exe.ir.n_units, -1, dtype=np.int64)
+    row_of[row_source] = np.arange(row_source.size)
+    row_count = np.zeros(row_source.size, dtype=np.int64)
+    for group in groups:
+        axons = _ranges(axon_ptr[group], axon_ptr[group + 1])
+        row_count += np.bincount(row_of[routing.axon_source[axons]],
+                                 weights=syn_ptr[axons + 1] - syn_ptr[axons],
+                                 minlength=row_source.size).astype(np.int64)
     row_ptr = np.zeros(row_source.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(axon_row, weights=per_axon, minlength=row_source.size).astype(np.int64),
-              out=row_ptr[1:])
+    np.cumsum(row_count, out=row_ptr[1:])
+    del row_count
     n_syn = int(row_ptr[-1])
     target = np.empty(n_syn, dtype=np.int32)
-    weight = np.empty(n_syn, dtype=np.int32)
+    weight = np.empty(n_syn, dtype=np.int16)
     delay = np.empty(n_syn, dtype=np.uint8)
     fill = row_ptr[:-1].copy()
-    # chunks of whole axons, in order: each (row, core) run stays in core order within its row
-    axon_end = np.cumsum(per_axon)
-    first = 0
-    while first < axons.size:
-        last = int(np.searchsorted(axon_end, axon_end[first] - per_axon[first] + _CHUNK,
-                                   side="right"))
-        last = max(last, first + 1)
-        sel = slice(first, last)
-        lo, hi = int(syn_ptr[axons[first]]), int(syn_ptr[axons[last - 1] + 1])
-        count = per_axon[sel]
-        if hi - lo == int(count.sum()):  # the chunk's synapses are one range of the tables
-            index: slice | np.ndarray = slice(lo, hi)
-        else:  # cores of the worker that are not adjacent
-            index = _ranges(syn_ptr[axons[sel]], syn_ptr[axons[sel] + 1])
-        spans = np.repeat(axon_core[sel], count)
-        core_local = tables.syn_target[index].astype(np.int64)
-        local = unit_local[tables.core_units[tables.core_unit_ptr[spans] + core_local]]
+    for group in groups:  # in core order: each row lists its synapses core by core
+        axons = _ranges(axon_ptr[group], axon_ptr[group + 1])
+        count = syn_ptr[axons + 1] - syn_ptr[axons]
+        index = _ranges(syn_ptr[axons], syn_ptr[axons + 1])
+        spans = np.repeat(np.repeat(group, axon_ptr[group + 1] - axon_ptr[group]), count)
+        local = unit_local[tables.core_units[tables.core_unit_ptr[spans]
+                                             + tables.syn_target[index].astype(np.int64)]]
         stops = np.cumsum(count)
-        scatter_rows(axon_row[sel].astype(np.int64), stops - count, stops, local.astype(np.int32),
-                     tables.syn_weight[index].astype(np.int32),
+        scatter_rows(row_of[routing.axon_source[axons]], stops - count, stops,
+                     local.astype(np.int32), _int16_weights(tables.syn_weight[index]),
                      np.ascontiguousarray(tables.syn_delay[index], dtype=np.uint8), fill,
                      target, weight, delay)
-        del spans, core_local, local
-        first = last
+        del index, spans, local
+    del row_of, fill
     row_seg, seg_ptr, seg_delay, seg_weight, seg_flags, row_min = split_segments(
         row_ptr, target, weight, delay)
-    own_weights = bool((seg_flags & OWN_WEIGHTS).any())
-    mixed = bool((seg_flags & MIXED_DELAYS).any())
-    magnitude = np.bincount(target, weights=np.abs(weight), minlength=n_neurons) if n_syn \
-        else np.zeros(1)
-    ring32 = float(magnitude.max(initial=0)) < RING32_BOUND
+    ring32 = max_input_magnitude(target, weight, n_neurons) < RING32_BOUND
     arrays = program.arrays
     arrays["ring"] = np.zeros((exe.ir.max_delay + 1, max(n_neurons, 1)),
                               dtype=np.int32 if ring32 else np.int64)
@@ -265,11 +270,31 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
     arrays["row_seg"], arrays["segments"] = row_seg, segments
     arrays["row_min_delay"] = row_min
     arrays["syn_target"] = target.astype(np.uint16) if n_neurons <= TARGET16_NEURONS else target
-    if own_weights and n_syn and (weight.min() < -(1 << 15) or weight.max() >= 1 << 15):
-        raise ValueError("synaptic weights beyond int16 reached the multicore runtime")
-    arrays["syn_weight"] = weight.astype(np.int16) if own_weights else np.zeros(0, np.int16)
-    arrays["syn_delay"] = delay if mixed else np.zeros(0, np.uint8)
+    del target
+    arrays["syn_weight"] = weight if (seg_flags & OWN_WEIGHTS).any() else np.zeros(0, np.int16)
+    arrays["syn_delay"] = delay if (seg_flags & MIXED_DELAYS).any() else np.zeros(0, np.uint8)
     return row_source.astype(np.int64)
+
+
+def _core_groups(cores: np.ndarray, synapses: np.ndarray) -> list[np.ndarray]:
+    """``cores`` cut into consecutive groups of at most ``_CHUNK`` synapses (or one core)."""
+    groups, start, total = [], 0, 0
+    for i, n in enumerate(synapses.tolist()):
+        if total and total + n > _CHUNK:
+            groups.append(cores[start:i])
+            start, total = i, 0
+        total += n
+    if start < cores.size:
+        groups.append(cores[start:])
+    return groups
+
+
+def _int16_weights(weights: np.ndarray) -> np.ndarray:
+    if weights.dtype == np.int16:
+        return np.ascontiguousarray(weights)
+    if weights.size and (weights.min() < -(1 << 15) or weights.max() >= 1 << 15):
+        raise ValueError("synaptic weights beyond int16 reached the multicore runtime")
+    return weights.astype(np.int16)
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
