@@ -393,6 +393,7 @@ class EnergyReport:
 
     @property
     def not_modelled(self) -> list[str]:
+        """Categories that occurred but that the profile's energy model leaves out."""
         return [c.name for c in self.categories.values() if c.status == NOT_MODELLED]
 
     @property
@@ -402,11 +403,13 @@ class EnergyReport:
 
     @property
     def per_step_j(self) -> float | None:
+        """Joules per step (the run's total / steps), or None."""
         total = self.total_j
         return None if total is None else total / self.steps
 
     @property
     def per_inference_j(self) -> float | None:
+        """Joules per inference window (per step x ``inference_steps``), or None."""
         per_step = self.per_step_j
         return None if per_step is None else per_step * self.inference_steps
 
@@ -467,6 +470,7 @@ class EnergyReport:
         })
 
     def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def to_markdown(self) -> str:

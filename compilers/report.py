@@ -99,6 +99,7 @@ class ResourceUse:
 
     @property
     def scope(self) -> str:
+        """Which cores the statistics cover: ``"neuron cores"`` or ``"all cores"``."""
         return "neuron cores" if self.name in NEURON_CORE_RESOURCES else "all cores"
 
     def stats(self) -> dict[str, float | int | None]:
@@ -156,6 +157,7 @@ class TrafficSummary:
 
     @property
     def total(self) -> float:
+        """All messages: within a core + between cores of a chip + between chips."""
         return self.within_core + self.between_cores + self.between_chips
 
     @property
@@ -184,6 +186,7 @@ class RouterTables:
 
     @property
     def max(self) -> int:
+        """Entries of the fullest router (0 when there is none)."""
         return int(self.entries.max(initial=0))
 
     @property
@@ -235,10 +238,12 @@ class MappingReport:
 
     @property
     def n_neuron_cores(self) -> int:
+        """Cores holding neurons."""
         return sum(kind == "neuron" for kind in self.core_kind)
 
     @property
     def n_source_cores(self) -> int:
+        """Cores holding spike sources only."""
         return sum(kind == "source" for kind in self.core_kind)
 
     @property
@@ -253,6 +258,7 @@ class MappingReport:
         return to_plain(_report_dict(self))
 
     def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def to_markdown(self) -> str:

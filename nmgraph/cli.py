@@ -334,14 +334,15 @@ COMMANDS: tuple[Command, ...] = (
             add_arguments=_hw_arguments, run=_run_hw),
     Command(name="map",
             summary="map a network onto a chip's cores and report utilisation and traffic",
-            example="nmgraph map model.py:build --hw loihi1 --partition mincut --place traffic "
-                    "--report out.md --plot out.png",
+            example="nmgraph map nmgraph/demo.py:build_demo_network --hw loihi1 --partition mincut "
+                    "--place traffic --report map.md --plot map.png",
             add_arguments=_map_arguments, run=_run_map),
     Command(name="study",
             summary="compare mappings, energy and time per step of a network across chips and "
                     "strategies",
-            example="nmgraph study model.py:build --hw loihi1,loihi2,spinnaker1,truenorth "
-                    "--partition greedy,mincut --place linear --steps 200 --out study",
+            example="nmgraph study nmgraph/demo.py:build_demo_network "
+                    "--hw loihi1,loihi2,spinnaker1,truenorth --partition greedy,mincut --steps 200 "
+                    "--out study",
             add_arguments=_study_arguments, run=_run_study),
 )
 
@@ -355,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nmgraph",
         description="nmgraph: declarative spiking networks mapped onto neuromorphic cores.",
-        epilog=f"commands:\n{listing}\n\nRun 'nmgraph COMMAND --help' for a command's options.",
+        epilog=f"commands:\n{listing}\n\nThe examples run from the repository root (nmgraph/demo.py "
+               "builds the demo's network).\nRun 'nmgraph COMMAND --help' for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"nmgraph {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,

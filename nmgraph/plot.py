@@ -11,15 +11,18 @@ returned Figure is then that Axes' figure.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection
-from matplotlib.colors import ListedColormap, LogNorm, Normalize
+from matplotlib.colors import ListedColormap, LogNorm, Normalize, to_rgba
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import (
     EngFormatter,
@@ -192,7 +195,8 @@ def core_map(exe: Any, metric: Any = "neurons", ax: Axes | None = None,
         _label_cells(ax, grid, cells, as_fraction)
     # an inset colour bar keeps the height of the mesh (the Axes box is shrunk to equal aspect)
     bar = fig.colorbar(cells, cax=ax.inset_axes([1.02, 0.0, 0.025, 1.0]))
-    bar.set_label(label)
+    bar.set_label(_fit(label, _mesh_height_inches(ax, grid.shape),
+                       bar.ax.yaxis.label.get_fontsize()))
     if as_fraction:
         bar.formatter = PercentFormatter(xmax=1.0)
         bar.update_ticks()
@@ -310,9 +314,44 @@ def _mesh_grid(exe: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, in
 
 def _map_size(shape: tuple[int, int]) -> tuple[float, float]:
     height, width = shape
-    plot_width = 7.5
+    # a wide, short mesh (chips side by side) gets a wider figure, so that the mesh stays tall
+    # enough for its axis labels
+    plot_width = float(np.clip(3.5 * width / height, 7.5, 12.0))
     plot_height = float(np.clip(plot_width * height / width, 2.0, 8.0))
     return plot_width + 1.8, plot_height + 1.8  # room for the colour bar, title and legend
+
+
+def _mesh_height_inches(ax: Axes, shape: tuple[int, int]) -> float:
+    """About how tall the mesh is drawn (the Axes box shrunk to equal aspect), in inches."""
+    fig = getattr(ax.figure, "figure", ax.figure)
+    fig_width, fig_height = fig.get_size_inches()
+    box = ax.get_position()
+    rows, cols = shape
+    return float(min(box.height * fig_height, box.width * fig_width * rows / cols))
+
+
+def _fit(text: str, length_inches: float, fontsize: float) -> str:
+    """``text`` in lines no longer than ``length_inches`` (about 0.6 em per character), for labels
+    along a short axis: ``"name (details)"`` is first split before its parenthesis."""
+    return _wrap(text, max(int(length_inches * 72.0 / (0.6 * fontsize)), 12))
+
+
+def _wrap(text: str, chars: int) -> str:
+    """``text`` in lines of at most ``chars`` characters, split first before its parenthesis."""
+    if len(text) <= chars:
+        return text
+    head, paren, rest = text.partition(" (")
+    lines = [head, paren.strip() + rest] if paren else [text]
+    return "\n".join(textwrap.fill(line, width=chars) for line in lines)
+
+
+def _points_below_xlabel(ax: Axes) -> float:
+    """Points from the bottom of the Axes to below its x tick labels and x label."""
+    tick_font = FontProperties(size=rcParams["xtick.labelsize"]).get_size_in_points()
+    label = ax.xaxis.label
+    lines = label.get_text().count("\n") + 1
+    return (rcParams["xtick.major.size"] + rcParams["xtick.major.pad"] + 1.3 * tick_font
+            + ax.xaxis.labelpad + 1.3 * label.get_fontsize() * lines + 4.0)
 
 
 def _hatch_sources(ax: Axes, exe: Any, report: Any) -> None:
@@ -357,7 +396,8 @@ def _map_axes(ax: Axes, exe: Any, report: Any, shape: tuple[int, int], rows: int
     ax.set_ylim(height - 0.5, -0.5)  # row 0 (core 0 of chip 0) at the top, as cores are numbered
     ax.set_aspect("equal")
     ax.set_xlabel(f"mesh x (core column; a chip is {cols} wide)")
-    ax.set_ylabel(f"mesh y (core row; a chip is {rows} tall)")
+    ax.set_ylabel(_fit(f"mesh y (core row; a chip is {rows} tall)",
+                       _mesh_height_inches(ax, shape), ax.yaxis.label.get_fontsize()))
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(integer=True))
     handles = [Patch(facecolor=_FREE_PLACE, label="free place"),
@@ -365,9 +405,12 @@ def _map_axes(ax: Axes, exe: Any, report: Any, shape: tuple[int, int], rows: int
                Patch(facecolor="none", edgecolor="black", linewidth=1.6, label="chip boundary")]
     if exe.placement.n_chips > report.chips_used:
         handles.insert(1, Patch(facecolor=_EMPTY_CHIP, edgecolor="0.7", label="unused chip"))
-    # below the x label: the mesh has no empty corner to hold a legend
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1),
-              ncol=len(handles), fontsize="small", frameon=False)
+    # below the x label (a fixed distance in points, whatever the height of the mesh): the mesh
+    # has no empty corner to hold a legend
+    legend_font = FontProperties(size="small").get_size_in_points()
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              borderaxespad=_points_below_xlabel(ax) / legend_font, ncol=len(handles),
+              fontsize="small", frameon=False)
 
 
 def _matrix_chip_lines(ax: Axes, chips_in_order: np.ndarray, span: int) -> None:
@@ -474,6 +517,12 @@ _CATEGORY_COLOURS = {
 #: Totals spanning more than this factor switch energy_breakdown to shares and study_bars to log.
 _WIDE_RANGE = 30.0
 _PER = {"step": "per step", "run": "of the run", "inference": "per inference window"}
+#: Study metrics that are bounds when a row's energy is partial (unknown categories).
+_PARTIAL_BOUND = {"energy_j": "≥", "energy_per_step_j": "≥", "ann_ratio": "≤"}
+#: A bar reaching past this fraction of its panel has its value written inside it.
+_INSIDE_FROM = 0.6
+#: Longest line of a study panel's x label (longer ones are wrapped).
+_XLABEL_CHARS = 46
 #: Axis label and unit (for SI tick labels; "" = a count) of each study metric.
 _STUDY_METRICS = {
     "energy_j": ("energy of the run", "J"),
@@ -482,7 +531,7 @@ _STUDY_METRICS = {
     "cores": ("cores used", ""),
     "lower_bound": ("lower bound on cores", ""),
     "chips": ("chips used", ""),
-    "utilisation": ("utilisation (% of the fullest resource, mean over neuron cores)", "%"),
+    "utilisation": ("utilisation (%, fullest resource, mean over neuron cores)", "%"),
     "messages": ("spike messages (count over the run)", ""),
     "messages_inter_core": ("messages leaving their core (count over the run)", ""),
     "messages_inter_chip": ("messages leaving their chip (count over the run)", ""),
@@ -579,8 +628,10 @@ def study_bars(result: Any, metric: str | Sequence[str] = "energy_per_step_j",
     """Compare the rows of a :func:`nmgraph.study.study` on one or more metrics.
 
     One horizontal bar per row (``profile partition/place``), coloured by profile; the value is
-    written at the end of each bar, and rows without a value say why ("does not fit",
-    "unknown"). Several metrics give one panel each, side by side.
+    written after a short bar and inside a long one, and rows without a value say why ("does not
+    fit", "unknown"). A row whose energy is partial (categories the profile cannot cost) shows its
+    energy as a lower bound and its ANN/SNN ratio as an upper bound (``"≥ 4.67 nJ (partial)"``).
+    Several metrics give one panel each, side by side.
 
     Parameters
     ----------
@@ -651,6 +702,7 @@ def _study_panel(ax: Axes, records: list[dict[str, Any]], metric: str, log: bool
     rows = np.arange(len(records))[::-1]
     top = max(positive) if positive else 1.0
     low = min(positive) / 3.0 if use_log and positive else 0.0
+    high = top * (1.5 if use_log else 1.05)
     for row, value, record, colour in zip(rows, values, records, colours):
         if value is None or (use_log and value <= 0):
             why = "does not fit" if record["error"] else ("unknown" if value is None else "0")
@@ -658,17 +710,37 @@ def _study_panel(ax: Axes, records: list[dict[str, Any]], metric: str, log: bool
                     fontsize="x-small", color="0.4", style="italic")
             continue
         ax.barh(row, value - low, left=low, height=0.65, color=colour)
-        ax.text(value, row, " " + _metric_text(value, unit), va="center", fontsize="x-small")
+        # the value after a short bar, inside a long one (so it never runs off the panel)
+        reach = (np.log(value / low) / np.log(high / low) if use_log
+                 else value / high if high > 0 else 0.0)
+        text_value = _metric_text(value, unit)
+        if record.get("energy_unknown") and metric in _PARTIAL_BOUND:
+            # energy with unknown categories is a lower bound, so the ANN/SNN ratio an upper one
+            text_value = f"{_PARTIAL_BOUND[metric]} {text_value} (partial)"
+        if reach > _INSIDE_FROM:
+            ax.text(value, row, text_value + " ", va="center", ha="right", fontsize="x-small",
+                    color=_text_colour_on(colour))
+        else:
+            ax.text(value, row, " " + text_value, va="center", ha="left", fontsize="x-small")
     if use_log:
         ax.set_xscale("log")
-        ax.set_xlim(low, top * 8.0)  # room for the value written after the longest bar
+        ax.set_xlim(low, high)
     else:
-        ax.set_xlim(0.0, top * 1.3)
+        ax.set_xlim(0.0, high)
     if unit in ("J", "s"):
         ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
-    ax.set_xlabel(text + (f" ({unit})" if unit in ("J", "s") else ""))
+    elif unit == "" and not use_log:  # counts: 200k rather than 200000, few enough to fit
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _short_number(value)))
+    ax.set_xlabel(_wrap(text + (f" ({unit})" if unit in ("J", "s") else ""), _XLABEL_CHARS))
     ax.grid(axis="x", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
+
+
+def _text_colour_on(colour: str) -> str:
+    """White or black, whichever reads better on ``colour``."""
+    red, green, blue, _ = to_rgba(colour)
+    return "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.6 else "black"
 
 
 def _metric_text(value: float, unit: str) -> str:

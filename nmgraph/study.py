@@ -137,6 +137,8 @@ class StudyResult:
         return _written(buffer.getvalue(), path)
 
     def to_dict(self) -> dict[str, Any]:
+        """Settings, columns, records and each row's energy report (``None`` for errors) as plain
+        JSON types."""
         return {"network": self.network, "steps": self.steps, "backend": self.backend,
                 "ann_energy": self.ann_energy, "columns": list(COLUMNS),
                 "records": self.records,

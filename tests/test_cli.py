@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import pytest
 
-from nmgraph.cli import COMMANDS, main
+from nmgraph.cli import COMMANDS, build_parser, main
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_every_command_with_an_example(capsys) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
+    assert [command.name for command in COMMANDS] == ["demo", "hw", "map", "study"]
     for command in COMMANDS:
         assert command.name in out
         assert command.example in out
+
+
+def test_every_example_is_a_valid_command_line() -> None:
+    """The examples parse, and a FILE.py:FUNCTION model they name exists (from the repo root)."""
+    parser = build_parser()
+    for command in COMMANDS:
+        argv = shlex.split(command.example)
+        assert argv[:2] == ["nmgraph", command.name]
+        args = parser.parse_args(argv[1:])
+        assert args.run is command.run
+        model = getattr(args, "model", None)
+        if model is not None and ".py:" in model:
+            path, function = model.split(":")
+            assert f"def {function}(" in (REPO / path).read_text(encoding="utf-8")
 
 
 def test_no_command_is_a_usage_error(capsys) -> None:

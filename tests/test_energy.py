@@ -269,6 +269,27 @@ def test_time_per_step_on_loihi_is_slowest_core_plus_interpolated_barrier(loihi_
     assert slow.time.real_time == "no"
 
 
+@pytest.mark.parametrize(("latency_s", "real_time"), [(1e-9, "yes"), (1e-3, "no")])
+def test_a_tick_profile_with_latencies_checks_real_time(spinnaker_run, latency_s,
+                                                        real_time) -> None:
+    base = spinnaker_run.exe.profile
+    profile = base.replace(name="spinnaker1_timed", energy=base.energy.replace(
+        synaptic_op_s=latency_s, neuron_update_active_s=latency_s,
+        neuron_update_inactive_s=latency_s))
+    run = Run(build_demo_network(0), profile, steps=40)
+    report = energy_report(run.exe, run.counters, spikes=run.spikes)
+    time = report.time
+    assert time.tick_s == pytest.approx(1e-3) and time.barrier_s is None
+    per_core = sum(report.categories[name].per_core_count for name in
+                   ("synaptic_ops", "neuron_updates_active", "neuron_updates_inactive"))
+    assert time.compute_s == pytest.approx(per_core.max() * latency_s / 40)
+    assert time.per_step_s == pytest.approx(max(1e-3, time.compute_s))
+    assert time.real_time == real_time
+    # static power is paid for as long as the run lasts: steps x time per step
+    static = report.categories["static_chips"]
+    assert static.count == pytest.approx(run.exe.n_chips * 40 * time.per_step_s)
+
+
 # -- unknown constants ----------------------------------------------------------------------------
 def test_unknown_constant_is_reported_unknown_never_zero(demo_net, loihi_run) -> None:
     base = load_profile("loihi1")
@@ -365,7 +386,7 @@ def test_study_of_the_demo_over_all_profiles(demo_study, demo_net) -> None:
     for record in demo_study:
         assert list(record) == list(COLUMNS)
         if record["profile"] == "truenorth":  # every demo neuron reaches many cores
-            assert "truenorth" in record["error"] and "allows" in record["error"]
+            assert "truenorth allows 1 destination core" in record["error"]
             assert record["cores"] is None
         else:
             assert record["error"] == ""
@@ -470,6 +491,32 @@ def test_cli_study_of_a_saved_brunel_network_over_all_profiles(tmp_path) -> None
     records = json.loads((out / "study.json").read_text())["records"]
     assert len(records) == 2 * len(BUILTIN_NAMES)
     assert any(r["profile"] == "truenorth" and r["error"] for r in records)
+
+
+def test_cli_study_row_of_a_network_over_truenorths_256_input_axons_names_that_limit(
+        tmp_path, capsys) -> None:
+    # in-degree 300 plus one drive input: 301 distinct sources per neuron, TrueNorth has 256 axons
+    path = tmp_path / "brunel.nmg"
+    _brunel_network(600, 300).save(path)
+    out = tmp_path / "study"
+    argv = ["study", str(path), "--hw", "truenorth,loihi1", "--partition", "greedy,mincut",
+            "--steps", "20", "--out", str(out)]
+    assert main(argv) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    records = json.loads((out / "study.json").read_text())["records"]
+    assert [(r["profile"], r["partition"]) for r in records] == [
+        ("truenorth", "greedy"), ("truenorth", "mincut"), ("loihi1", "greedy"),
+        ("loihi1", "mincut")]
+    for record in records[:2]:
+        assert "needs 301 axons in but truenorth allows 256" in record["error"]
+        assert record["cores"] is None and record["energy_j"] is None
+    assert all(not r["error"] and r["energy_j"] > 0 for r in records[2:])
+    markdown = (out / "study.md").read_text()
+    assert "| truenorth | greedy | linear |" in markdown and "does not fit [1]" in markdown
+    assert "1. truenorth / greedy / linear: does not fit:" in markdown
+    assert "allows 256" in markdown
+    for name in ("study.png", "energy.png"):
+        assert _is_png(out / name)
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -116,3 +116,69 @@ def test_unwritable_path_is_a_clear_error(tmp_path) -> None:
 def test_rejects_non_axes() -> None:
     with pytest.raises(ValidationError, match="Axes"):
         traces(np.zeros((5, 2)), ax="not an axes")
+
+
+# -- layout: nothing overlaps or leaves the figure (defects seen in the PNGs) ---------------------
+def _extent(fig, artist):
+    """``artist``'s box in display units, after a full draw (which runs the figure's layout)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig).draw()
+    return artist.get_window_extent(fig.canvas.get_renderer())
+
+
+def test_core_map_of_a_wide_short_mesh_keeps_legend_and_labels_clear(tmp_path) -> None:
+    import nmgraph as nm
+    from nmgraph.demo import build_demo_network
+    from nmgraph.plot import core_map
+
+    exe = nm.compile(build_demo_network(0), hardware="loihi1", max_neurons_per_core=4)
+    assert exe.n_chips == 2  # two 8 x 16 chips side by side: a mesh 4 times wider than tall
+    fig = core_map(exe, path=tmp_path / "wide.png")
+    assert _is_png(tmp_path / "wide.png")
+    ax = fig.axes[0]
+    legend, xlabel = _extent(fig, ax.get_legend()), _extent(fig, ax.xaxis.label)
+    assert legend.y1 <= xlabel.y0  # the legend sits below the x label, not on it
+    page = fig.bbox
+    for text in (ax.xaxis.label, ax.yaxis.label, ax.title, ax.child_axes[0].yaxis.label):
+        box = _extent(fig, text)
+        assert text.get_text()
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    # the y label and the colour bar label are no taller than the mesh
+    mesh = _extent(fig, ax)
+    assert _extent(fig, ax.yaxis.label).height <= mesh.height
+    assert _extent(fig, ax.child_axes[0].yaxis.label).height <= mesh.height
+
+
+def test_study_bar_values_stay_inside_their_panels(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from nmgraph.plot import study_bars
+    from nmgraph.study import COLUMNS
+
+    def record(profile, **values):
+        row = dict.fromkeys(COLUMNS)
+        row.update(profile=profile, partition="greedy", place="linear", error="", **values)
+        return row
+
+    records = [record("truenorth", energy_per_step_j=5.86e-8, cores=3, utilisation=0.46,
+                      energy_unknown="neuron_updates_active;neuron_updates_inactive"),
+               record("spinnaker1", energy_per_step_j=4.86e-4, cores=4, utilisation=0.98),
+               record("big", energy_per_step_j=1.2e-3, cores=1_234_567, utilisation=1.0)]
+    result = SimpleNamespace(records=records, network="n", steps=10,
+                             label_of=lambda i: f"{records[i]['profile']} greedy/linear")
+    fig = study_bars(result, metric=["energy_per_step_j", "cores", "utilisation"],
+                     path=tmp_path / "bars.png")
+    assert _is_png(tmp_path / "bars.png")
+    for ax in fig.axes:
+        panel = _extent(fig, ax)
+        values = [text for text in ax.texts if text.get_text().strip()]
+        assert len(values) == 3
+        for text in values:
+            box = _extent(fig, text)
+            assert panel.x0 <= box.x0 and box.x1 <= panel.x1, text.get_text()
+        if ax.get_xlabel().startswith("energy"):  # a partial energy is a lower bound
+            assert values[0].get_text().strip() == "≥ 58.60 nJ (partial)"
+        label = _extent(fig, ax.xaxis.label)
+        assert fig.bbox.x0 <= label.x0 and label.x1 <= fig.bbox.x1, ax.get_xlabel()
