@@ -44,8 +44,8 @@ from nmgraph.runtimes._fixed cimport alif_neuron, lif_neuron, splitmix
 import numpy as np
 
 #: numpy layouts of the C structs ``Segment`` and ``UnitFanout`` (fields as documented there).
-SEGMENT_DTYPE = np.dtype([("start", np.int64), ("weight", np.int32), ("delay", np.uint8),
-                          ("flags", np.uint8), ("pad0", np.uint8), ("pad1", np.uint8)])
+SEGMENT_DTYPE = np.dtype([("start", np.int64), ("base", np.int32), ("weight", np.int16),
+                          ("delay", np.uint8), ("flags", np.uint8)])
 FANOUT_DTYPE = np.dtype([("seg_begin", np.int64), ("remote_begin", np.int64), ("seg_count", np.int32),
                          ("remote_count", np.int32), ("spikes", np.int64)])
 
@@ -73,13 +73,12 @@ ctypedef fused tgt_t:
     int32_t
 
 
-cdef struct Segment:
+cdef struct Segment:      # 16 bytes
     int64_t start      # first synapse (the next segment's start ends it)
-    int32_t weight     # the weight of all its synapses, unless flags & OWN_WEIGHTS
+    int32_t base       # its synapses' targets are base + syn_target[s]
+    int16_t weight     # the weight of all its synapses, unless flags & OWN_WEIGHTS
     uint8_t delay      # the delay of all its synapses, unless flags & MIXED_DELAYS
     uint8_t flags
-    uint8_t pad0
-    uint8_t pad1
 
 
 cdef struct UnitFanout:     # 32 bytes: two units per cache line
@@ -133,7 +132,7 @@ cdef inline int64_t _deliver_segments(Program* p, acc_t* ring, tgt_t* tgt, int64
                                       int64_t last, int64_t t) noexcept nogil:
     """Add segments ``first .. last - 1`` (a spike sent at step t) into the ring slots of steps
     ``t + delay``; returns the number of synapses."""
-    cdef int64_t k, s, lo, hi, slot, base = t % p.slots, slots = p.slots, stride = p.stride
+    cdef int64_t k, s, lo, hi, slot, now = t % p.slots, slots = p.slots, stride = p.stride
     cdef acc_t* acc
     cdef int32_t w
     cdef uint8_t flags
@@ -141,16 +140,17 @@ cdef inline int64_t _deliver_segments(Program* p, acc_t* ring, tgt_t* tgt, int64
     for k in range(first, last):
         lo, hi, flags, w = seg[k].start, seg[k + 1].start, seg[k].flags, seg[k].weight
         if flags & MIXED_DELAYS:
+            acc = ring + seg[k].base
             for s in range(lo, hi):
-                slot = base + p.syn_delay[s]   # delay < slots: one subtraction, no division
+                slot = now + p.syn_delay[s]   # delay < slots: one subtraction, no division
                 if slot >= slots:
                     slot -= slots
-                ring[slot * stride + tgt[s]] += p.syn_weight[s] if flags & OWN_WEIGHTS else w
+                acc[slot * stride + tgt[s]] += p.syn_weight[s] if flags & OWN_WEIGHTS else w
             continue
-        slot = base + seg[k].delay
+        slot = now + seg[k].delay
         if slot >= slots:
             slot -= slots
-        acc = ring + slot * stride
+        acc = ring + slot * stride + seg[k].base
         if flags & OWN_WEIGHTS:
             for s in range(lo, hi):
                 acc[tgt[s]] += p.syn_weight[s]
@@ -229,11 +229,16 @@ cdef void _run(Program* p, acc_t* ring, tgt_t* tgt, int64_t t0, int64_t steps,
         synapses = 0
         for i in range(n_spk):
             j = p.spikers[i]
-            # the units two and four spikes ahead: their fan-out entry, then their segments
+            # ahead of use: the fan-out entry of the spike four on, the first segment of the one
+            # two on, the first synapses of the next (each fetched by the earlier prefetch)
             if i + 4 < n_spk:
                 prefetch(&fan[p.spikers[i + 4]])
             if i + 2 < n_spk:
                 prefetch(&p.seg[fan[p.spikers[i + 2]].seg_begin])
+            if i + 1 < n_spk:
+                f = &fan[p.spikers[i + 1]]
+                if f.seg_count:
+                    prefetch(&tgt[p.seg[f.seg_begin].start])
             f = &fan[j]
             p.rec_time[p.rec_count + i] = t
             p.rec_unit[p.rec_count + i] = <int32_t>j

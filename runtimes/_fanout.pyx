@@ -45,20 +45,80 @@ def scatter_rows(const int64_t[::1] axon_row, const int64_t[::1] axon_start,
             fill[axon_row[a]] = pos
 
 
-def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1] weight,
-                   uint8_t[::1] delay):
-    """Order each row's synapses by delay (stable) in place and cut them into segments.
+cdef struct Keys:
+    # per-row histogram of segment keys (delay, block) -> count, reset through the touched list
+    int64_t* count
+    int64_t* start
+    int32_t* touched
+    int n_touched
+    int shift              # key = delay << shift | block, or just block for a mixed row
+    int block_bits         # targets >> block_bits is a synapse's block (63: one block)
 
-    Returns ``(row_seg, seg_ptr, seg_delay, seg_weight, seg_flags, row_min_delay)``: row ``r``'s
-    segments are ``row_seg[r] .. row_seg[r + 1] - 1``; segment ``k`` holds synapses
-    ``seg_ptr[k] .. seg_ptr[k + 1] - 1``, all of delay ``seg_delay[k]`` (0 for a mixed segment:
-    see ``syn_delay``) and, unless ``seg_flags[k] & OWN_WEIGHTS``, of weight ``seg_weight[k]``.
+
+cdef inline int64_t _key(Keys* keys, uint8_t d, int32_t target, bint mixed) noexcept nogil:
+    cdef int64_t block = target >> keys.block_bits if keys.block_bits < 31 else 0
+    return block if mixed else ((<int64_t>d) << keys.shift) | block
+
+
+cdef int _histogram(Keys* keys, const int32_t[::1] target, const uint8_t[::1] delay,
+                    Py_ssize_t lo, Py_ssize_t hi, bint mixed) noexcept nogil:
+    """Count the keys of ``[lo, hi)``; returns how many differ (touched keys, unsorted)."""
+    cdef Py_ssize_t s
+    cdef int64_t key
+    cdef int i
+    for i in range(keys.n_touched):
+        keys.count[keys.touched[i]] = 0
+    keys.n_touched = 0
+    for s in range(lo, hi):
+        key = _key(keys, delay[s], target[s], mixed)
+        if keys.count[key] == 0:
+            keys.touched[keys.n_touched] = <int32_t>key
+            keys.n_touched += 1
+        keys.count[key] += 1
+    return keys.n_touched
+
+
+cdef bint _row_is_mixed(Keys* keys, const int32_t[::1] target, const uint8_t[::1] delay,
+                        Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """A row is mixed (one segment per block, a delay per synapse) when cutting it by delay
+    too would leave segments shorter than ``MIN_SEGMENT`` on average."""
+    cdef int by_delay = _histogram(keys, target, delay, lo, hi, False)
+    return by_delay > 1 and by_delay * C_MIN_SEGMENT > hi - lo
+
+
+def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1] weight,
+                   uint8_t[::1] delay, int block_bits=63):
+    """Order each row's synapses by segment (stable) in place and cut them into segments.
+
+    A segment's synapses share one delay (unless the row is mixed: see the module docstring)
+    and, with ``block_bits`` < 31, one block of targets ``target >> block_bits``; the block's
+    first target is the segment's ``base`` and targets are rewritten relative to it (so they fit
+    ``block_bits`` bits). Returns ``(row_seg, seg_ptr, seg_base, seg_delay, seg_weight,
+    seg_flags, row_min_delay)``: row ``r``'s segments are ``row_seg[r] .. row_seg[r + 1] - 1``;
+    segment ``k`` holds synapses ``seg_ptr[k] .. seg_ptr[k + 1] - 1``, of delay ``seg_delay[k]``
+    (0 for a mixed segment: see ``syn_delay``) and, unless ``seg_flags[k] & OWN_WEIGHTS``, of
+    weight ``seg_weight[k]``.
     """
     cdef Py_ssize_t n_rows = row_ptr.shape[0] - 1
     cdef Py_ssize_t r, s, j, lo, hi, k, n_seg = 0, longest = 0
-    cdef int64_t counts[256]
-    cdef int64_t starts[256]
-    cdef int distinct, d
+    cdef int64_t max_target = 0, key, n_keys
+    cdef int distinct, i, a, b
+    cdef bint mixed
+    cdef Keys keys
+    for s in range(target.shape[0]):
+        if target[s] > max_target:
+            max_target = target[s]
+    keys.block_bits = block_bits
+    n_keys = (max_target >> block_bits) + 1 if block_bits < 31 else 1
+    keys.shift = 0
+    while (<int64_t>1 << keys.shift) < n_keys:
+        keys.shift += 1
+    count_np = np.zeros(256 << keys.shift, dtype=np.int64)
+    start_np = np.zeros(256 << keys.shift, dtype=np.int64)
+    touched_np = np.zeros(256 << keys.shift, dtype=np.int32)
+    cdef int64_t[::1] count_v = count_np, start_v = start_np
+    cdef int32_t[::1] touched_v = touched_np
+    keys.count, keys.start, keys.touched, keys.n_touched = &count_v[0], &start_v[0], &touched_v[0], 0
     # pass 1: segments per row
     row_seg_np = np.zeros(n_rows + 1, dtype=np.int64)
     cdef int64_t[::1] row_seg = row_seg_np
@@ -67,82 +127,109 @@ def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1]
             lo, hi = row_ptr[r], row_ptr[r + 1]
             if hi - lo > longest:
                 longest = hi - lo
-            distinct = _distinct_delays(delay, lo, hi, counts)
-            if distinct > 1 and distinct * C_MIN_SEGMENT > hi - lo:
-                distinct = 1  # mixed
-            n_seg += distinct if hi > lo else 0
+            if hi > lo:
+                mixed = _row_is_mixed(&keys, target, delay, lo, hi)
+                n_seg += _histogram(&keys, target, delay, lo, hi, mixed) if mixed else keys.n_touched
             row_seg[r + 1] = n_seg
     seg_ptr_np = np.zeros(n_seg + 1, dtype=np.int64)
+    seg_base_np = np.zeros(n_seg, dtype=np.int32)
     seg_delay_np = np.zeros(n_seg, dtype=np.uint8)
     seg_weight_np = np.zeros(n_seg, dtype=np.int32)
     seg_flags_np = np.zeros(n_seg, dtype=np.uint8)
     row_min_np = np.zeros(n_rows, dtype=np.uint8)
     cdef int64_t[::1] seg_ptr = seg_ptr_np
+    cdef int32_t[::1] seg_base = seg_base_np
     cdef uint8_t[::1] seg_delay = seg_delay_np, seg_flags = seg_flags_np, row_min = row_min_np
     cdef int32_t[::1] seg_weight = seg_weight_np
     buf_t_np = np.zeros(max(longest, 1), dtype=np.int32)
     buf_w_np = np.zeros(max(longest, 1), dtype=np.int16)
+    buf_d_np = np.zeros(max(longest, 1), dtype=np.uint8)
     cdef int32_t[::1] buf_t = buf_t_np
     cdef int16_t[::1] buf_w = buf_w_np
-    # pass 2: order by delay and write the segments
+    cdef uint8_t[::1] buf_d = buf_d_np
+    # pass 2: order each row by key (stable counting sort through the buffers), write segments
     with nogil:
         k = 0
         for r in range(n_rows):
             lo, hi = row_ptr[r], row_ptr[r + 1]
             if hi == lo:
                 continue
-            distinct = _distinct_delays(delay, lo, hi, counts)
             row_min[r] = _min_delay(delay, lo, hi)
-            if distinct == 1 or distinct * C_MIN_SEGMENT > hi - lo:
-                seg_ptr[k] = lo
-                seg_delay[k] = delay[lo] if distinct == 1 else 0
-                seg_flags[k] = 0 if distinct == 1 else C_MIXED_DELAYS
-                _set_weight(weight, lo, hi, k, seg_weight, seg_flags)
-                k += 1
-                continue
-            # stable counting sort of the row by delay, through the buffers
+            mixed = _row_is_mixed(&keys, target, delay, lo, hi)
+            if mixed:
+                _histogram(&keys, target, delay, lo, hi, True)
+            _sort_small(keys.touched, keys.n_touched)
             s = lo
-            for d in range(256):
-                starts[d] = s
-                s += counts[d]
+            for i in range(keys.n_touched):
+                key = keys.touched[i]
+                keys.start[key] = s
+                seg_ptr[k + i] = s
+                seg_flags[k + i] = C_MIXED_DELAYS if mixed else 0
+                seg_delay[k + i] = 0 if mixed else <uint8_t>(key >> keys.shift)
+                seg_base[k + i] = <int32_t>((key & ((1 << keys.shift) - 1)) << block_bits) \
+                    if block_bits < 31 else 0
+                s += keys.count[key]
             for s in range(lo, hi):
-                d = delay[s]
-                buf_t[starts[d] - lo] = target[s]
-                buf_w[starts[d] - lo] = weight[s]
-                starts[d] += 1
-            s = lo
-            for d in range(256):
-                if counts[d] == 0:
-                    continue
-                seg_ptr[k] = s
-                seg_delay[k] = <uint8_t>d
-                seg_flags[k] = 0
-                for j in range(s, s + counts[d]):
-                    delay[j] = <uint8_t>d
-                s += counts[d]
-                k += 1
-            for s in range(lo, hi):
-                target[s] = buf_t[s - lo]
-                weight[s] = buf_w[s - lo]
-            for s in range(row_seg[r], k):
-                _set_weight(weight, seg_ptr[s], (seg_ptr[s + 1] if s + 1 < k else hi), s,
+                key = _key(&keys, delay[s], target[s], mixed)
+                j = keys.start[key] - lo
+                buf_t[j] = target[s]
+                buf_w[j] = weight[s]
+                buf_d[j] = delay[s]
+                keys.start[key] += 1
+            for i in range(keys.n_touched):
+                for s in range(seg_ptr[k + i], seg_ptr[k + i + 1] if i + 1 < keys.n_touched else hi):
+                    target[s] = buf_t[s - lo] - seg_base[k + i]
+                    weight[s] = buf_w[s - lo]
+                    delay[s] = buf_d[s - lo]
+                _set_weight(weight, seg_ptr[k + i],
+                            seg_ptr[k + i + 1] if i + 1 < keys.n_touched else hi, k + i,
                             seg_weight, seg_flags)
+            k += keys.n_touched
         seg_ptr[n_seg] = row_ptr[n_rows]
-    return row_seg_np, seg_ptr_np, seg_delay_np, seg_weight_np, seg_flags_np, row_min_np
+    return row_seg_np, seg_ptr_np, seg_base_np, seg_delay_np, seg_weight_np, seg_flags_np, row_min_np
 
 
-cdef int _distinct_delays(const uint8_t[::1] delay, Py_ssize_t lo, Py_ssize_t hi,
-                          int64_t* counts) noexcept nogil:
-    """Histogram of the delays of ``[lo, hi)`` into ``counts[256]``; returns how many differ."""
+def count_segments(const int64_t[::1] row_ptr, const int32_t[::1] target,
+                   const uint8_t[::1] delay, int block_bits):
+    """How many segments :func:`split_segments` would cut with ``block_bits``."""
+    cdef Py_ssize_t n_rows = row_ptr.shape[0] - 1, r, lo, hi, n_seg = 0
+    cdef int64_t max_target = 0, n_keys
     cdef Py_ssize_t s
-    cdef int d, distinct = 0
-    for d in range(256):
-        counts[d] = 0
-    for s in range(lo, hi):
-        counts[delay[s]] += 1
-    for d in range(256):
-        distinct += counts[d] > 0
-    return distinct
+    cdef bint mixed
+    cdef Keys keys
+    for s in range(target.shape[0]):
+        if target[s] > max_target:
+            max_target = target[s]
+    keys.block_bits = block_bits
+    n_keys = (max_target >> block_bits) + 1 if block_bits < 31 else 1
+    keys.shift = 0
+    while (<int64_t>1 << keys.shift) < n_keys:
+        keys.shift += 1
+    count_np = np.zeros(256 << keys.shift, dtype=np.int64)
+    touched_np = np.zeros(256 << keys.shift, dtype=np.int32)
+    cdef int64_t[::1] count_v = count_np
+    cdef int32_t[::1] touched_v = touched_np
+    keys.count, keys.start, keys.touched, keys.n_touched = &count_v[0], NULL, &touched_v[0], 0
+    with nogil:
+        for r in range(n_rows):
+            lo, hi = row_ptr[r], row_ptr[r + 1]
+            if hi > lo:
+                mixed = _row_is_mixed(&keys, target, delay, lo, hi)
+                n_seg += _histogram(&keys, target, delay, lo, hi, mixed) if mixed else keys.n_touched
+    return n_seg
+
+
+cdef void _sort_small(int32_t* a, int n) noexcept nogil:
+    """Insertion sort (a row has few distinct keys)."""
+    cdef int i, j
+    cdef int32_t x
+    for i in range(1, n):
+        x = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
 
 
 cdef uint8_t _min_delay(const uint8_t[::1] delay, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:

@@ -22,6 +22,7 @@ from nmgraph.runtimes._cores import FANOUT_DTYPE, SEGMENT_DTYPE
 from nmgraph.runtimes._fanout import (
     MIXED_DELAYS,
     OWN_WEIGHTS,
+    count_segments,
     max_input_magnitude,
     scatter_rows,
     split_segments,
@@ -65,11 +66,59 @@ class WorkerProgram:
 
 
 def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
-    """Worker of each core: contiguous runs of cores with about equal load."""
-    load = (exe.partition.usage["synapses"] + exe.partition.usage["neurons"] + 1).astype(float)
-    cumulative = np.cumsum(load) - load / 2
-    worker = np.floor(cumulative / load.sum() * n_workers).astype(np.int64)
-    return np.clip(worker, 0, n_workers - 1)
+    """Worker of each core.
+
+    Cores that hold neurons are split into contiguous runs (which keeps cores that a partitioner
+    grouped, and cores of one chip, together) of about equal load: synapses plus units. Cores that
+    hold only sources (Poisson units, generators) then go each to the worker that holds most of
+    their synapses, the least loaded on a tie, so that a drive wired one-to-one into a population
+    is filled and delivered where its targets are, without a message per spike.
+    """
+    n_cores = exe.n_cores
+    usage = exe.partition.usage
+    load = (usage["synapses"] + usage["neurons"] + 1).astype(float)
+    worker = np.zeros(n_cores, dtype=np.int64)
+    if n_workers <= 1 or n_cores == 0:
+        return worker
+    model = np.array([MODEL_CODES[pop.model] for pop in exe.ir.populations], dtype=np.int64)
+    unit_model = np.repeat(model, [pop.size for pop in exe.ir.populations])
+    sink = np.zeros(n_cores, dtype=bool)
+    sink[exe.partition.unit_core[unit_model <= MODEL_CODES["alif"]]] = True
+    if not sink.any():
+        sink[:] = True
+    cumulative = np.cumsum(load[sink]) - load[sink] / 2
+    worker[sink] = np.clip(np.floor(cumulative / load[sink].sum() * n_workers), 0, n_workers - 1)
+    sources = np.flatnonzero(~sink)
+    if sources.size:
+        into = _synapses_into_workers(exe, worker, sources, n_workers)
+        total = np.bincount(worker[sink], weights=load[sink], minlength=n_workers)
+        for row, core in enumerate(sources.tolist()):
+            best = np.flatnonzero(into[row] == into[row].max())
+            choice = int(best[np.argmin(total[best])])
+            worker[core] = choice
+            total[choice] += load[core]
+    return worker
+
+
+def _synapses_into_workers(exe: Executable, worker: np.ndarray, sources: np.ndarray,
+                           n_workers: int) -> np.ndarray:
+    """``(len(sources), n_workers)``: synapses from each source core onto each worker's cores
+    (the workers of sink cores as given), counted core group by core group."""
+    routing, syn_ptr = exe.routing, exe.tables.axon_syn_ptr
+    axon_ptr = routing.axon_indptr
+    row_of_core = np.full(exe.n_cores, -1, dtype=np.int64)
+    row_of_core[sources] = np.arange(sources.size)
+    into = np.zeros(sources.size * n_workers, dtype=np.float64)
+    cores = np.arange(exe.n_cores)
+    for group in _core_groups(cores, syn_ptr[axon_ptr[cores + 1]] - syn_ptr[axon_ptr[cores]]):
+        axons = _ranges(axon_ptr[group], axon_ptr[group + 1])
+        dest = np.repeat(group, axon_ptr[group + 1] - axon_ptr[group])
+        row = row_of_core[exe.partition.unit_core[routing.axon_source[axons]]]
+        mine = row >= 0
+        into += np.bincount(row[mine] * n_workers + worker[dest[mine]],
+                            weights=syn_ptr[axons[mine] + 1] - syn_ptr[axons[mine]],
+                            minlength=into.size)
+    return into.reshape(sources.size, n_workers)
 
 
 def _global_unit_arrays(exe: Executable) -> dict[str, np.ndarray]:
@@ -205,8 +254,12 @@ _CHUNK = 1 << 22
 #: The ring buffer is int32 when every neuron's summed synaptic weight magnitudes stay below this
 #: (then no step's input can leave int32: DESIGN §4's proof), else int64.
 RING32_BOUND = 2**31 - 1
-#: Synapse targets are uint16 when the worker has at most this many neurons, else int32.
+#: Synapse targets are uint16 when the worker has at most this many neurons; beyond, uint16
+#: offsets from the base of each segment's block of ``2**BLOCK_BITS`` targets when segments stay
+#: at least ``MIN_BLOCKED_SEGMENT`` synapses long on average; else int32.
 TARGET16_NEURONS = 1 << 16
+BLOCK_BITS = 16
+MIN_BLOCKED_SEGMENT = 16
 
 
 def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
@@ -257,19 +310,26 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
                      target, weight, delay)
         del index, spans, local
     del row_of, fill
-    row_seg, seg_ptr, seg_delay, seg_weight, seg_flags, row_min = split_segments(
-        row_ptr, target, weight, delay)
     ring32 = max_input_magnitude(target, weight, n_neurons) < RING32_BOUND
+    # uint16 targets: directly up to TARGET16_NEURONS neurons, else relative to the segments'
+    # blocks of 2**BLOCK_BITS targets if that keeps segments long
+    block_bits = 63
+    if n_neurons > TARGET16_NEURONS and n_syn and \
+            count_segments(row_ptr, target, delay, BLOCK_BITS) * MIN_BLOCKED_SEGMENT <= n_syn:
+        block_bits = BLOCK_BITS
+    narrow = n_neurons <= TARGET16_NEURONS or block_bits == BLOCK_BITS
+    row_seg, seg_ptr, seg_base, seg_delay, seg_weight, seg_flags, row_min = split_segments(
+        row_ptr, target, weight, delay, block_bits)
     arrays = program.arrays
     arrays["ring"] = np.zeros((exe.ir.max_delay + 1, max(n_neurons, 1)),
                               dtype=np.int32 if ring32 else np.int64)
     segments = np.zeros(seg_ptr.size, dtype=SEGMENT_DTYPE)  # the last one: end sentinel
     segments["start"] = seg_ptr
-    segments["weight"][:-1], segments["delay"][:-1], segments["flags"][:-1] = (seg_weight, seg_delay,
-                                                                             seg_flags)
+    segments["base"][:-1], segments["weight"][:-1] = seg_base, seg_weight
+    segments["delay"][:-1], segments["flags"][:-1] = seg_delay, seg_flags
     arrays["row_seg"], arrays["segments"] = row_seg, segments
     arrays["row_min_delay"] = row_min
-    arrays["syn_target"] = target.astype(np.uint16) if n_neurons <= TARGET16_NEURONS else target
+    arrays["syn_target"] = target.astype(np.uint16) if narrow else target
     del target
     arrays["syn_weight"] = weight if (seg_flags & OWN_WEIGHTS).any() else np.zeros(0, np.int16)
     arrays["syn_delay"] = delay if (seg_flags & MIXED_DELAYS).any() else np.zeros(0, np.uint8)

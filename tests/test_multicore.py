@@ -147,27 +147,35 @@ def test_corrupt_snapshot_is_a_clear_error(tmp_path) -> None:
         nm.Runtime.restore(bad)
 
 
-@pytest.mark.parametrize(("ring_bound", "target_neurons"),
-                         [(2**31 - 1, 1 << 16), (0, 1 << 16), (2**31 - 1, 0), (0, 0)])
-@pytest.mark.parametrize("min_segment_delays", ["few", "many"])
-def test_every_kernel_layout_is_bit_identical(monkeypatch, ring_bound: int, target_neurons: int,
-                                              min_segment_delays: str) -> None:
-    """int32/int64 ring x uint16/int32 targets, rows split by delay or mixed, shared or own
-    weights: each layout the builder can choose gives the reference's results."""
+TARGET_LAYOUTS = {"uint16": {"TARGET16_NEURONS": 1 << 16},
+                  "uint16-blocks": {"TARGET16_NEURONS": 0, "BLOCK_BITS": 3, "MIN_BLOCKED_SEGMENT": 0},
+                  "int32": {"TARGET16_NEURONS": 0, "MIN_BLOCKED_SEGMENT": 10**9}}
+
+
+@pytest.mark.parametrize("ring_bound", [2**31 - 1, 0])
+@pytest.mark.parametrize("targets", list(TARGET_LAYOUTS))
+@pytest.mark.parametrize("delays", ["few", "many"])
+def test_every_kernel_layout_is_bit_identical(monkeypatch, ring_bound: int, targets: str,
+                                              delays: str) -> None:
+    """int32/int64 ring x uint16/blocked uint16/int32 targets, rows split by delay or mixed,
+    shared or own weights: each layout the builder can choose gives the reference's results."""
     from nmgraph.runtimes import multicore_program as mp
     from nmgraph.runtimes._fanout import MIXED_DELAYS, OWN_WEIGHTS
 
     monkeypatch.setattr(mp, "RING32_BOUND", ring_bound)
-    monkeypatch.setattr(mp, "TARGET16_NEURONS", target_neurons)
-    net = random_network(5, max_size=60, max_delay=2 if min_segment_delays == "few" else 12)
+    for name, value in TARGET_LAYOUTS[targets].items():
+        monkeypatch.setattr(mp, name, value)
+    net = random_network(5, max_size=60, max_delay=2 if delays == "few" else 12)
     exe = nm.compile(net, hardware="generic", max_neurons_per_core=25)
     with nm.Runtime(exe, backend="multicore", workers=2) as rt, reference_run(exe, [40]) as ref:
         programs = rt.backend.programs
         assert all((p.ring.dtype == np.int32) == (ring_bound > 0) for p in programs)
-        assert all((p.syn_target.dtype == np.uint16) == (target_neurons > 0) for p in programs)
+        assert all((p.syn_target.dtype == np.uint16) == (targets != "int32") for p in programs)
+        bases = np.concatenate([p.segments["base"] for p in programs])
+        assert (bases > 0).any() == (targets == "uint16-blocks")
         flags = np.concatenate([p.segments["flags"][:-1] for p in programs])
         assert (flags & OWN_WEIGHTS).any() and not (flags & OWN_WEIGHTS).all()
-        if min_segment_delays == "many":
+        if delays == "many":
             assert (flags & MIXED_DELAYS).any()
         else:  # some rows are split into one segment per delay
             assert any((np.diff(p.row_seg) > 1).any() for p in programs)
