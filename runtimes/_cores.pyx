@@ -102,6 +102,11 @@ cdef struct Program:
     int32_t* db
     int32_t* beta
     uint8_t* spiked
+    int64_t n_runs
+    int64_t* run_start
+    int64_t* run_count
+    uint8_t* run_uniform
+    int64_t* run_params     # [n_runs, 6]: du, dv, vth, db, beta, bias of a uniform run
     int64_t pois_base, n_pois_runs
     int64_t* pois_start
     int64_t* pois_count
@@ -177,9 +182,21 @@ cdef void _update(Program* p, acc_t* ring, int64_t t) noexcept nogil:
     cdef int32_t* vth = p.vth
     cdef int32_t* db = p.db
     cdef int32_t* beta = p.beta
-    _lif_loop(u, v, a_in, du, dv, vth, bias, spiked, n_lif)
-    _alif_loop(u + n_lif, v + n_lif, b + n_lif, a_in + n_lif, du + n_lif, dv + n_lif, db + n_lif,
-               vth + n_lif, beta + n_lif, bias + n_lif, spiked + n_lif, n_neurons - n_lif)
+    cdef int64_t* c
+    for r in range(p.n_runs):
+        i, n, c = p.run_start[r], p.run_count[r], p.run_params + 6 * r
+        if i < n_lif:   # runs never straddle LIF and ALIF
+            if p.run_uniform[r]:
+                _lif_loop_uniform(u + i, v + i, a_in + i, <int32_t>c[0], <int32_t>c[1],
+                                  <int32_t>c[2], c[5], spiked + i, n)
+            else:
+                _lif_loop(u + i, v + i, a_in + i, du + i, dv + i, vth + i, bias + i, spiked + i, n)
+        elif p.run_uniform[r]:
+            _alif_loop_uniform(u + i, v + i, b + i, a_in + i, <int32_t>c[0], <int32_t>c[1],
+                               <int32_t>c[3], <int32_t>c[2], <int32_t>c[4], c[5], spiked + i, n)
+        else:
+            _alif_loop(u + i, v + i, b + i, a_in + i, du + i, dv + i, db + i, vth + i, beta + i,
+                       bias + i, spiked + i, n)
     p.counters[C_NEURON_UPDATES] += n_neurons
     for r in range(p.n_pois_runs):
         start, n = p.pois_start[r], p.pois_count[r]
@@ -198,6 +215,23 @@ cdef void _lif_loop(i64_rp u, i64_rp v, acc_t* a_in, i32_rp du, i32_rp dv, i32_r
     cdef int64_t i
     for i in range(n):
         spiked[i] = lif_neuron(&u[i], &v[i], a_in[i], du[i], dv[i], vth[i], bias[i])
+        a_in[i] = 0
+
+
+cdef void _lif_loop_uniform(i64_rp u, i64_rp v, acc_t* a_in, int32_t du, int32_t dv, int32_t vth,
+                            int64_t bias, u8_rp spiked, int64_t n) noexcept nogil:
+    cdef int64_t i
+    for i in range(n):
+        spiked[i] = lif_neuron(&u[i], &v[i], a_in[i], du, dv, vth, bias)
+        a_in[i] = 0
+
+
+cdef void _alif_loop_uniform(i64_rp u, i64_rp v, i64_rp b, acc_t* a_in, int32_t du, int32_t dv,
+                             int32_t db, int32_t vth, int32_t beta, int64_t bias, u8_rp spiked,
+                             int64_t n) noexcept nogil:
+    cdef int64_t i
+    for i in range(n):
+        spiked[i] = alif_neuron(&u[i], &v[i], &b[i], a_in[i], du, dv, db, vth, beta, bias)
         a_in[i] = 0
 
 
@@ -322,6 +356,8 @@ cdef class WorkerKernel:
                    "u": np.int64, "v": np.int64, "b": np.int64, "bias": np.int64,
                    "du": np.int32, "dv": np.int32, "vth": np.int32, "db": np.int32,
                    "beta": np.int32, "spiked": np.uint8, "pois_start": np.int64,
+                   "run_start": np.int64, "run_count": np.int64, "run_uniform": np.uint8,
+                   "run_params": np.int64,
                    "pois_count": np.int64, "pois_seed": np.uint64, "pois_index": np.uint64,
                    "pois_threshold": np.uint64, "gen_data": np.uint8, "gen_steps": np.int64,
                    "gen_repeat": np.uint8, "row_seg": np.int64, "segments": SEGMENT_DTYPE,
@@ -336,6 +372,12 @@ cdef class WorkerKernel:
         p.du, p.dv, p.vth = <int32_t*>_ptr(a["du"]), <int32_t*>_ptr(a["dv"]), <int32_t*>_ptr(a["vth"])
         p.db, p.beta = <int32_t*>_ptr(a["db"]), <int32_t*>_ptr(a["beta"])
         p.spiked = <uint8_t*>_ptr(a["spiked"])
+        p.n_runs = a["run_start"].size
+        p.run_start, p.run_count = <int64_t*>_ptr(a["run_start"]), <int64_t*>_ptr(a["run_count"])
+        p.run_uniform = <uint8_t*>_ptr(a["run_uniform"])
+        p.run_params = <int64_t*>_ptr(a["run_params"])
+        if a["run_params"].size and a["run_params"].shape[1] != 6:
+            raise ValueError("run_params must have 6 columns")
         p.pois_base, p.n_pois_runs = program.pois_base, a["pois_start"].size
         p.pois_start, p.pois_count = <int64_t*>_ptr(a["pois_start"]), <int64_t*>_ptr(a["pois_count"])
         p.pois_seed, p.pois_index = <uint64_t*>_ptr(a["pois_seed"]), <uint64_t*>_ptr(a["pois_index"])

@@ -42,17 +42,20 @@ def scatter_add(const int64_t[::1] indptr, const int32_t[::1] targets,
     step_ptr, spikes
         The spike trains, a CSR by step.
     n_units
-        Number of units (the length of the accumulator; every target is below it).
+        Number of units (every target is below it); the accumulator has one slot per unit up to
+        the largest target.
 
     Returns
     -------
     events : int
         Synaptic events processed.
     checksum : int
-        Sum of the accumulator at the end.
+        Sum of the accumulator at the end (int32 entries, wrapping: the extension is built with
+        ``-fwrapv``).
     """
     _check(indptr, targets, weights, step_ptr, spikes, n_units)
-    cdef cnp.ndarray[int32_t, ndim=1] acc_arr = np.zeros(max(n_units, 1), dtype=np.int32)
+    cdef int64_t width = _width(targets)
+    cdef cnp.ndarray[int32_t, ndim=1] acc_arr = np.zeros(width, dtype=np.int32)
     cdef int32_t[::1] acc = acc_arr
     cdef int64_t n_steps = step_ptr.shape[0] - 1
     cdef int64_t events = 0, checksum = 0
@@ -67,7 +70,7 @@ def scatter_add(const int64_t[::1] indptr, const int32_t[::1] targets,
                 for p in range(begin, end):
                     acc[targets[p]] += weights[p]
                 events += end - begin
-        for k in range(n_units):
+        for k in range(width):
             checksum += acc[k]
     return int(events), int(checksum)
 
@@ -88,7 +91,8 @@ def scatter_add_delayed(const int64_t[::1] indptr, const int32_t[::1] targets,
     step_ptr, spikes
         The spike trains, a CSR by step.
     n_units
-        Number of units (the width of a ring slot; every target is below it).
+        Number of units (every target is below it); a ring slot has one entry per unit up to the
+        largest target.
 
     Returns
     -------
@@ -103,7 +107,7 @@ def scatter_add_delayed(const int64_t[::1] indptr, const int32_t[::1] targets,
     if delays.shape[0] and np.min(delays) < 1:
         raise ValueError("delays must be >= 1")
     cdef int64_t slots = (int(np.max(delays)) if delays.shape[0] else 1) + 1
-    cdef int64_t width = max(n_units, 1)
+    cdef int64_t width = _width(targets)
     cdef cnp.ndarray[int32_t, ndim=1] ring_arr = np.zeros(slots * width, dtype=np.int32)
     cdef int32_t[::1] ring = ring_arr
     cdef int64_t n_steps = step_ptr.shape[0] - 1
@@ -115,7 +119,7 @@ def scatter_add_delayed(const int64_t[::1] indptr, const int32_t[::1] targets,
         for s in range(n_steps):
             slot = s % slots
             row = &ring[slot * width]
-            for k in range(n_units):
+            for k in range(width):
                 checksum += row[k]
             memset(row, 0, width * sizeof(int32_t))
             for k in range(step_ptr[s], step_ptr[s + 1]):
@@ -129,6 +133,12 @@ def scatter_add_delayed(const int64_t[::1] indptr, const int32_t[::1] targets,
                     ring[q * width + targets[p]] += weights[p]
                 events += end - begin
     return int(events), int(checksum)
+
+
+cdef int64_t _width(const int32_t[::1] targets):
+    """Accumulator length: one past the largest target (units that receive nothing, such as
+    spike sources, need no slot)."""
+    return int(np.max(targets)) + 1 if targets.shape[0] else 1
 
 
 cdef _check(const int64_t[::1] indptr, const int32_t[::1] targets, const int16_t[::1] weights,

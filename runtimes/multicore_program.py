@@ -28,7 +28,8 @@ from nmgraph.runtimes._fanout import (
     split_segments,
 )
 
-__all__ = ["MODEL_CODES", "WorkerProgram", "assign_workers", "build_programs", "window_length"]
+__all__ = ["MODEL_CODES", "WorkerProgram", "assign_workers", "build_programs", "refresh_runs",
+           "window_length"]
 
 MODEL_CODES = {"lif": 0, "alif": 1, "poisson": 2, "generator": 3}
 #: Longest window between exchanges (bounds mailbox memory).
@@ -36,6 +37,8 @@ MAX_WINDOW = 64
 N_COUNTERS = 10
 NEURON_PARAMS = ("du", "dv", "vth", "db", "beta", "bias_mant", "bias_exp")
 NEURON_STATE = ("u", "v", "b")
+#: Columns of ``run_params``: the parameters of a run of neurons that share them.
+RUN_PARAMS = ("du", "dv", "vth", "db", "beta", "bias")
 
 
 @dataclass(eq=False)
@@ -214,6 +217,13 @@ def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray,
     arrays["bias"] = arrays["bias_mant"].astype(np.int64) << arrays["bias_exp"].astype(np.int64)
     arrays["a_in"] = np.zeros(n_neurons, dtype=np.int64)
     arrays["spiked"] = np.zeros(max(units.size, 1), dtype=np.uint8)
+    population = glob["population"][neurons]
+    cuts = np.flatnonzero((np.diff(population) != 0) | (np.diff(model[:n_neurons]) != 0)) + 1
+    first = np.concatenate(([0], cuts)).astype(np.int64) if n_neurons else np.zeros(0, np.int64)
+    arrays["run_start"] = first
+    arrays["run_count"] = np.diff(np.append(first, n_neurons)).astype(np.int64)
+    arrays["run_uniform"] = np.zeros(first.size, dtype=np.uint8)
+    arrays["run_params"] = np.zeros((first.size, len(RUN_PARAMS)), dtype=np.int64)
     pois = units[model == 2]
     pois_base = n_neurons
     arrays["pois_threshold"] = np.ascontiguousarray(glob["threshold"][pois])
@@ -229,9 +239,25 @@ def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray,
     gen_base = n_neurons + pois.size
     _add_generators(exe, arrays, gens, glob)
     cores = np.flatnonzero(core_worker == w)
-    return WorkerProgram(rank=w, n_workers=n_workers, cores=cores, units=units, n_lif=n_lif,
+    program = WorkerProgram(rank=w, n_workers=n_workers, cores=cores, units=units, n_lif=n_lif,
                          n_alif=n_alif, n_units=int(units.size), arrays=arrays,
                          pois_base=pois_base, gen_base=gen_base, n_gen=int(gens.size))
+    refresh_runs(program)
+    return program
+
+
+def refresh_runs(program: WorkerProgram) -> None:
+    """Mark each run of neurons (a population's neurons on this worker, one model) whose
+    parameters are all equal, with those parameters: the kernel then updates it with constants,
+    reading only the state. Call again after parameters change (in place: the kernel holds the
+    arrays)."""
+    arrays = program.arrays
+    for run, (start, count) in enumerate(zip(arrays["run_start"].tolist(),
+                                             arrays["run_count"].tolist())):
+        values = [arrays[name][start:start + count] for name in RUN_PARAMS]
+        uniform = all(bool((v == v[0]).all()) for v in values)
+        arrays["run_uniform"][run] = uniform
+        arrays["run_params"][run] = [int(v[0]) for v in values] if uniform else 0
 
 
 def _add_generators(exe: Executable, arrays: dict[str, np.ndarray], gens: np.ndarray,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.runtimes.multicore_program import WorkerProgram
+from nmgraph.runtimes.multicore_program import WorkerProgram, refresh_runs
 from nmgraph.runtimes.transport import ABORT_PARENT, BarrierAborted, InProcessTransport
 
 __all__ = ["WorkerLoop", "worker_main"]
@@ -148,6 +148,7 @@ class WorkerLoop:
         if var in ("bias_mant", "bias_exp"):
             program.arrays["bias"][:] = (program.arrays["bias_mant"].astype(np.int64)
                                          << program.arrays["bias_exp"].astype(np.int64))
+        refresh_runs(program)
 
     def do_pending(self) -> tuple[np.ndarray, np.ndarray]:
         """Ring buffer of this worker's neurons (slots as stored) and their global units."""

@@ -181,3 +181,35 @@ def test_every_kernel_layout_is_bit_identical(monkeypatch, ring_bound: int, targ
             assert any((np.diff(p.row_seg) > 1).any() for p in programs)
         rt.run(40)
         assert_same(ref, rt, exe.ir)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_heterogeneous_parameters_after_set(workers: int) -> None:
+    """Runs of neurons with shared parameters are updated with constants; setting per-neuron
+    values makes a run heterogeneous, and back: results follow the reference either way."""
+    net = random_network(3, max_size=60, max_delay=3)
+    exe = nm.compile(net, hardware="generic", max_neurons_per_core=20)
+    neurons = [pop for pop in exe.ir.populations if not pop.is_source]
+    rng = np.random.default_rng(0)
+    with nm.Runtime(exe, backend="multicore", workers=workers) as rt, \
+            nm.Runtime(exe, backend="reference") as ref:
+        for phase in range(3):
+            for runtime in (rt, ref):
+                runtime.run(15)
+            assert_same(ref, rt, exe.ir)
+            for pop in neurons:
+                values = rng.integers(0, 40, pop.size) if phase == 0 else 9
+                for name in ("bias_mant", "dv"):
+                    rt.set(pop.name, name, values)
+                    ref.set(pop.name, name, values)
+    # the builder's view of the same: refresh_runs marks runs heterogeneous and back
+    from nmgraph.runtimes.multicore_program import build_programs, refresh_runs
+
+    program = build_programs(exe, np.zeros(exe.n_cores, dtype=np.int64))[0]
+    assert program.run_uniform.all() and program.run_uniform.size >= len(neurons)
+    program.arrays["bias"][:] = np.arange(program.n_neurons)
+    refresh_runs(program)
+    assert not program.run_uniform.any()
+    program.arrays["bias"][:] = 5
+    refresh_runs(program)
+    assert program.run_uniform.all() and (program.run_params[:, 5] == 5).all()
