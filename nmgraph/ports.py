@@ -102,18 +102,21 @@ class PortView:
 
     @property
     def base(self) -> Port:
+        """The port this view looks at."""
         return self._port
 
-    process = property(lambda self: self._port.process)
-    name = property(lambda self: self._port.name)
-    kind = property(lambda self: self._port.kind)
-    direction = property(lambda self: self._port.direction)
-    size = property(lambda self: self._port.size)
+    process = property(lambda self: self._port.process, doc="The process that declares the port.")
+    name = property(lambda self: self._port.name, doc="The port's attribute name on its process.")
+    kind = property(lambda self: self._port.kind, doc='``"spike"`` or ``"current"``.')
+    direction = property(lambda self: self._port.direction, doc='``"in"`` or ``"out"``.')
+    size = property(lambda self: self._port.size, doc="Number of elements carried per step.")
 
     def reshape(self, shape: tuple[int, ...] | int) -> PortView:
+        """Another view of the underlying port (the view's own shape does not matter)."""
         return self._port.reshape(shape)
 
     def flatten(self) -> PortView:
+        """A one-dimensional view of the underlying port."""
         return self._port.flatten()
 
     def __repr__(self) -> str:
