@@ -1,0 +1,73 @@
+"""The roofline kernels of benchmarks/brunel.py (runtimes/_roofline.pyx) against NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nmgraph.runtimes import _roofline
+
+
+def _network(seed: int, n_units: int = 50, steps: int = 30):
+    rng = np.random.default_rng(seed)
+    degree = rng.integers(0, 8, n_units)
+    indptr = np.zeros(n_units + 1, dtype=np.int64)
+    np.cumsum(degree, out=indptr[1:])
+    total = int(indptr[-1])
+    targets = rng.integers(0, n_units, total).astype(np.int32)
+    weights = rng.integers(-300, 300, total).astype(np.int16)
+    delays = rng.integers(1, 4, total).astype(np.uint8)
+    per_step = rng.integers(0, 6, steps)
+    step_ptr = np.zeros(steps + 1, dtype=np.int64)
+    np.cumsum(per_step, out=step_ptr[1:])
+    spikes = rng.integers(0, n_units, int(step_ptr[-1])).astype(np.int32)
+    return indptr, targets, weights, delays, step_ptr, spikes, n_units
+
+
+def _slow(indptr, targets, weights, delays, step_ptr, spikes, n_units, delayed):
+    """Straight transcription of the kernels' docstrings."""
+    width = int(targets.max()) + 1 if targets.size else 1
+    slots = int(delays.max()) + 1 if delays.size else 2
+    acc = np.zeros(width, dtype=np.int64)
+    ring = np.zeros((slots, width), dtype=np.int64)
+    events = checksum = 0
+    for s in range(step_ptr.size - 1):
+        if delayed:
+            checksum += int(ring[s % slots].sum())
+            ring[s % slots] = 0
+        for src in spikes[step_ptr[s]:step_ptr[s + 1]]:
+            syn = slice(indptr[src], indptr[src + 1])
+            events += syn.stop - syn.start
+            if delayed:
+                np.add.at(ring, ((s + delays[syn]) % slots, targets[syn]), weights[syn])
+            else:
+                np.add.at(acc, targets[syn], weights[syn])
+    return events, (checksum if delayed else int(acc.sum()))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scatter_add_matches_numpy(seed):
+    indptr, targets, weights, delays, step_ptr, spikes, n_units = _network(seed)
+    expected = _slow(indptr, targets, weights, delays, step_ptr, spikes, n_units, False)
+    assert _roofline.scatter_add(indptr, targets, weights, step_ptr, spikes, n_units) == expected
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scatter_add_delayed_matches_numpy(seed):
+    indptr, targets, weights, delays, step_ptr, spikes, n_units = _network(seed)
+    expected = _slow(indptr, targets, weights, delays, step_ptr, spikes, n_units, True)
+    assert _roofline.scatter_add_delayed(indptr, targets, weights, delays, step_ptr, spikes,
+                                         n_units) == expected
+
+
+def test_bad_input_is_rejected():
+    indptr, targets, weights, delays, step_ptr, spikes, n_units = _network(0)
+    with pytest.raises(ValueError, match="targets"):
+        _roofline.scatter_add(indptr, targets, weights, step_ptr, spikes, int(targets.max()))
+    bad = spikes.copy()
+    bad[0] = n_units
+    with pytest.raises(ValueError, match="spike sources"):
+        _roofline.scatter_add(indptr, targets, weights, step_ptr, bad, n_units)
+    with pytest.raises(ValueError, match="delays"):
+        _roofline.scatter_add_delayed(indptr, targets, weights, np.zeros_like(delays), step_ptr,
+                                      spikes, n_units)
