@@ -10,7 +10,8 @@ Cases (issue 3, "Done means"):
 
 ``brunel80k``   Brunel N = 80,000, K = 400 (32M synapses) on loihi1, greedy/linear: target < 20 s.
 ``brunel1m``    Brunel N = 1,000,000, K = 100 (100M synapses) on generic and on loihi1,
-                greedy/linear: target < 90 s and < 8 GiB peak.
+                greedy/linear: target < 90 s and < 8 GiB peak (issue 3); on generic, build and
+                compile within 4 GiB, leaving the runtime room within issue 5's 6 GiB.
 ``clustered``   8 communities x 512 neurons (p_in 0.2, p_out 0.002, shuffled order) on loihi1,
                 greedy vs mincut and linear vs traffic, with the default 1,024 neurons per core and
                 capped at 128 neurons per core (32 cores, where placement matters).

@@ -8,6 +8,12 @@ is what the multi-core runtime's kernels walk and what a file stores without tho
 * synapses of global axon ``a``: ``syn_*[axon_syn_ptr[a]:axon_syn_ptr[a + 1]]``, with the target as
   an index into its core's unit list, the weight already shifted (``w << weight_exp``, int16) and
   the delay (uint8).
+
+dtypes: ``core_unit_ptr``, ``core_units``, ``unit_local`` int64 (one entry per core or unit);
+``axon_syn_ptr`` int32 (int64 from ``2**31`` synapses on; one entry per input axon, about one per
+synapse on big networks); ``syn_target`` uint16 (int32 on cores of more than 65,535 units),
+``syn_weight`` int16, ``syn_delay`` uint8. Files saved by older versions hold an int64
+``axon_syn_ptr``.
 """
 
 from __future__ import annotations
@@ -23,12 +29,12 @@ import numpy as np
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.mapping import RESOURCES, Partition, Placement, Routing
 from nmgraph.compilers.quantize import QuantizationReport
-from nmgraph.compilers.synapse_graph import SynapseGraph, core_runs, stable_order, synapse_cores
+from nmgraph.compilers.synapse_graph import SynapseGraph, core_runs, row_chunks, stable_order, synapse_cores
 
 __all__ = ["CoreRecord", "CoreTables", "Executable", "build_core_tables"]
 
 #: Synapses per chunk of the temporary index arrays of :func:`build_core_tables`.
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 
 
 @dataclass(eq=False)
@@ -76,9 +82,15 @@ def build_core_tables(ir: NetworkIR, graph: SynapseGraph, partition: Partition,
         tables = _sort_by_core(ir, graph, routing, core, unit_local.astype(narrow), n_cores)
         del core
     axon_syn_ptr, syn_target, syn_weight, syn_delay = tables
+    axon_syn_ptr = axon_syn_ptr.astype(_pointer_dtype(graph.n_synapses), copy=False)
     return CoreTables(core_unit_ptr=unit_ptr, core_units=units, unit_local=unit_local,
                       axon_syn_ptr=axon_syn_ptr, syn_target=syn_target,
                       syn_weight=syn_weight, syn_delay=syn_delay)
+
+
+def _pointer_dtype(n_synapses: int) -> type:
+    """dtype of ``axon_syn_ptr``: int32, or int64 from ``2**31`` synapses on."""
+    return np.int32 if n_synapses < 2**31 else np.int64
 
 
 def _unit_chunks(graph: SynapseGraph) -> list[tuple[int, int]]:
@@ -105,7 +117,8 @@ def _scatter_runs(ir: NetworkIR, graph: SynapseGraph, routing: Routing, box: lis
     chunks = _unit_chunks(graph)
     # Each axon is one pair, so one run: lengths start at 1 and only the longer runs are written
     # (on chips with small cores most runs are a single synapse, and these writes are random).
-    axon_syn_ptr = np.ones(n_pairs + 1, dtype=np.int64)
+    pointer_dtype = _pointer_dtype(n)
+    axon_syn_ptr = np.ones(n_pairs + 1, dtype=pointer_dtype)
     axon_syn_ptr[0] = 0
 
     def runs_of(u0: int, u1: int) -> tuple[int, np.ndarray, np.ndarray]:
@@ -125,7 +138,7 @@ def _scatter_runs(ir: NetworkIR, graph: SynapseGraph, routing: Routing, box: lis
         axon_syn_ptr[1:][axon[longer]] = length[longer]
     del core
     box.clear()
-    np.cumsum(axon_syn_ptr, out=axon_syn_ptr)
+    np.cumsum(axon_syn_ptr, dtype=pointer_dtype, out=axon_syn_ptr)
     syn_target = np.empty(n, dtype=unit_local.dtype)
     syn_weight = np.empty(n, dtype=np.int16)
     syn_delay = np.empty(n, dtype=np.uint8)
@@ -138,8 +151,7 @@ def _scatter_runs(ir: NetworkIR, graph: SynapseGraph, routing: Routing, box: lis
         place += np.arange(s1 - s0, dtype=np.int64)
         local = unit_local[graph.target[s0:s1]]
         syn_target[place] = local
-        syn_weight[place] = graph.weight[s0:s1]
-        syn_delay[place] = graph.delay[s0:s1]
+        graph.scatter_weight_delay(u0, u1, place, syn_weight, syn_delay)
         unsorted = ~keep[s0 + 1:s1] & (local[1:] < local[:-1])
         if unsorted.any():
             late.append(place[1:][unsorted])
@@ -184,7 +196,8 @@ def _sort_by_core(ir: NetworkIR, graph: SynapseGraph, routing: Routing, core: np
     axon_syn_ptr = _axon_pointers(routing, n_cores, ir.n_units, core[starts],
                                   source[starts].astype(np.int64), starts, n)
     del core, source
-    return axon_syn_ptr, local, graph.weight[order], graph.delay[order]
+    weight, delay = graph.weight_delay()
+    return axon_syn_ptr, local, weight[order], delay[order]
 
 
 def _axon_pointers(routing: Routing, n_cores: int, n_units: int, group_core: np.ndarray,
@@ -312,16 +325,22 @@ class Executable:
         """
         routing, unit_core = self.routing, self.partition.unit_core
         n_units = self.ir.n_units
-        owner = np.repeat(np.arange(n_units, dtype=np.int64), np.diff(routing.dest_indptr))
-        same_core = routing.dest_core == unit_core[owner]
         chips = self.placement.core_chip
-        same_chip = chips[routing.dest_core] == chips[unit_core[owner]]
         costs = np.zeros((n_units, 6), dtype=np.int64)
-        costs[:, 0] = np.bincount(owner, weights=same_core, minlength=n_units)
-        costs[:, 1] = np.bincount(owner, weights=~same_core & same_chip, minlength=n_units)
-        costs[:, 2] = np.bincount(owner, weights=~same_chip, minlength=n_units)
-        costs[:, 4] = np.bincount(owner, weights=routing.hops_x, minlength=n_units)
-        costs[:, 5] = np.bincount(owner, weights=routing.hops_y, minlength=n_units)
+        # by ranges of units with about _CHUNK routes: the temporaries stay small
+        for u0, u1 in row_chunks(routing.dest_indptr, _CHUNK):
+            p0, p1 = int(routing.dest_indptr[u0]), int(routing.dest_indptr[u1])
+            owner = np.repeat(np.arange(u1 - u0, dtype=np.int64),
+                              np.diff(routing.dest_indptr[u0:u1 + 1]))
+            dest, source_core = routing.dest_core[p0:p1], unit_core[u0:u1][owner]
+            same_core = dest == source_core
+            same_chip = chips[dest] == chips[source_core]
+            part, n = costs[u0:u1], u1 - u0
+            part[:, 0] = np.bincount(owner, weights=same_core, minlength=n)
+            part[:, 1] = np.bincount(owner, weights=~same_core & same_chip, minlength=n)
+            part[:, 2] = np.bincount(owner, weights=~same_chip, minlength=n)
+            part[:, 4] = np.bincount(owner, weights=routing.hops_x[p0:p1], minlength=n)
+            part[:, 5] = np.bincount(owner, weights=routing.hops_y[p0:p1], minlength=n)
         costs[:, 3] = routing.tree_hops if routing.multicast else costs[:, 4] + costs[:, 5]
         return costs
 

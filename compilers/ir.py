@@ -84,11 +84,15 @@ class ProjectionIR:
     indptr
         int64, length ``n_pre + 1``.
     targets
-        int64 target unit within ``post`` of each synapse.
+        Target unit within ``post`` of each synapse: int32 (int64 when ``n_post >= 2**31``;
+        IRs saved by older versions hold int64).
     weights
         int16 weight mantissa of each synapse (non-zero).
     delays
         uint8 delay of each synapse, in steps (>= 1).
+
+    The arrays may be read-only views of the network's own (a ``Sparse`` given in CSR order, a
+    uniform value broadcast): passes and runtimes read them and never write into them.
     weight_exp
         Each weight counts as ``weight << weight_exp``.
     num_weight_bits

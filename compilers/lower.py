@@ -23,7 +23,7 @@ from nmgraph.network import Network
 from nmgraph.process import Process
 from nmgraph.processes import ALIF, IF, LIF, PoissonSource, SpikeGenerator
 from nmgraph.processes.base import PopulationProcess, SynapseProcess
-from nmgraph.processes.synapses import Dense, Sparse
+from nmgraph.processes.synapses import Dense, Sparse, index_dtype
 from nmgraph.runtimes.fixed_point import poisson_threshold
 
 __all__ = ["FlatNetwork", "flatten", "lower", "register_population", "register_synapses"]
@@ -158,18 +158,26 @@ def _projections(flat: FlatNetwork) -> list[ProjectionIR]:
 def _csr_arrays(pre: np.ndarray, post: np.ndarray, weights: np.ndarray, delays: np.ndarray,
                 n_pre: int, n_post: int) -> tuple[np.ndarray, ...]:
     """``(indptr, targets, weights, delays)`` of COO synapses as a CSR by source, each row by
-    target (the order of ``np.lexsort((post, pre))``); int64, int64, int16, uint8.
+    target (the order of ``np.lexsort((post, pre))``); int64, int32 (int64 for ``n_post`` beyond
+    ``2**31``), int16, uint8.
 
-    When ``pre``, ``post`` and the non-uniform ones of weight (16 bits) and delay (8 bits) fit one
+    Synapses already in that order (no pair twice) are kept as they are: ``post``, ``weights``
+    and ``delays`` come back as given (views, no copy), only ``indptr`` is new. Otherwise, when
+    ``pre``, ``post`` and the non-uniform ones of weight (16 bits) and delay (8 bits) fit one
     int64, the synapses are sorted as packed values and unpacked: no permutation to gather with
     (random gathers of hundreds of millions of entries cost more than the sort).
     """
     weights = np.asarray(weights).astype(np.int16, copy=False)
     delays = np.asarray(delays).astype(np.uint8, copy=False)
+    target_dtype = index_dtype(n_post)
     n = int(pre.size)
     if n == 0:
-        return (np.zeros(n_pre + 1, dtype=np.int64), np.zeros(0, np.int64),
+        return (np.zeros(n_pre + 1, dtype=np.int64), np.zeros(0, target_dtype),
                 np.zeros(0, np.int16), np.zeros(0, np.uint8))
+    if post.dtype == target_dtype and _in_csr_order(pre, post, n_post):
+        bounds = np.arange(n_pre + 1, dtype=pre.dtype if n_pre < 2**31 else np.int64)
+        indptr = np.searchsorted(pre, bounds).astype(np.int64, copy=False)
+        return indptr, post, weights, delays
     uniform_w = bool(weights.min() == weights.max())
     uniform_d = bool(delays.min() == delays.max())
     w_bits, d_bits = (0 if uniform_w else 16), (0 if uniform_d else 8)
@@ -177,27 +185,57 @@ def _csr_arrays(pre: np.ndarray, post: np.ndarray, weights: np.ndarray, delays: 
     low = post_bits + w_bits + d_bits
     if max(n_pre - 1, 1).bit_length() + low <= 63:
         key = pre.astype(np.int64)
-        key <<= low
-        key |= post.astype(np.int64, copy=False) << (w_bits + d_bits)
-        if w_bits:
-            key |= weights.view(np.uint16).astype(np.int64) << d_bits
-        if d_bits:
-            key |= delays
+        for a, b in _chunks(n):  # packed in chunks: no full-size temporaries
+            part = key[a:b]
+            part <<= low
+            part |= post[a:b].astype(np.int64) << (w_bits + d_bits)
+            if w_bits:
+                part |= weights[a:b].view(np.uint16).astype(np.int64) << d_bits
+            if d_bits:
+                part |= delays[a:b]
         key.sort()
-        pair = key >> (w_bits + d_bits)
-        if n < 2 or not bool(np.any(pair[1:] == pair[:-1])):  # else: keep duplicates' order
+        shift = w_bits + d_bits
+        if not any(bool(np.any(pair[1:] == pair[:-1]))
+                   for pair in (key[a:b + 1] >> shift for a, b in _chunks(n))):
             indptr = np.searchsorted(key, np.arange(n_pre + 1, dtype=np.int64) << low)
-            targets = pair
-            targets &= (1 << post_bits) - 1
-            out_w = (np.full(n, weights[0], dtype=np.int16) if uniform_w else
-                     ((key >> d_bits) & 0xFFFF).astype(np.uint16).view(np.int16))
-            out_d = (np.full(n, delays[0], dtype=np.uint8) if uniform_d else
-                     (key & 0xFF).astype(np.uint8))
+            targets = np.empty(n, dtype=target_dtype)
+            out_w = np.full(n, weights[0], dtype=np.int16) if uniform_w else np.empty(n, np.int16)
+            out_d = np.full(n, delays[0], dtype=np.uint8) if uniform_d else np.empty(n, np.uint8)
+            for a, b in _chunks(n):
+                part = key[a:b]
+                targets[a:b] = (part >> shift) & ((1 << post_bits) - 1)
+                if w_bits:
+                    out_w[a:b] = ((part >> d_bits) & 0xFFFF).astype(np.uint16).view(np.int16)
+                if d_bits:
+                    out_d[a:b] = part & 0xFF
             return indptr.astype(np.int64), targets, out_w, out_d
-        del key, pair
+        del key
     indptr, order = _csr_by_source(pre, post, n_pre)
-    return (indptr, post[order].astype(np.int64, copy=False), weights[order],
+    return (indptr, post[order].astype(target_dtype, copy=False), weights[order],
             delays[order])
+
+
+#: Entries per chunk of the element-wise loops of :func:`_csr_arrays` (cache-sized: faster than
+#: whole arrays of tens of millions, and the temporaries stay small).
+_CHUNK = 1 << 14
+
+
+def _chunks(n: int):
+    """``(start, stop)`` of consecutive chunks of ``range(n)``."""
+    for start in range(0, n, _CHUNK):
+        yield start, min(n, start + _CHUNK)
+
+
+def _in_csr_order(pre: np.ndarray, post: np.ndarray, n_post: int) -> bool:
+    """True when the pairs ``(pre, post)`` strictly increase: a CSR by source, rows by target."""
+    n = pre.size
+    for start in range(0, n - 1, _CHUNK):
+        stop = min(n, start + _CHUNK + 1)  # one entry of overlap joins the chunks
+        key = pre[start:stop].astype(np.int64) * n_post
+        key += post[start:stop]
+        if bool(np.any(key[1:] <= key[:-1])):
+            return False
+    return True
 
 
 def _csr_by_source(pre: np.ndarray, post: np.ndarray, n_pre: int) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +306,13 @@ def _lower_dense(process: Dense) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 def _lower_sparse(process: Sparse) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     weights = process.weights.value
     delays = process.delay.value
+    if np.count_nonzero(weights) == weights.size:  # no zero weights to drop: read-only views
+        return _read_only(process.cols), _read_only(process.rows), weights, delays
     keep = weights != 0
-    if bool(keep.all()):  # no zero weights to drop: no copies (lowering takes what it needs)
-        return process.cols, process.rows, weights, delays
     return process.cols[keep], process.rows[keep], weights[keep], delays[keep]
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view

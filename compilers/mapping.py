@@ -98,6 +98,12 @@ class Routing:
     unicast (Loihi); ``tree_hops`` counts the links of each unit's multicast tree (SpiNNaker).
     ``chip_crossings`` counts chip boundaries crossed per (unit, destination) pair. ``router_entries``
     gives the routing-table entries needed per chip (0 where the profile has no tables).
+
+    The per-pair arrays (one entry per route: about one per synapse on big networks) are narrow:
+    ``dest_core``, ``dest_axon`` and ``axon_source`` int32 (int64 beyond ``2**31`` ids),
+    ``hops_x``, ``hops_y`` and ``chip_crossings`` int16 (int32 on meshes wider than ``2**14``);
+    ``dest_indptr``, ``axon_indptr``, ``tree_hops`` and ``router_entries`` are int64. Files saved
+    by older versions hold int64 everywhere; do arithmetic in int64.
     """
 
     dest_indptr: np.ndarray

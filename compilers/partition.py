@@ -28,7 +28,7 @@ import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.mapping import RESOURCES, Partition
-from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs, core_runs, synapse_cores
+from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs, core_runs, count_values, synapse_cores
 from nmgraph.errors import MappingError, ValidationError
 
 __all__ = ["STRATEGIES", "CoreLimits", "measure_usage", "partition"]
@@ -78,18 +78,18 @@ def measure_usage(graph: SynapseGraph, unit_core: np.ndarray, n_cores: int,
     """
     core = synapse_cores(graph, unit_core, n_cores)
     if in_degree is None:
-        synapses = np.bincount(core, minlength=n_cores).astype(np.int64)
+        synapses = count_values(core, n_cores)
     else:
         synapses = np.bincount(unit_core, weights=in_degree, minlength=n_cores).astype(np.int64)
     runs = core_runs(graph, core)
     if runs is not None:  # cores are unit ranges: pairs are runs, counted without a sort
         keep, fanout = runs
-        axons_in = np.bincount(core[keep], minlength=n_cores).astype(np.int64)
+        axons_in = count_values(core[keep], n_cores)
     else:
         del core
         pair_source, pair_core = axon_pairs(graph, unit_core, n_cores)
-        axons_in = np.bincount(pair_core, minlength=n_cores).astype(np.int64)
-        fanout = np.bincount(pair_source, minlength=graph.n_units).astype(np.int64)
+        axons_in = count_values(pair_core, n_cores)
+        fanout = count_values(pair_source, graph.n_units)
     usage = {
         "neurons": np.bincount(unit_core, minlength=n_cores).astype(np.int64),
         "axons_in": axons_in,

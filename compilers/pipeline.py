@@ -36,7 +36,9 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
     Parameters
     ----------
     target
-        The Network (or an already lowered NetworkIR).
+        The Network (or an already lowered NetworkIR). The Executable's IR shares the arrays
+        that no pass changes with it (a ``Sparse`` given in CSR order, weights that need no
+        quantization): nothing writes into them, so do not either.
     hardware
         A built-in profile name (``loihi1``, ``loihi2``, ``spinnaker1``, ``spinnaker2``,
         ``truenorth``, ``generic``), a TOML/JSON file, a dict or a HardwareProfile.

@@ -186,7 +186,9 @@ def routed_pairs(partition: Partition, graph: SynapseGraph,
                               f"core ids must be in 0..{partition.n_cores - 1}")
     if pairs is None:
         return axon_pairs(graph, unit_core, partition.n_cores)
-    sources, cores = (np.asarray(a, dtype=np.int64) for a in pairs)
+    sources, cores = (np.asarray(a) for a in pairs)
+    if sources.dtype.kind not in "iu" or cores.dtype.kind not in "iu":
+        raise ValidationError("place", "pairs", "must be integer arrays, as axon_pairs returns")
     if sources.ndim != 1 or sources.shape != cores.shape:
         raise ValidationError("place", "pairs", "must be two 1-D arrays (sources, cores) of "
                               "equal length, as axon_pairs returns")

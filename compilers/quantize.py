@@ -81,7 +81,11 @@ class QuantizationReport:
 
 
 def quantize(ir: NetworkIR, profile) -> tuple[NetworkIR, QuantizationReport]:
-    """Return the IR with weights fitted to ``profile`` and the report of what changed."""
+    """Return the IR with weights fitted to ``profile`` and the report of what changed.
+
+    Projections whose weights need no change keep their weight arrays (no copy): the IR passes
+    do not write into them.
+    """
     rule = str(profile.weight_rule)
     report = QuantizationReport(profile.name, rule)
     projections = []
@@ -106,13 +110,13 @@ def _apply_rule(rule: str, proj: ProjectionIR, ir: NetworkIR, profile) -> tuple[
     if rule == "loihi":
         mixed = bool((weights > 0).any() and (weights < 0).any())
         if not mixed:
-            return weights.copy(), "one-signed: 8 bits kept"
+            return weights, "one-signed: 8 bits kept"
         clipped = np.clip(weights.astype(np.int64), -256, 255)
         return ((clipped >> 1) << 1).astype(np.int16), "mixed signs: lowest bit dropped"
     if rule == "truenorth":
         return _truenorth(proj, ir, profile), "4 axon types"
     if rule in ("int16", "none"):
-        return weights.copy(), "kept"
+        return weights, "kept"
     raise MappingError(f"profile {profile.name}: unknown weight rule {rule!r}")
 
 
@@ -140,11 +144,11 @@ def _truenorth(proj: ProjectionIR, ir: NetworkIR, profile) -> np.ndarray:
             f"population '{proj.post}' receives {values.size} distinct weights but "
             f"{profile.name} has {TRUENORTH_AXON_TYPES} axon types per neuron; use at most 4 "
             f"weight values for its inputs")
-    return proj.weights.copy()
+    return proj.weights
 
 
 def _entry(proj: ProjectionIR, weights: np.ndarray, rule: str, note: str) -> ProjectionQuantization:
-    if np.array_equal(weights, proj.weights):  # nothing changed: no error arrays to compute
+    if weights is proj.weights or np.array_equal(weights, proj.weights):  # nothing changed
         return ProjectionQuantization(
             projection=proj.name, pre=proj.pre, post=proj.post, rule=rule,
             synapses=proj.n_synapses, changed=0, zeroed=0, max_abs_error=0, mean_abs_error=0.0,

@@ -32,7 +32,7 @@ import numpy as np
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.mapping import Partition, Placement, Routing
 from nmgraph.compilers.place import hop_positions, routed_pairs
-from nmgraph.compilers.synapse_graph import SynapseGraph
+from nmgraph.compilers.synapse_graph import SynapseGraph, count_values, pair_dtypes, row_chunks
 from nmgraph.errors import MappingError, ValidationError
 
 __all__ = ["MULTICAST", "is_multicast", "route"]
@@ -45,6 +45,11 @@ MULTICAST = {"loihi1": False, "loihi2": False, "spinnaker1": True, "spinnaker2":
 
 #: Elements of the dense per-chunk scratch arrays (units x columns, units x chips).
 _CHUNK = 1 << 21
+#: Entries per chunk of the element-wise loops (cache-sized: several times faster than whole
+#: arrays of tens of millions, and the temporaries stay small).
+_ELEMENTS = 1 << 14
+#: Pairs per range of units of :func:`_delta`.
+_SPAN = 1 << 16
 #: Link bits of a routing entry.
 _EAST, _WEST, _NORTH, _SOUTH = 1, 2, 4, 8
 
@@ -79,36 +84,45 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
     Returns
     -------
     Routing
-        ``dest_indptr``, ``axon_indptr`` int64; ``dest_core``, ``dest_axon``, ``axon_source`` int64;
-        ``hops_x``, ``hops_y``, ``chip_crossings`` int32 per pair; ``tree_hops`` int64 per unit;
-        ``router_entries`` int64 per chip of ``placement.chip_xy``.
+        ``dest_indptr``, ``axon_indptr`` int64; ``dest_core``, ``dest_axon``, ``axon_source``
+        int32 (int64 beyond ``2**31`` units, cores or axons); ``hops_x``, ``hops_y``,
+        ``chip_crossings`` int16 per pair (int32 on meshes wider than ``2**14``); ``tree_hops``
+        int64 per unit; ``router_entries`` int64 per chip of ``placement.chip_xy``.
     """
     profile = load_profile(profile)
     n_units, n_cores = graph.n_units, partition.n_cores
     _check_placement(partition, placement)
     sources, cores = routed_pairs(partition, graph, pairs)
-    dest_indptr = _indptr(sources, n_units)
-    axon_indptr, axon_source, dest_axon = _axon_tables(sources, cores, n_cores)
+    source_dtype, core_dtype = pair_dtypes(n_units, n_cores)
+    sources = sources.astype(source_dtype, copy=False)
+    cores = cores.astype(core_dtype, copy=False)
+    dest_indptr = _sorted_indptr(sources, n_units)
+    axon_indptr, axon_source, dest_axon = _axon_tables(sources, cores, n_cores, n_units)
 
     unit_core = np.asarray(partition.unit_core, dtype=np.int64)
-    counts = np.diff(dest_indptr)
-    node_xy = hop_positions(placement, profile).astype(np.int32)
+    spans = row_chunks(dest_indptr, _SPAN)  # ranges of units, for _delta
+    node_xy = hop_positions(placement, profile)
+    chip_xy = placement.chip_xy[placement.core_chip]
+    # hop counts (and coordinate differences) fit int16 on meshes narrower than 2**14
+    extent = max(int(np.abs(node_xy).max(initial=0)), int(np.abs(chip_xy).max(initial=0)))
+    hop_dtype = np.int16 if extent < 2**14 else np.int32
+    node_xy = node_xy.astype(hop_dtype)
     # Every array here has one entry per pair (tens of millions on big networks), and each pass
     # over them costs memory bandwidth: per-unit values are spread with np.repeat, per-core
-    # values gathered from small tables, and the arithmetic is done in place in int32.
-    x1, dx = _delta(node_xy[:, 0], cores, unit_core, counts)
-    dy = _delta(node_xy[:, 1], cores, unit_core, counts)[1]
+    # values gathered from small tables, and the arithmetic is done in place in a narrow dtype.
+    x1, dx = _delta(node_xy[:, 0], cores, unit_core, dest_indptr, spans)
+    dy = _delta(node_xy[:, 1], cores, unit_core, dest_indptr, spans)[1]
     tree_hops = _tree_hops(sources, dest_indptr, x1, dx, dy)
     del x1
     hops_x, hops_y = np.abs(dx, out=dx), np.abs(dy, out=dy)
     if profile.topology == "chip_router":
         crossings = hops_x + hops_y
     elif placement.n_chips == 1:
-        crossings = np.zeros(cores.size, dtype=np.int32)
+        crossings = np.zeros(cores.size, dtype=hop_dtype)
     else:
-        chip_xy = placement.chip_xy[placement.core_chip].astype(np.int32)
-        crossings = np.abs(_delta(chip_xy[:, 0], cores, unit_core, counts)[1])
-        crossings += np.abs(_delta(chip_xy[:, 1], cores, unit_core, counts)[1])
+        chip_xy = chip_xy.astype(hop_dtype)
+        crossings = np.abs(_delta(chip_xy[:, 0], cores, unit_core, dest_indptr, spans)[1])
+        crossings += np.abs(_delta(chip_xy[:, 1], cores, unit_core, dest_indptr, spans)[1])
     if profile.router_entries_per_chip is not None:
         entries = _router_entries(sources, cores, dest_indptr, unit_core, placement)
     else:
@@ -167,45 +181,71 @@ def _check_tables(routing: Routing, placement: Placement, profile) -> None:
 
 def _indptr(groups: np.ndarray, n_groups: int) -> np.ndarray:
     indptr = np.zeros(n_groups + 1, dtype=np.int64)
-    np.cumsum(np.bincount(groups, minlength=n_groups), out=indptr[1:])
+    np.cumsum(count_values(groups, n_groups), out=indptr[1:])
     return indptr
 
 
-def _axon_tables(sources: np.ndarray, cores: np.ndarray,
-                 n_cores: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sorted_indptr(groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """:func:`_indptr` of ascending ``groups``: a binary search per group, no pass over them."""
+    bounds = np.arange(n_groups + 1, dtype=groups.dtype if n_groups < 2**31 else np.int64)
+    return np.searchsorted(groups, bounds).astype(np.int64, copy=False)
+
+
+def _axon_tables(sources: np.ndarray, cores: np.ndarray, n_cores: int,
+                 n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(axon_indptr, axon_source, dest_axon)``: each core's sources (ascending), and the rank of
     each pair's source among its core's sources.
 
-    Two sorts of packed keys (by core then source; then back to source-then-core order carrying
-    the rank) instead of an argsort and a scatter: on tens of millions of pairs NumPy's sort is
-    several times faster than its argsort or a random scatter.
+    Two in-place sorts of one array of packed keys (``core << b | source``, by core then source;
+    then ``(source << c | core) << r | rank``, back to source-then-core order carrying the rank),
+    packed and unpacked in chunks, instead of an argsort and a scatter: on tens of millions of
+    pairs NumPy's sort is several times faster than its argsort or a random scatter, and the
+    temporaries are one int64 key per pair.
     """
     n_pairs = sources.size
     axon_indptr = _indptr(cores, n_cores)
-    per_core = np.diff(axon_indptr)
-    n_units = int(sources[-1]) + 1 if n_pairs else 1
-    max_axons = int(per_core.max()) if n_pairs else 1
-    if n_cores * n_units * max_axons >= 2**62:  # pragma: no cover - far beyond any chip
+    max_axons = int(np.diff(axon_indptr).max()) if n_pairs else 1
+    axon_dtype = np.int32 if max_axons < 2**31 else np.int64
+    unit_bits = max(n_units - 1, 1).bit_length()
+    core_bits = max(n_cores - 1, 1).bit_length()
+    rank_bits = max(max_axons - 1, 1).bit_length()
+    if unit_bits + core_bits + rank_bits > 63:  # pragma: no cover - far beyond any chip
         order = np.argsort(cores, kind="stable")
+        per_core = np.diff(axon_indptr)
         rank = np.arange(n_pairs, dtype=np.int64) - np.repeat(axon_indptr[:-1], per_core)
-        dest_axon = np.empty_like(rank)
+        dest_axon = np.empty(n_pairs, dtype=axon_dtype)
         dest_axon[order] = rank
         return axon_indptr, sources[order], dest_axon
-    by_core = cores * n_units
-    by_core += sources
-    by_core.sort()
-    core_of = np.repeat(np.arange(n_cores, dtype=np.int64), per_core)
-    axon_source = by_core
-    axon_source -= core_of * n_units
-    back = axon_source * n_cores
-    back += core_of
-    del core_of
-    back *= max_axons
-    back += np.arange(n_pairs, dtype=np.int64)
-    back -= np.repeat(axon_indptr[:-1], per_core)  # position in its core: the rank
-    back.sort()
-    dest_axon = np.remainder(back, max_axons, out=back)
+    key = cores.astype(np.int64)
+    for a, b in _chunks(n_pairs):
+        part = key[a:b]
+        part <<= unit_bits
+        part |= sources[a:b]
+    key.sort()
+    axon_source = np.empty(n_pairs, dtype=sources.dtype)
+    for a, b in _chunks(n_pairs):
+        part = key[a:b]
+        source = part & ((1 << unit_bits) - 1)
+        axon_source[a:b] = source
+        part >>= unit_bits  # the core
+        rank = np.arange(a, b, dtype=np.int64)
+        rank -= axon_indptr[part]  # position in its core: the rank
+        source <<= core_bits
+        source |= part
+        source <<= rank_bits
+        source |= rank
+        part[...] = source
+    key.sort()
+    dest_axon = np.empty(n_pairs, dtype=axon_dtype)
+    for a, b in _chunks(n_pairs):
+        dest_axon[a:b] = key[a:b] & ((1 << rank_bits) - 1)
     return axon_indptr, axon_source, dest_axon
+
+
+def _chunks(n: int):
+    """``(start, stop)`` of consecutive cache-sized chunks of ``range(n)``."""
+    for start in range(0, n, _ELEMENTS):
+        yield start, min(n, start + _ELEMENTS)
 
 
 def _unit_chunks(dest_indptr: np.ndarray, per_unit: int):
@@ -219,10 +259,18 @@ def _unit_chunks(dest_indptr: np.ndarray, per_unit: int):
 
 
 def _delta(core_value: np.ndarray, cores: np.ndarray, unit_core: np.ndarray,
-           counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(value at destination, value at destination - value at source)`` for every pair."""
-    at_destination = core_value[cores]
-    delta = at_destination - np.repeat(core_value[unit_core], counts)
+           dest_indptr: np.ndarray, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(value at destination, value at destination - value at source)`` for every pair, in
+    the dtype of ``core_value``, computed over ``spans`` (ranges of units with a cache-sized
+    number of pairs)."""
+    at_destination = np.empty(cores.size, dtype=core_value.dtype)
+    delta = np.empty(cores.size, dtype=core_value.dtype)
+    source_value = core_value[unit_core]
+    for u0, u1 in spans:
+        p0, p1 = int(dest_indptr[u0]), int(dest_indptr[u1])
+        here = np.take(core_value, cores[p0:p1], out=at_destination[p0:p1])
+        source = np.repeat(source_value[u0:u1], np.diff(dest_indptr[u0:u1 + 1]))
+        np.subtract(here, source, out=delta[p0:p1])
     return at_destination, delta
 
 

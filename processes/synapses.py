@@ -18,7 +18,7 @@ from nmgraph.checks import as_int_array, as_int_scalar, as_shape, process_label
 from nmgraph.errors import ValidationError
 from nmgraph.processes.base import SynapseProcess
 
-__all__ = ["DELAY_MAX", "Dense", "Sparse"]
+__all__ = ["DELAY_MAX", "Dense", "Sparse", "index_dtype"]
 
 #: Largest delay a synapse can declare (stored as uint8); each hardware profile has its own limit.
 DELAY_MAX = 255
@@ -111,6 +111,10 @@ class Sparse(_WeightedSynapse):
     delay
         One int, or an int array with one delay per entry in the order of the COO entries (for a
         scipy matrix: the order of ``weights.tocoo()``).
+
+    The entries are kept in the order given, as ``rows`` (post) and ``cols`` (pre): int32 (int64
+    for dimensions beyond ``2**31``). Entries ordered by pre, then post (a CSR by source) lower
+    without a sort or a copy: the compiler's IR then shares these arrays.
     """
 
     abstract = False
@@ -122,13 +126,14 @@ class Sparse(_WeightedSynapse):
         super().__init__(matrix_shape[0], matrix_shape[1], name)
         limit = self._check_weight_format(weight_exp, num_weight_bits)
         n_post, n_pre = matrix_shape
-        self.rows = as_int_array(self, "weights", rows, low=0, high=n_post - 1, dtype=np.int64)
-        self.cols = as_int_array(self, "weights", cols, low=0, high=n_pre - 1, dtype=np.int64)
+        self.rows = as_int_array(self, "weights", rows, low=0, high=n_post - 1,
+                                 dtype=index_dtype(n_post))
+        self.cols = as_int_array(self, "weights", cols, low=0, high=n_pre - 1,
+                                 dtype=index_dtype(n_pre))
         if self.rows.shape != self.cols.shape or self.rows.ndim != 1:
             raise ValidationError(self, "weights", "rows and cols must be 1-D of equal length",
                                   (self.rows.shape, self.cols.shape))
-        flat = np.sort(self.rows * n_pre + self.cols)
-        if flat.size > 1 and bool(np.any(flat[1:] == flat[:-1])):
+        if _has_duplicates(self.rows, self.cols, n_post, n_pre):
             raise ValidationError(self, "weights", "each (post, pre) pair may appear only once; "
                                   "sum duplicate entries first (matrix.sum_duplicates())")
         nnz = (self.rows.size,)
@@ -158,6 +163,43 @@ class Sparse(_WeightedSynapse):
                 "weight_exp": self._weight_exp, "num_weight_bits": self._num_weight_bits}
 
 
+def index_dtype(n: int) -> type:
+    """The dtype of indices into a dimension of ``n``: int32 below ``2**31``, else int64."""
+    return np.int32 if n < 2**31 else np.int64
+
+
+#: Entries per chunk of the temporary keys of the duplicate check (cache-sized).
+_CHUNK = 1 << 14
+
+
+def _has_duplicates(rows: np.ndarray, cols: np.ndarray, n_post: int, n_pre: int) -> bool:
+    """True when a (row, col) pair appears twice.
+
+    Entries in (row, col) or (col, row) order (as connectors, CSR and CSC matrices give them)
+    are checked in linear time with small temporaries; others with one sort of packed pairs.
+    """
+    if rows.size < 2:
+        return False
+    if _strictly_increasing(rows, cols, n_pre) or _strictly_increasing(cols, rows, n_post):
+        return False
+    flat = rows.astype(np.int64) * n_pre
+    flat += cols
+    flat.sort()
+    return bool(np.any(flat[1:] == flat[:-1]))
+
+
+def _strictly_increasing(major: np.ndarray, minor: np.ndarray, n_minor: int) -> bool:
+    """True when the pairs ``(major, minor)`` strictly increase (so none repeats)."""
+    n = major.size
+    for start in range(0, n - 1, _CHUNK):
+        stop = min(n, start + _CHUNK + 1)  # one entry of overlap joins the chunks
+        key = major[start:stop].astype(np.int64) * n_minor
+        key += minor[start:stop]
+        if bool(np.any(key[1:] <= key[:-1])):
+            return False
+    return True
+
+
 def _coo_parts(label: str, weights: Any, shape: Any) -> tuple[Any, Any, Any, tuple[int, int]]:
     if hasattr(weights, "tocoo") and hasattr(weights, "nnz"):
         coo = weights.tocoo()
@@ -167,7 +209,8 @@ def _coo_parts(label: str, weights: Any, shape: Any) -> tuple[Any, Any, Any, tup
         if shape is None:
             raise ValidationError(label, "shape", "is required with (rows, cols, values) weights")
         matrix_shape = as_shape(label, "shape", shape)
-        parts = tuple(np.asarray(part).ravel() for part in weights)
+        parts = tuple(np.ravel(part) if np.ndim(part) != 1 else np.asarray(part)
+                      for part in weights)  # 1-D kept as given (a broadcast stays one)
         if len({part.size for part in parts}) != 1:
             raise ValidationError(label, "weights", "rows, cols and values must have one length",
                                   tuple(part.size for part in parts))

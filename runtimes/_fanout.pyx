@@ -27,6 +27,36 @@ MIXED_DELAYS = C_MIXED_DELAYS
 MIN_SEGMENT = C_MIN_SEGMENT
 
 
+def scatter_cores(const int64_t[::1] core_axon_ptr, const int64_t[::1] core_slot,
+                  const int64_t[::1] axon_source, const int64_t[::1] axon_syn_ptr,
+                  const int64_t[::1] row_of, const int64_t[::1] slot_local,
+                  const int32_t[::1] target, const int16_t[::1] weight, const uint8_t[::1] delay,
+                  int64_t[::1] fill, int32_t[::1] out_target, int16_t[::1] out_weight,
+                  uint8_t[::1] out_delay):
+    """Scatter the synapses of a run of consecutive cores into the worker's rows.
+
+    Core ``i`` of the run has axons ``core_axon_ptr[i] .. core_axon_ptr[i + 1] - 1``; axon ``a``
+    comes from unit ``axon_source[a]`` (row ``row_of[unit]``) and has synapses
+    ``axon_syn_ptr[a] .. axon_syn_ptr[a + 1] - 1`` (all rebased to the run's first axon and
+    synapse), whose ``target`` is an index into the core's units: the worker-local neuron is
+    ``slot_local[core_slot[i] + target]``. Each axon's synapses go to ``out_*[fill[row] ...]``,
+    advancing ``fill``.
+    """
+    cdef Py_ssize_t i, a, s, pos, row, first, n_cores = core_axon_ptr.shape[0] - 1
+    with nogil:
+        for i in range(n_cores):
+            first = core_slot[i]
+            for a in range(core_axon_ptr[i], core_axon_ptr[i + 1]):
+                row = row_of[axon_source[a]]
+                pos = fill[row]
+                for s in range(axon_syn_ptr[a], axon_syn_ptr[a + 1]):
+                    out_target[pos] = <int32_t>slot_local[first + target[s]]
+                    out_weight[pos] = weight[s]
+                    out_delay[pos] = delay[s]
+                    pos += 1
+                fill[row] = pos
+
+
 def scatter_rows(const int64_t[::1] axon_row, const int64_t[::1] axon_start,
                  const int64_t[::1] axon_stop, const int32_t[::1] target,
                  const int16_t[::1] weight, const uint8_t[::1] delay, int64_t[::1] fill,

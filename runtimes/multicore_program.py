@@ -24,7 +24,7 @@ from nmgraph.runtimes._fanout import (
     OWN_WEIGHTS,
     count_segments,
     max_input_magnitude,
-    scatter_rows,
+    scatter_cores,
     split_segments,
 )
 
@@ -173,13 +173,15 @@ def build_programs(exe: Executable, core_worker: np.ndarray,
     starts = np.concatenate(([0], np.cumsum(counts)))
     unit_local = np.empty(unit_core.size, dtype=np.int64)
     unit_local[order] = np.arange(order.size) - np.repeat(starts[:-1], counts)
+    # worker-local index of the unit in each place of the cores' unit lists
+    slot_local = unit_local[exe.tables.core_units]
     programs = []
     costs = exe.unit_costs
     row_sets = []
     for w in range(n_workers):
         units = order[starts[w]:starts[w + 1]]
         program = _program(exe, w, n_workers, units, glob, unit_local, core_worker)
-        row_sets.append(_add_rows(exe, program, np.flatnonzero(core_worker == w), unit_local))
+        row_sets.append(_add_rows(exe, program, np.flatnonzero(core_worker == w), slot_local))
         program.arrays["unit_cost"] = np.ascontiguousarray(costs[units], dtype=np.int64)
         program.arrays["counters"] = np.zeros(N_COUNTERS, dtype=np.int64)
         program.arrays["rec_time"] = np.zeros(record_capacity, dtype=np.int64)
@@ -289,30 +291,31 @@ MIN_BLOCKED_SEGMENT = 16
 
 
 def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
-              unit_local: np.ndarray) -> np.ndarray:
+              slot_local: np.ndarray) -> np.ndarray:
     """The worker's fan-out table (see ``_fanout.pyx``), the ring buffer sized for it, and the
     sorted source unit of each row (returned).
 
-    Three passes over the worker's cores in groups of at most ``_CHUNK`` synapses (so temporaries
-    stay bounded whatever the network's size): which units reach the worker (its rows), how many
-    synapses each row has, then each group's synapses scattered into their rows.
+    Three passes over the worker's cores in runs of consecutive cores of at most ``_CHUNK``
+    synapses (so temporaries stay bounded whatever the network's size): which units reach the
+    worker (its rows), how many synapses each row has, then each run's synapses scattered into
+    their rows (``scatter_cores``).
     """
     tables, routing = exe.tables, exe.routing
     axon_ptr, syn_ptr = routing.axon_indptr, tables.axon_syn_ptr
     n_neurons = program.n_neurons
     groups = _core_groups(cores, syn_ptr[axon_ptr[cores + 1]] - syn_ptr[axon_ptr[cores]])
+    spans = [(int(axon_ptr[group[0]]), int(axon_ptr[group[-1] + 1])) for group in groups]
     reaches = np.zeros(exe.ir.n_units, dtype=bool)
-    for group in groups:
-        reaches[routing.axon_source[_ranges(axon_ptr[group], axon_ptr[group + 1])]] = True
+    for a0, a1 in spans:
+        reaches[routing.axon_source[a0:a1]] = True
     row_source = np.flatnonzero(reaches)
     del reaches
     row_of = np.full(exe.ir.n_units, -1, dtype=np.int64)
     row_of[row_source] = np.arange(row_source.size)
     row_count = np.zeros(row_source.size, dtype=np.int64)
-    for group in groups:
-        axons = _ranges(axon_ptr[group], axon_ptr[group + 1])
-        row_count += np.bincount(row_of[routing.axon_source[axons]],
-                                 weights=syn_ptr[axons + 1] - syn_ptr[axons],
+    for a0, a1 in spans:
+        row_count += np.bincount(row_of[routing.axon_source[a0:a1]],
+                                 weights=np.diff(syn_ptr[a0:a1 + 1]),
                                  minlength=row_source.size).astype(np.int64)
     row_ptr = np.zeros(row_source.size + 1, dtype=np.int64)
     np.cumsum(row_count, out=row_ptr[1:])
@@ -323,18 +326,17 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
     delay = np.empty(n_syn, dtype=np.uint8)
     fill = row_ptr[:-1].copy()
     for group in groups:  # in core order: each row lists its synapses core by core
-        axons = _ranges(axon_ptr[group], axon_ptr[group + 1])
-        count = syn_ptr[axons + 1] - syn_ptr[axons]
-        index = _ranges(syn_ptr[axons], syn_ptr[axons + 1])
-        spans = np.repeat(np.repeat(group, axon_ptr[group + 1] - axon_ptr[group]), count)
-        local = unit_local[tables.core_units[tables.core_unit_ptr[spans]
-                                             + tables.syn_target[index].astype(np.int64)]]
-        stops = np.cumsum(count)
-        scatter_rows(row_of[routing.axon_source[axons]], stops - count, stops,
-                     local.astype(np.int32), _int16_weights(tables.syn_weight[index]),
-                     np.ascontiguousarray(tables.syn_delay[index], dtype=np.uint8), fill,
-                     target, weight, delay)
-        del index, spans, local
+        c0, c1 = int(group[0]), int(group[-1]) + 1   # a group is a run of consecutive cores
+        a0, a1 = int(axon_ptr[c0]), int(axon_ptr[c1])
+        s0, s1 = int(syn_ptr[a0]), int(syn_ptr[a1])
+        scatter_cores(np.asarray(axon_ptr[c0:c1 + 1], dtype=np.int64) - a0,
+                      np.asarray(tables.core_unit_ptr[c0:c1], dtype=np.int64),
+                      np.asarray(routing.axon_source[a0:a1], dtype=np.int64),
+                      np.asarray(syn_ptr[a0:a1 + 1], dtype=np.int64) - s0, row_of, slot_local,
+                      np.asarray(tables.syn_target[s0:s1], dtype=np.int32),
+                      _int16_weights(tables.syn_weight[s0:s1]),
+                      np.ascontiguousarray(tables.syn_delay[s0:s1], dtype=np.uint8), fill,
+                      target, weight, delay)
     del row_of, fill
     ring32 = max_input_magnitude(target, weight, n_neurons) < RING32_BOUND
     # uint16 targets: directly up to TARGET16_NEURONS neurons, else relative to the segments'
@@ -363,10 +365,12 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
 
 
 def _core_groups(cores: np.ndarray, synapses: np.ndarray) -> list[np.ndarray]:
-    """``cores`` cut into consecutive groups of at most ``_CHUNK`` synapses (or one core)."""
+    """``cores`` (ascending) cut into runs of consecutive core ids of at most ``_CHUNK`` synapses
+    (or one core)."""
     groups, start, total = [], 0, 0
+    ids = cores.tolist()
     for i, n in enumerate(synapses.tolist()):
-        if total and total + n > _CHUNK:
+        if total and (total + n > _CHUNK or ids[i] != ids[i - 1] + 1):
             groups.append(cores[start:i])
             start, total = i, 0
         total += n
