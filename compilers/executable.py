@@ -282,10 +282,12 @@ class Executable:
 
     @property
     def n_cores(self) -> int:
+        """Number of cores the network occupies."""
         return self.partition.n_cores
 
     @property
     def n_chips(self) -> int:
+        """Number of chips holding at least one of its cores."""
         return int(np.unique(self.placement.core_chip).size) if self.n_cores else 0
 
     @functools.cached_property

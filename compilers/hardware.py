@@ -449,6 +449,7 @@ class HardwareProfile:
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
+        """The profile as JSON (``to_dict``); ``load_profile_file`` reads it back from a .json file."""
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_toml(self) -> str:
@@ -600,6 +601,8 @@ class HardwareProfile:
         return self.sources.get(name)
 
     def is_uncertain(self, name: str) -> bool:
+        """Whether constant ``name`` (``"energy.<field>"`` for an energy constant) is marked
+        uncertain in the profile's sources."""
         if name.startswith("energy."):
             return name[len("energy."):] in self.energy.uncertain
         return name in self.uncertain

@@ -64,9 +64,11 @@ class Hierarchical(Process):
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Not defined: a hierarchical process has children of their own shapes (raises)."""
         raise ValidationError(self, "shape", "a hierarchical process has no single shape; "
                               "ask its children")
 
     def constructor_args(self) -> dict[str, Any]:
+        """Not used: hierarchical processes are saved by structure (raises)."""
         raise NotImplementedError("hierarchical processes are saved by structure (see nmgraph.io)")
 

@@ -28,6 +28,7 @@ class PopulationProcess(Process):
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the population (number of neurons or sources per axis)."""
         return self._shape
 
     @property
@@ -36,6 +37,7 @@ class PopulationProcess(Process):
         return math.prod(self._shape)
 
     def constructor_args(self) -> dict[str, Any]:
+        """The shape and every Var's declared value (see ``Process.constructor_args``)."""
         return {"shape": self._shape, **super().constructor_args()}
 
 

@@ -81,6 +81,7 @@ class SpikeGenerator(SourceProcess):
         return int(self.data.shape[0])
 
     def constructor_args(self) -> dict[str, Any]:
+        """``data`` (a copy of the spike array) and ``repeat``."""
         return {"data": np.array(self.data), "repeat": self.repeat}
 
 
@@ -133,6 +134,7 @@ class PoissonSource(SourceProcess):
         self._rate = rate
 
     def constructor_args(self) -> dict[str, Any]:
+        """``shape``, ``rate`` (a float when uniform, else the per-unit array) and ``seed``."""
         rate = self.rate
         uniform = rate.size == 0 or bool(np.all(rate == rate.flat[0]))
         return {"shape": self.shape, "rate": float(rate.flat[0]) if uniform else np.array(rate),

@@ -89,6 +89,8 @@ class Dense(_WeightedSynapse):
         self._finish()
 
     def constructor_args(self) -> dict[str, Any]:
+        """``weights`` (the matrix), ``delay`` (an int when uniform), ``weight_exp`` and the
+        other declared values."""
         delay = self.delay
         return {"weights": self.weights.get(),
                 "delay": int(delay.value.flat[0]) if delay.is_uniform else delay.get(),
@@ -155,6 +157,8 @@ class Sparse(_WeightedSynapse):
         return dense
 
     def constructor_args(self) -> dict[str, Any]:
+        """``weights`` as ``(rows, cols, values)``, ``shape``, ``delay`` (an int when uniform)
+        and the other declared values."""
         delay = self.delay
         return {"weights": (self.rows.copy(), self.cols.copy(), self.weights.get()),
                 "shape": self.shape,

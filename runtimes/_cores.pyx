@@ -64,6 +64,8 @@ cdef enum:
     OWN_WEIGHTS = 1    # seg_flags bits (as _fanout.pyx)
     MIXED_DELAYS = 2
 
+cdef uint64_t NOT_SHARED = 0xFFFFFFFFFFFFFFFFULL   # thresholds are at most 2**32
+
 ctypedef fused acc_t:
     int32_t
     int64_t
@@ -113,6 +115,7 @@ cdef struct Program:
     uint64_t* pois_seed
     uint64_t* pois_index
     uint64_t* pois_threshold
+    uint64_t* pois_shared   # per run: the threshold all its units share, or NOT_SHARED
     int64_t gen_base, n_gen, gen_width
     uint8_t* gen_data
     int64_t* gen_steps
@@ -201,8 +204,11 @@ cdef void _update(Program* p, acc_t* ring, int64_t t) noexcept nogil:
     for r in range(p.n_pois_runs):
         start, n = p.pois_start[r], p.pois_count[r]
         seed, index = p.pois_seed[r], p.pois_index[r]
-        threshold = p.pois_threshold + (start - p.pois_base)
-        _poisson(seed, index, ut, threshold, spiked + start, n)
+        if p.pois_shared[r] != NOT_SHARED:
+            _poisson_shared(seed, index, ut, p.pois_shared[r], spiked + start, n)
+        else:
+            threshold = p.pois_threshold + (start - p.pois_base)
+            _poisson(seed, index, ut, threshold, spiked + start, n)
     for j in range(p.n_gen):
         row = t - 1
         if p.gen_repeat[j]:
@@ -242,6 +248,13 @@ cdef void _alif_loop(i64_rp u, i64_rp v, i64_rp b, acc_t* a_in, i32_rp du, i32_r
         spiked[i] = alif_neuron(&u[i], &v[i], &b[i], a_in[i], du[i], dv[i], db[i], vth[i], beta[i],
                                 bias[i])
         a_in[i] = 0
+
+
+cdef void _poisson_shared(uint64_t seed, uint64_t index, uint64_t t, uint64_t threshold,
+                          uint8_t* spiked, int64_t n) noexcept nogil:
+    cdef int64_t j
+    for j in range(n):
+        spiked[j] = (splitmix(seed, index + <uint64_t>j, t) >> 32) < threshold
 
 
 cdef void _poisson(uint64_t seed, uint64_t index, uint64_t t, const uint64_t* threshold,
@@ -359,7 +372,8 @@ cdef class WorkerKernel:
                    "run_start": np.int64, "run_count": np.int64, "run_uniform": np.uint8,
                    "run_params": np.int64,
                    "pois_count": np.int64, "pois_seed": np.uint64, "pois_index": np.uint64,
-                   "pois_threshold": np.uint64, "gen_data": np.uint8, "gen_steps": np.int64,
+                   "pois_threshold": np.uint64, "pois_shared": np.uint64, "gen_data": np.uint8,
+                   "gen_steps": np.int64,
                    "gen_repeat": np.uint8, "row_seg": np.int64, "segments": SEGMENT_DTYPE,
                    "syn_weight": np.int16, "syn_delay": np.uint8, "fanout": FANOUT_DTYPE,
                    "remote_worker": np.int32, "remote_row": np.int64, "unit_cost": np.int64,
@@ -382,6 +396,9 @@ cdef class WorkerKernel:
         p.pois_start, p.pois_count = <int64_t*>_ptr(a["pois_start"]), <int64_t*>_ptr(a["pois_count"])
         p.pois_seed, p.pois_index = <uint64_t*>_ptr(a["pois_seed"]), <uint64_t*>_ptr(a["pois_index"])
         p.pois_threshold = <uint64_t*>_ptr(a["pois_threshold"])
+        p.pois_shared = <uint64_t*>_ptr(a["pois_shared"])
+        if a["pois_shared"].size != a["pois_start"].size:
+            raise ValueError("pois_shared needs one entry per Poisson run")
         p.gen_base, p.n_gen, p.gen_width = program.gen_base, program.n_gen, a["gen_data"].shape[1]
         p.gen_data = <uint8_t*>_ptr(a["gen_data"])
         p.gen_steps, p.gen_repeat = <int64_t*>_ptr(a["gen_steps"]), <uint8_t*>_ptr(a["gen_repeat"])

@@ -237,6 +237,13 @@ def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray,
     arrays["pois_count"] = (seg_end - seg_first).astype(np.int64)
     arrays["pois_seed"] = glob["seed"][pois[seg_first]] if pois.size else np.zeros(0, np.uint64)
     arrays["pois_index"] = glob["pindex"][pois[seg_first]] if pois.size else np.zeros(0, np.uint64)
+    # runs whose units share one rate are filled with a constant threshold (no per-unit read)
+    shared = np.full(seg_first.size, np.iinfo(np.uint64).max, dtype=np.uint64)
+    for run, (lo, hi) in enumerate(zip(seg_first.tolist(), seg_end.tolist())):
+        values = arrays["pois_threshold"][lo:hi]
+        if values.size and (values == values[0]).all():
+            shared[run] = values[0]
+    arrays["pois_shared"] = shared
     gens = units[model == 3]
     gen_base = n_neurons + pois.size
     _add_generators(exe, arrays, gens, glob)
@@ -370,7 +377,7 @@ def _core_groups(cores: np.ndarray, synapses: np.ndarray) -> list[np.ndarray]:
     groups, start, total = [], 0, 0
     ids = cores.tolist()
     for i, n in enumerate(synapses.tolist()):
-        if total and (total + n > _CHUNK or ids[i] != ids[i - 1] + 1):
+        if i > start and (ids[i] != ids[i - 1] + 1 or total + n > _CHUNK):
             groups.append(cores[start:i])
             start, total = i, 0
         total += n

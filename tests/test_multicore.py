@@ -213,3 +213,48 @@ def test_heterogeneous_parameters_after_set(workers: int) -> None:
     program.arrays["bias"][:] = 5
     refresh_runs(program)
     assert program.run_uniform.all() and (program.run_params[:, 5] == 5).all()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_poisson_runs_with_shared_and_own_rates(workers: int) -> None:
+    """A Poisson population of one rate is filled with a constant threshold, one with a rate per
+    unit reads its thresholds: both give the reference's spikes."""
+    from nmgraph.processes import LIF, PoissonSource, Sparse
+
+    net = nm.Network()
+    shared = PoissonSource(30, rate=0.2, seed=3, name="shared")
+    own = PoissonSource(30, rate=np.linspace(0.0, 0.5, 30), seed=4, name="own")
+    lif = LIF(shape=(30,), du=4095, dv=400, vth=20, name="lif")
+    for proc in (shared, own, lif):
+        net.add(proc)
+    for src, weight in ((shared, 40), (own, 30)):
+        syn = Sparse((np.arange(30), np.arange(30), np.full(30, weight)), shape=(30, 30),
+                     name=f"{src.name}_lif")
+        net.add(syn)
+        net.connect(src.s_out, syn.s_in)
+        net.connect(syn.a_out, lif.a_in)
+    exe = nm.compile(net, hardware="generic", max_neurons_per_core=10)
+    with nm.Runtime(exe, backend="multicore", workers=workers) as rt, reference_run(exe, [50]) as ref:
+        kinds = np.concatenate([p.pois_shared for p in rt.backend.programs])
+        assert (kinds == np.iinfo(np.uint64).max).any() and (kinds < 2**33).any()
+        rt.run(50)
+        assert_same(ref, rt, exe.ir)
+        assert len(rt.spikes("lif").times) > 0
+
+
+def test_core_groups_are_runs_of_consecutive_cores() -> None:
+    """The fan-out builder reads each group as one range of cores: a group never spans a gap,
+    even after cores without synapses (source cores), and stays within the chunk size."""
+    from nmgraph.runtimes import multicore_program as mp
+
+    cores = np.array([0, 2, 3, 4, 7, 8, 9, 12])
+    synapses = np.array([0, 0, 5, 5, 0, 3, 3, 1])
+    groups = mp._core_groups(cores, synapses)
+    assert [g.tolist() for g in groups] == [[0], [2, 3, 4], [7, 8, 9], [12]]
+    original = mp._CHUNK
+    try:
+        mp._CHUNK = 6
+        assert [g.tolist() for g in mp._core_groups(cores, synapses)] == \
+            [[0], [2, 3], [4], [7, 8], [9], [12]]
+    finally:
+        mp._CHUNK = original
