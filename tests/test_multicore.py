@@ -255,6 +255,6 @@ def test_core_groups_are_runs_of_consecutive_cores() -> None:
     try:
         mp._CHUNK = 6
         assert [g.tolist() for g in mp._core_groups(cores, synapses)] == \
-            [[0], [2, 3], [4], [7, 8], [9], [12]]
+            [[0], [2, 3], [4], [7, 8, 9], [12]]
     finally:
         mp._CHUNK = original
