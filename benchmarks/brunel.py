@@ -209,8 +209,27 @@ class PeakMemory(threading.Thread):
         return self.peak
 
 
+#: Before a case starts, wait (at most this many seconds) until the CPUs are idle: a peer's
+#: compiler processes (make -j) can outlive its case and would slow the next one down.
+QUIET_WAIT_S = 60.0
+QUIET_BUSY = 0.25    # fraction of all CPUs busy that still counts as idle
+
+
+def wait_until_quiet(limit_s: float = QUIET_WAIT_S) -> float:
+    """Wait until less than ``QUIET_BUSY`` of the CPUs is busy over one second, or ``limit_s``;
+    returns the seconds waited."""
+    import psutil
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        if psutil.cpu_percent(interval=1.0) < 100 * QUIET_BUSY:
+            break
+    return time.perf_counter() - start
+
+
 def _run_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one case in a fresh interpreter; returns its JSON result plus ``peak_bytes``."""
+    wait_until_quiet()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "benchmarks.brunel", "--case", json.dumps(spec)]
@@ -344,6 +363,18 @@ def format_report(results: list[dict[str, Any]]) -> str:
         if parts:
             lines.append(f"- rates (Hz, mean over neurons, timed run) at N={size[0]:,} K={size[1]}: "
                          + ", ".join(parts))
+    for size in sizes:  # nmgraph is bit-exact: every worker count and profile, same spikes
+        runs = [r for r in results if r["spec"]["kind"] == "nmgraph" and r.get("status") == "ok"
+                and (r["spec"]["n"], r["spec"]["k"]) == size]
+        # the table shows the median repeat; repeats cover successive steps, so compare them all
+        seen = {tuple((run["spikes"], run.get("all_spikes")) for run in r.get("runs", [r]))
+                for r in runs}
+        if len(seen) > 1:
+            lines.append(f"- WARNING: nmgraph cases at N={size[0]:,} disagree on spike counts "
+                         f"{sorted(seen)}: they must be identical (bit-exact runtime)")
+        elif runs:
+            lines.append(f"- nmgraph at N={size[0]:,}: all {len(runs)} cases (worker counts, "
+                         f"profiles) gave the same spikes in every repeat")
     empties = [r for r in results if r["spec"]["kind"] == "empty"]
     for result in empties:
         if result.get("status") == "ok":
