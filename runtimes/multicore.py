@@ -41,6 +41,8 @@ log = logging.getLogger("nmgraph.multicore")
 
 COUNTER_NAMES = ("synaptic_ops", "neuron_updates", "spikes", "messages_core", "messages_cores",
                  "messages_chips", "hops", "hops_x", "hops_y", "messages_workers")
+#: Longest run command, in unit-steps (units x steps): bounds the spikes one reply carries.
+MAX_UNIT_STEPS_PER_COMMAND = 1 << 26
 #: Seconds to wait for workers to exit before killing them.
 STOP_GRACE_S = 2.0
 POLL_S = 0.2
@@ -71,7 +73,10 @@ class MulticoreBackend:
         self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
         self.n_workers = len(self.programs)
         self.window = window_length(self.programs)
-        self._spike_chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._spike_chunks: list[tuple[np.ndarray, np.ndarray]] = []   # int32 when they fit
+        self._pop_offsets = np.array([pop.offset for pop in self.ir.populations], dtype=np.int64)
+        self._pop_spikes = np.zeros(len(self.ir.populations), dtype=np.int64)
+        self._pop_ops = np.zeros(len(self.ir.populations), dtype=np.int64)
         self._recorded: dict[tuple[str, str], tuple[int, list[np.ndarray]]] = {}
         self._counters = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
         self._failed: str | None = None
@@ -201,13 +206,14 @@ class MulticoreBackend:
     # -- the backend interface ---------------------------------------------------------------------
     def run(self, steps: int, *, fail_at: int | None = None) -> None:
         window = 1 if self._recorded else self.window
-        chunk = steps
+        # commands of bounded size: a reply carries the chunk's spikes, at most one per unit-step
+        chunk = max(window, MAX_UNIT_STEPS_PER_COMMAND // max(self.ir.n_units, 1))
         bar = None
         if self.progress and steps > 0:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=steps, unit="step", desc="nmgraph")
-            chunk = max(window, steps // 50)
+            chunk = min(chunk, max(window, steps // 50))
         done = 0
         try:
             while done < steps:
@@ -223,7 +229,8 @@ class MulticoreBackend:
 
     def _absorb(self, replies: list[dict[str, Any]], steps: int) -> None:
         times = np.concatenate([r["times"] for r in replies])
-        units = np.concatenate([r["units"] for r in replies]).astype(np.int64)
+        units = np.concatenate([r["units"] for r in replies])
+        self._count_spikes(units)
         self._spike_chunks.append((times, units))
         self._counters = np.sum([r["counters"] for r in replies], axis=0)
         for (pop_name, var), (_, rows) in self._recorded.items():
@@ -252,8 +259,8 @@ class MulticoreBackend:
         times, indices = [], []
         for t, units in self._spike_chunks:
             mine = (units >= pop.offset) & (units < pop.stop)
-            times.append(t[mine])
-            indices.append(units[mine] - pop.offset)
+            times.append(t[mine].astype(np.int64))
+            indices.append(units[mine].astype(np.int64) - pop.offset)
         if not times:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate(times), np.concatenate(indices)
@@ -282,17 +289,19 @@ class MulticoreBackend:
         counters.per_process = self._per_process()
         return counters
 
+    def _count_spikes(self, units: np.ndarray) -> None:
+        """Add spikes of these global units to the per-population totals."""
+        pop = np.searchsorted(self._pop_offsets, units, side="right") - 1
+        n = self._pop_spikes.size
+        self._pop_spikes += np.bincount(pop, minlength=n)
+        ops = np.bincount(pop, weights=self.exe.routing_out_degree[units], minlength=n)
+        self._pop_ops += np.rint(ops).astype(np.int64)   # exact: integers far below 2**53
+
     def _per_process(self) -> dict[str, dict[str, int]]:
-        out_degree = self.exe.routing_out_degree
-        per = {}
-        all_units = (np.concatenate([u for _, u in self._spike_chunks]) if self._spike_chunks
-                     else np.zeros(0, dtype=np.int64))
-        for pop in self.ir.populations:
-            mine = all_units[(all_units >= pop.offset) & (all_units < pop.stop)]
-            per[pop.name] = {"spikes": int(mine.size),
-                             "synaptic_ops": int(out_degree[mine].sum()),
-                             "neuron_updates": 0 if pop.is_source else pop.size * self.t}
-        return per
+        return {pop.name: {"spikes": int(self._pop_spikes[i]),
+                           "synaptic_ops": int(self._pop_ops[i]),
+                           "neuron_updates": 0 if pop.is_source else pop.size * self.t}
+                for i, pop in enumerate(self.ir.populations)}
 
     def dump_state(self) -> RunState:
         ir = self.ir
@@ -307,8 +316,10 @@ class MulticoreBackend:
         totals = dict(zip(COUNTER_NAMES, (int(v) for v in self._counters)))
         totals["steps"] = self.t
         chunks = self._spike_chunks
-        times = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
-        units = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, np.int64)
+        times = np.concatenate([c[0] for c in chunks]).astype(np.int64) if chunks \
+            else np.zeros(0, np.int64)
+        units = np.concatenate([c[1] for c in chunks]).astype(np.int64) if chunks \
+            else np.zeros(0, np.int64)
         return RunState(self.t, values, pending, totals, self._per_process(), times, units)
 
     def load_state(self, state: RunState) -> None:
@@ -325,8 +336,10 @@ class MulticoreBackend:
         for rank in range(self.n_workers):
             self._call(("set_counters", totals if rank == 0 else np.zeros_like(totals)), [rank])
         self._counters = totals
-        self._spike_chunks = [(state.spike_times.astype(np.int64),
-                               state.spike_units.astype(np.int64))]
+        self._spike_chunks = [(_narrow(state.spike_times), _narrow(state.spike_units))]
+        self._pop_spikes[:] = 0
+        self._pop_ops[:] = 0
+        self._count_spikes(self._spike_chunks[0][1])
         self.t = state.t
 
     def close(self) -> None:
@@ -335,3 +348,11 @@ class MulticoreBackend:
         self._closed = True
         if self._failed is None:
             self._shutdown(kill=False)
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """int32 copy of spike times or units when they fit (half the memory of int64), else int64."""
+    values = np.asarray(values)
+    if values.size == 0 or (values.min() >= 0 and values.max() < 2**31):
+        return values.astype(np.int32)
+    return values.astype(np.int64)

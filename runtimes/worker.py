@@ -122,8 +122,10 @@ class WorkerLoop:
             done += n
         kernel.flush_costs()
         count = kernel.rec_count
-        times = np.array(program.rec_time[:count])
-        units = program.units[program.rec_unit[:count]]
+        # int32 on the wire (half the bytes of int64) while steps and unit ids fit
+        times = program.rec_time[:count].astype(np.int32 if t < 2**31 else np.int64)
+        units = program.units[program.rec_unit[:count]].astype(
+            np.int32 if program.units.size == 0 or program.units.max() < 2**31 else np.int64)
         kernel.reset_records()
         recorded = {var: np.stack(rows) if rows else np.zeros((0, program.n_neurons), np.int64)
                     for var, rows in self.recording.items()}
