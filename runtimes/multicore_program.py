@@ -78,8 +78,11 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
     is filled and delivered where its targets are, without a message per spike.
     """
     n_cores = exe.n_cores
-    usage = exe.partition.usage
-    load = (usage["synapses"] + usage["neurons"] + 1).astype(float)
+    # synapses and units each core holds, counted from the tables (a profile's usage may count
+    # synapse memory in bits or words instead)
+    axon_ptr, syn_ptr = exe.routing.axon_indptr, exe.tables.axon_syn_ptr
+    synapses = (syn_ptr[axon_ptr[1:]].astype(np.int64) - syn_ptr[axon_ptr[:-1]]).astype(float)
+    load = synapses + np.diff(exe.tables.core_unit_ptr).astype(float) + 1
     worker = np.zeros(n_cores, dtype=np.int64)
     if n_workers <= 1 or n_cores == 0:
         return worker
