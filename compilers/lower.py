@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nmgraph.checks import pairs_strictly_increasing
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
 from nmgraph.compilers.synapse_graph import stable_order
 from nmgraph.errors import ValidationError
@@ -174,7 +175,7 @@ def _csr_arrays(pre: np.ndarray, post: np.ndarray, weights: np.ndarray, delays: 
     if n == 0:
         return (np.zeros(n_pre + 1, dtype=np.int64), np.zeros(0, target_dtype),
                 np.zeros(0, np.int16), np.zeros(0, np.uint8))
-    if post.dtype == target_dtype and _in_csr_order(pre, post, n_post):
+    if post.dtype == target_dtype and pairs_strictly_increasing(pre, post, n_post):
         bounds = np.arange(n_pre + 1, dtype=pre.dtype if n_pre < 2**31 else np.int64)
         indptr = np.searchsorted(pre, bounds).astype(np.int64, copy=False)
         return indptr, post, weights, delays
@@ -224,18 +225,6 @@ def _chunks(n: int):
     """``(start, stop)`` of consecutive chunks of ``range(n)``."""
     for start in range(0, n, _CHUNK):
         yield start, min(n, start + _CHUNK)
-
-
-def _in_csr_order(pre: np.ndarray, post: np.ndarray, n_post: int) -> bool:
-    """True when the pairs ``(pre, post)`` strictly increase: a CSR by source, rows by target."""
-    n = pre.size
-    for start in range(0, n - 1, _CHUNK):
-        stop = min(n, start + _CHUNK + 1)  # one entry of overlap joins the chunks
-        key = pre[start:stop].astype(np.int64) * n_post
-        key += post[start:stop]
-        if bool(np.any(key[1:] <= key[:-1])):
-            return False
-    return True
 
 
 def _csr_by_source(pre: np.ndarray, post: np.ndarray, n_pre: int) -> tuple[np.ndarray, np.ndarray]:

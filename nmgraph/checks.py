@@ -119,3 +119,21 @@ def as_float_array(owner: Any, attribute: str, value: Any, *, shape: tuple[int, 
 def process_label(cls: type, name: str | None) -> str:
     """How errors name a process that is not built yet: ``Dense 'syn'`` or ``Dense``."""
     return f"{cls.__name__} '{name}'" if name is not None else cls.__name__
+
+
+#: Entries compared per chunk by :func:`pairs_strictly_increasing` (bounds its temporaries).
+PAIR_CHUNK = 1 << 14
+
+
+def pairs_strictly_increasing(major: np.ndarray, minor: np.ndarray, n_minor: int) -> bool:
+    """True when the pairs ``(major[i], minor[i])`` strictly increase in lexicographic order
+    (so none repeats: for synapse lists, a CSR by ``major`` with rows sorted by ``minor``).
+    Compared in chunks of packed int64 keys ``major * n_minor + minor``."""
+    n = major.size
+    for start in range(0, n - 1, PAIR_CHUNK):
+        stop = min(n, start + PAIR_CHUNK + 1)  # one entry of overlap joins the chunks
+        key = major[start:stop].astype(np.int64) * n_minor
+        key += minor[start:stop]
+        if bool(np.any(key[1:] <= key[:-1])):
+            return False
+    return True

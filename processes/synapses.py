@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.checks import as_int_array, as_int_scalar, as_shape, process_label
+from nmgraph.checks import (
+    as_int_array,
+    as_int_scalar,
+    as_shape,
+    pairs_strictly_increasing,
+    process_label,
+)
 from nmgraph.errors import ValidationError
 from nmgraph.processes.base import SynapseProcess
 
@@ -184,24 +190,12 @@ def _has_duplicates(rows: np.ndarray, cols: np.ndarray, n_post: int, n_pre: int)
     """
     if rows.size < 2:
         return False
-    if _strictly_increasing(rows, cols, n_pre) or _strictly_increasing(cols, rows, n_post):
+    if pairs_strictly_increasing(rows, cols, n_pre) or pairs_strictly_increasing(cols, rows, n_post):
         return False
     flat = rows.astype(np.int64) * n_pre
     flat += cols
     flat.sort()
     return bool(np.any(flat[1:] == flat[:-1]))
-
-
-def _strictly_increasing(major: np.ndarray, minor: np.ndarray, n_minor: int) -> bool:
-    """True when the pairs ``(major, minor)`` strictly increase (so none repeats)."""
-    n = major.size
-    for start in range(0, n - 1, _CHUNK):
-        stop = min(n, start + _CHUNK + 1)  # one entry of overlap joins the chunks
-        key = major[start:stop].astype(np.int64) * n_minor
-        key += minor[start:stop]
-        if bool(np.any(key[1:] <= key[:-1])):
-            return False
-    return True
 
 
 def _coo_parts(label: str, weights: Any, shape: Any) -> tuple[Any, Any, Any, tuple[int, int]]:

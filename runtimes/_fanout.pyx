@@ -131,18 +131,12 @@ def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1]
     """
     cdef Py_ssize_t n_rows = row_ptr.shape[0] - 1
     cdef Py_ssize_t r, s, j, lo, hi, k, n_seg = 0, longest = 0
-    cdef int64_t max_target = 0, key, n_keys
-    cdef int distinct, i, a, b
+    cdef int64_t key
+    cdef int i
     cdef bint mixed
     cdef Keys keys
-    for s in range(target.shape[0]):
-        if target[s] > max_target:
-            max_target = target[s]
     keys.block_bits = block_bits
-    n_keys = (max_target >> block_bits) + 1 if block_bits < 31 else 1
-    keys.shift = 0
-    while (<int64_t>1 << keys.shift) < n_keys:
-        keys.shift += 1
+    keys.shift = _key_shift(target, block_bits)
     count_np = np.zeros(256 << keys.shift, dtype=np.int64)
     start_np = np.zeros(256 << keys.shift, dtype=np.int64)
     touched_np = np.zeros(256 << keys.shift, dtype=np.int32)
@@ -223,18 +217,10 @@ def count_segments(const int64_t[::1] row_ptr, const int32_t[::1] target,
                    const uint8_t[::1] delay, int block_bits):
     """How many segments :func:`split_segments` would cut with ``block_bits``."""
     cdef Py_ssize_t n_rows = row_ptr.shape[0] - 1, r, lo, hi, n_seg = 0
-    cdef int64_t max_target = 0, n_keys
-    cdef Py_ssize_t s
     cdef bint mixed
     cdef Keys keys
-    for s in range(target.shape[0]):
-        if target[s] > max_target:
-            max_target = target[s]
     keys.block_bits = block_bits
-    n_keys = (max_target >> block_bits) + 1 if block_bits < 31 else 1
-    keys.shift = 0
-    while (<int64_t>1 << keys.shift) < n_keys:
-        keys.shift += 1
+    keys.shift = _key_shift(target, block_bits)
     count_np = np.zeros(256 << keys.shift, dtype=np.int64)
     touched_np = np.zeros(256 << keys.shift, dtype=np.int32)
     cdef int64_t[::1] count_v = count_np
@@ -247,6 +233,20 @@ def count_segments(const int64_t[::1] row_ptr, const int32_t[::1] target,
                 mixed = _row_is_mixed(&keys, target, delay, lo, hi)
                 n_seg += _histogram(&keys, target, delay, lo, hi, mixed) if mixed else keys.n_touched
     return n_seg
+
+
+cdef int _key_shift(const int32_t[::1] target, int block_bits) noexcept:
+    """Bits of a segment key taken by the target block (keys are ``delay << shift | block``)."""
+    cdef Py_ssize_t s
+    cdef int32_t top = 0
+    cdef int shift = 0
+    for s in range(target.shape[0]):
+        if target[s] > top:
+            top = target[s]
+    cdef int64_t n_blocks = ((<int64_t>top) >> block_bits) + 1 if block_bits < 31 else 1
+    while (<int64_t>1 << shift) < n_blocks:
+        shift += 1
+    return shift
 
 
 cdef void _sort_small(int32_t* a, int n) noexcept nogil:
