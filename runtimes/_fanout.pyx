@@ -8,7 +8,7 @@ per-synapse slot arithmetic) and, where they also share one weight, the weight i
 (``seg_weight``) rather than per synapse. A row whose synapses have many different delays (more
 than one per ``MIN_SEGMENT`` synapses) is kept as one *mixed* segment with a delay per synapse.
 
-``scatter_rows`` lays synapses into their rows (counting sort by row: stable, O(synapses));
+``scatter_cores`` lays synapses into their rows (counting sort by row: stable, O(synapses));
 ``split_segments`` then orders each row by delay (counting sort within the row, stable) and
 writes the segments. Neither allocates per synapse beyond the output arrays.
 """
@@ -55,24 +55,6 @@ def scatter_cores(const int64_t[::1] core_axon_ptr, const int64_t[::1] core_slot
                     out_delay[pos] = delay[s]
                     pos += 1
                 fill[row] = pos
-
-
-def scatter_rows(const int64_t[::1] axon_row, const int64_t[::1] axon_start,
-                 const int64_t[::1] axon_stop, const int32_t[::1] target,
-                 const int16_t[::1] weight, const uint8_t[::1] delay, int64_t[::1] fill,
-                 int32_t[::1] out_target, int16_t[::1] out_weight, uint8_t[::1] out_delay):
-    """Copy each axon's synapses ``[axon_start[a], axon_stop[a])`` of (target, weight, delay) to
-    ``out_*[fill[axon_row[a]] ...]``, advancing ``fill`` (the next free place of each row)."""
-    cdef Py_ssize_t a, s, pos, n = axon_row.shape[0]
-    with nogil:
-        for a in range(n):
-            pos = fill[axon_row[a]]
-            for s in range(axon_start[a], axon_stop[a]):
-                out_target[pos] = target[s]
-                out_weight[pos] = weight[s]
-                out_delay[pos] = delay[s]
-                pos += 1
-            fill[axon_row[a]] = pos
 
 
 cdef struct Keys:

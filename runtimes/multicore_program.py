@@ -117,13 +117,12 @@ def _synapses_into_workers(exe: Executable, worker: np.ndarray, sources: np.ndar
     into = np.zeros(sources.size * n_workers, dtype=np.float64)
     cores = np.arange(exe.n_cores)
     for group in _core_groups(cores, syn_ptr[axon_ptr[cores + 1]] - syn_ptr[axon_ptr[cores]]):
-        axons = _ranges(axon_ptr[group], axon_ptr[group + 1])
-        dest = np.repeat(group, axon_ptr[group + 1] - axon_ptr[group])
-        row = row_of_core[exe.partition.unit_core[routing.axon_source[axons]]]
+        a0, a1 = int(axon_ptr[group[0]]), int(axon_ptr[group[-1] + 1])   # consecutive cores
+        dest = np.repeat(group, np.diff(axon_ptr[group[0]:group[-1] + 2]))
+        row = row_of_core[exe.partition.unit_core[routing.axon_source[a0:a1]]]
         mine = row >= 0
         into += np.bincount(row[mine] * n_workers + worker[dest[mine]],
-                            weights=syn_ptr[axons[mine] + 1] - syn_ptr[axons[mine]],
-                            minlength=into.size)
+                            weights=np.diff(syn_ptr[a0:a1 + 1])[mine], minlength=into.size)
     return into.reshape(sources.size, n_workers)
 
 
@@ -395,14 +394,6 @@ def _int16_weights(weights: np.ndarray) -> np.ndarray:
     if weights.size and (weights.min() < -(1 << 15) or weights.max() >= 1 << 15):
         raise ValueError("synaptic weights beyond int16 reached the multicore runtime")
     return weights.astype(np.int16)
-
-
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(starts[i], stops[i])`` for all i, vectorised."""
-    counts = stops - starts
-    total = int(counts.sum())
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(starts, counts) + (np.arange(total) - first)
 
 
 def _add_fanout(program: WorkerProgram, row_sets: list[np.ndarray],
