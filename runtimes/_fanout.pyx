@@ -99,7 +99,7 @@ cdef bint _row_is_mixed(Keys* keys, const int32_t[::1] target, const uint8_t[::1
 
 
 def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1] weight,
-                   uint8_t[::1] delay, int block_bits=63):
+                   uint8_t[::1] delay, int block_bits=63, row_seg_in=None):
     """Order each row's synapses by segment (stable) in place and cut them into segments.
 
     A segment's synapses share one delay (unless the row is mixed: see the module docstring)
@@ -109,7 +109,8 @@ def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1]
     seg_flags, row_min_delay)``: row ``r``'s segments are ``row_seg[r] .. row_seg[r + 1] - 1``;
     segment ``k`` holds synapses ``seg_ptr[k] .. seg_ptr[k + 1] - 1``, of delay ``seg_delay[k]``
     (0 for a mixed segment: see ``syn_delay``) and, unless ``seg_flags[k] & OWN_WEIGHTS``, of
-    weight ``seg_weight[k]``.
+    weight ``seg_weight[k]``. ``row_seg_in``: :func:`count_segments` of the same arguments, if
+    the caller has it.
     """
     cdef Py_ssize_t n_rows = row_ptr.shape[0] - 1
     cdef Py_ssize_t r, s, j, lo, hi, k, n_seg = 0, longest = 0
@@ -125,18 +126,12 @@ def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1]
     cdef int64_t[::1] count_v = count_np, start_v = start_np
     cdef int32_t[::1] touched_v = touched_np
     keys.count, keys.start, keys.touched, keys.n_touched = &count_v[0], &start_v[0], &touched_v[0], 0
-    # pass 1: segments per row
-    row_seg_np = np.zeros(n_rows + 1, dtype=np.int64)
+    # pass 1: segments per row (or as the caller counted them with these block bits)
+    row_seg_np = count_segments(row_ptr, target, delay, block_bits) if row_seg_in is None \
+        else row_seg_in
     cdef int64_t[::1] row_seg = row_seg_np
-    with nogil:
-        for r in range(n_rows):
-            lo, hi = row_ptr[r], row_ptr[r + 1]
-            if hi - lo > longest:
-                longest = hi - lo
-            if hi > lo:
-                mixed = _row_is_mixed(&keys, target, delay, lo, hi)
-                n_seg += _histogram(&keys, target, delay, lo, hi, mixed) if mixed else keys.n_touched
-            row_seg[r + 1] = n_seg
+    n_seg = row_seg[n_rows]
+    longest = int(np.diff(row_ptr).max(initial=0))
     seg_ptr_np = np.zeros(n_seg + 1, dtype=np.int64)
     seg_base_np = np.zeros(n_seg, dtype=np.int32)
     seg_delay_np = np.zeros(n_seg, dtype=np.uint8)
@@ -197,7 +192,8 @@ def split_segments(const int64_t[::1] row_ptr, int32_t[::1] target, int16_t[::1]
 
 def count_segments(const int64_t[::1] row_ptr, const int32_t[::1] target,
                    const uint8_t[::1] delay, int block_bits):
-    """How many segments :func:`split_segments` would cut with ``block_bits``."""
+    """Segments :func:`split_segments` cuts with ``block_bits``, cumulated by row: int64
+    ``(n_rows + 1)``, row ``r``'s are ``[r] .. [r + 1] - 1`` (the last entry is the total)."""
     cdef Py_ssize_t n_rows = row_ptr.shape[0] - 1, r, lo, hi, n_seg = 0
     cdef bint mixed
     cdef Keys keys
@@ -208,13 +204,16 @@ def count_segments(const int64_t[::1] row_ptr, const int32_t[::1] target,
     cdef int64_t[::1] count_v = count_np
     cdef int32_t[::1] touched_v = touched_np
     keys.count, keys.start, keys.touched, keys.n_touched = &count_v[0], NULL, &touched_v[0], 0
+    row_seg_np = np.zeros(n_rows + 1, dtype=np.int64)
+    cdef int64_t[::1] row_seg = row_seg_np
     with nogil:
         for r in range(n_rows):
             lo, hi = row_ptr[r], row_ptr[r + 1]
             if hi > lo:
                 mixed = _row_is_mixed(&keys, target, delay, lo, hi)
                 n_seg += _histogram(&keys, target, delay, lo, hi, mixed) if mixed else keys.n_touched
-    return n_seg
+            row_seg[r + 1] = n_seg
+    return row_seg_np
 
 
 cdef int _key_shift(const int32_t[::1] target, int block_bits) noexcept:

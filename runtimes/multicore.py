@@ -27,6 +27,7 @@ from nmgraph.runtimes.multicore_program import (
     WorkerProgram,
     assign_workers,
     build_programs,
+    narrow_ids,
     outbox_capacity,
     window_length,
 )
@@ -336,7 +337,7 @@ class MulticoreBackend:
         for rank in range(self.n_workers):
             self._call(("set_counters", totals if rank == 0 else np.zeros_like(totals)), [rank])
         self._counters = totals
-        self._spike_chunks = [(_narrow(state.spike_times), _narrow(state.spike_units))]
+        self._spike_chunks = [(narrow_ids(state.spike_times), narrow_ids(state.spike_units))]
         self._pop_spikes[:] = 0
         self._pop_ops[:] = 0
         self._count_spikes(self._spike_chunks[0][1])
@@ -349,10 +350,3 @@ class MulticoreBackend:
         if self._failed is None:
             self._shutdown(kill=False)
 
-
-def _narrow(values: np.ndarray) -> np.ndarray:
-    """int32 copy of spike times or units when they fit (half the memory of int64), else int64."""
-    values = np.asarray(values)
-    if values.size == 0 or (values.min() >= 0 and values.max() < 2**31):
-        return values.astype(np.int32)
-    return values.astype(np.int64)

@@ -28,8 +28,8 @@ from nmgraph.runtimes._fanout import (
     split_segments,
 )
 
-__all__ = ["MODEL_CODES", "WorkerProgram", "assign_workers", "build_programs", "refresh_runs",
-           "window_length"]
+__all__ = ["MODEL_CODES", "WorkerProgram", "assign_workers", "build_programs", "narrow_ids",
+           "refresh_runs", "window_length"]
 
 MODEL_CODES = {"lif": 0, "alif": 1, "poisson": 2, "generator": 3}
 #: Longest window between exchanges (bounds mailbox memory).
@@ -350,13 +350,14 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
     ring32 = max_input_magnitude(target, weight, n_neurons) < RING32_BOUND
     # uint16 targets: directly up to TARGET16_NEURONS neurons, else relative to the segments'
     # blocks of 2**BLOCK_BITS targets if that keeps segments long
-    block_bits = 63
-    if n_neurons > TARGET16_NEURONS and n_syn and \
-            count_segments(row_ptr, target, delay, BLOCK_BITS) * MIN_BLOCKED_SEGMENT <= n_syn:
-        block_bits = BLOCK_BITS
+    block_bits, blocked = 63, None
+    if n_neurons > TARGET16_NEURONS and n_syn:
+        blocked = count_segments(row_ptr, target, delay, BLOCK_BITS)
+        if int(blocked[-1]) * MIN_BLOCKED_SEGMENT <= n_syn:
+            block_bits = BLOCK_BITS
     narrow = n_neurons <= TARGET16_NEURONS or block_bits == BLOCK_BITS
     row_seg, seg_ptr, seg_base, seg_delay, seg_weight, seg_flags, row_min = split_segments(
-        row_ptr, target, weight, delay, block_bits)
+        row_ptr, target, weight, delay, block_bits, blocked if block_bits == BLOCK_BITS else None)
     arrays = program.arrays
     arrays["ring"] = np.zeros((exe.ir.max_delay + 1, max(n_neurons, 1)),
                               dtype=np.int32 if ring32 else np.int64)
@@ -434,3 +435,11 @@ def _add_fanout(program: WorkerProgram, row_sets: list[np.ndarray],
                                        else np.zeros(0, dtype=np.int32))
     program.arrays["remote_row"] = (np.concatenate(remote_row)[order] if remote_row
                                     else np.zeros(0, dtype=np.int64))
+
+
+def narrow_ids(values: np.ndarray) -> np.ndarray:
+    """Spike times or unit ids as int32 when they fit (half the bytes of int64), else int64."""
+    values = np.asarray(values)
+    if values.size == 0 or (values.min() >= 0 and values.max() < 2**31):
+        return values.astype(np.int32)
+    return values.astype(np.int64)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.runtimes.multicore_program import WorkerProgram, refresh_runs
+from nmgraph.runtimes.multicore_program import WorkerProgram, narrow_ids, refresh_runs
 from nmgraph.runtimes.transport import ABORT_PARENT, BarrierAborted, InProcessTransport
 
 __all__ = ["WorkerLoop", "worker_main"]
@@ -122,10 +122,8 @@ class WorkerLoop:
             done += n
         kernel.flush_costs()
         count = kernel.rec_count
-        # int32 on the wire (half the bytes of int64) while steps and unit ids fit
-        times = program.rec_time[:count].astype(np.int32 if t < 2**31 else np.int64)
-        units = program.units[program.rec_unit[:count]].astype(
-            np.int32 if program.units.size == 0 or program.units.max() < 2**31 else np.int64)
+        times = narrow_ids(program.rec_time[:count])   # int32 on the wire while they fit
+        units = narrow_ids(program.units[program.rec_unit[:count]])
         kernel.reset_records()
         recorded = {var: np.stack(rows) if rows else np.zeros((0, program.n_neurons), np.int64)
                     for var, rows in self.recording.items()}
