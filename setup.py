@@ -16,7 +16,10 @@ PACKAGE_DIRS = {
     "nmgraph.runtimes": "runtimes",
 }
 
-KERNELS = ["_neurons", "_sync", "_fanout", "_cores", "_roofline"]
+# The runtime's kernels, then every model kernel module (runtimes/_k_*.pyx): a new model with a
+# Cython kernel adds its own file and nothing here.
+KERNELS = ["_neurons", "_sync", "_fanout", "_cores", "_roofline"] + sorted(
+    path.stem for path in Path("runtimes").glob("_k_*.pyx"))
 
 # Cython finds a module's .pxd under its dotted name (nmgraph/runtimes/_neurons.pxd), but the
 # sources live in runtimes/. A tree of links under build/ mirrors the package layout so that one

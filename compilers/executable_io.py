@@ -8,6 +8,7 @@ and the compile options.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -21,6 +22,7 @@ from nmgraph.compilers.hardware import HardwareProfile
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
 from nmgraph.compilers.mapping import Partition, Placement, Routing
 from nmgraph.compilers.quantize import ProjectionQuantization, QuantizationReport
+from nmgraph.core.models import model_named
 from nmgraph.errors import FileFormatError, NmgraphError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "executable_from_payload", "executable_payload", "load_executable",
@@ -130,15 +132,26 @@ def executable_from_payload(reader: ArchiveReader, document: dict[str, Any]) -> 
         raise reader.fail(f"corrupt executable ({type(exc).__name__}: {exc})") from exc
 
 
+def _population(reader: ArchiveReader, doc: dict[str, Any]) -> PopulationIR:
+    """A population from its document: its model found by name in the registry, its parameters
+    and state checked against the model's declared fields (dtype, units, range)."""
+    model = model_named(doc["model"], source=str(reader.path))
+    shape = tuple(int(n) for n in doc["shape"])
+    size = math.prod(shape)
+    label = f"{reader.path}: population {doc['name']!r}"
+    where = f"population {doc['name']}"
+    params = model.Params.build(label, {k: reader.array(m, where) for k, m in doc["params"].items()},
+                                size, error=FileFormatError)
+    state = model.State.build(label, {k: reader.array(m, where) for k, m in doc["state"].items()},
+                              size, error=FileFormatError)
+    return PopulationIR(name=doc["name"], process_type=doc["process_type"], model=model.name,
+                        shape=shape, offset=int(doc["offset"]), params=params, state=state)
+
+
 def _build(reader: ArchiveReader, doc: dict[str, Any]) -> Executable:
     get = reader.array
     ir_doc = doc["ir"]
-    populations = [PopulationIR(
-        name=p["name"], process_type=p["process_type"], model=p["model"],
-        shape=tuple(p["shape"]), offset=int(p["offset"]),
-        params={k: get(m, f"population {p['name']}") for k, m in p["params"].items()},
-        state={k: get(m, f"population {p['name']}") for k, m in p["state"].items()},
-    ) for p in ir_doc["populations"]]
+    populations = [_population(reader, p) for p in ir_doc["populations"]]
     projections = [ProjectionIR(
         name=p["name"], pre=p["pre"], post=p["post"], n_pre=int(p["n_pre"]),
         n_post=int(p["n_post"]), weight_exp=int(p["weight_exp"]),

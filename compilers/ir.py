@@ -8,23 +8,19 @@ partitioning. All values are fixed-point integers, so running the IR is exact.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from nmgraph.core.models import FieldSet, model_named
 from nmgraph.errors import SimulationError
 
-__all__ = ["NEURON_MODELS", "SOURCE_MODELS", "NetworkIR", "PopulationIR", "ProjectionIR"]
-
-#: Models whose units integrate input (they have an ``a_in``).
-NEURON_MODELS = ("lif", "alif")
-#: Models whose units only emit spikes.
-SOURCE_MODELS = ("poisson", "generator")
+__all__ = ["NetworkIR", "PopulationIR", "ProjectionIR"]
 
 
 @dataclass(eq=False)
 class PopulationIR:
-    """A population of units: neurons (``lif``, ``alif``) or sources (``poisson``, ``generator``).
+    """A population of units: neurons or sources, run by one model.
 
     Attributes
     ----------
@@ -33,18 +29,17 @@ class PopulationIR:
     process_type
         Class name of the process it came from (``LIF``, ``IF``, ``PoissonSource``...).
     model
-        Which dynamics run it: one of :data:`NEURON_MODELS` or :data:`SOURCE_MODELS`.
+        Name of the model that runs it (``lif``, ``alif``, ``poisson``, a user model's name...):
+        the key of the model registry (``nmgraph.implements``).
     shape
         Shape of the process (units are numbered in C order).
     offset
         Global index of its first unit in the canonical order.
     params
-        Per-unit parameter arrays (1-D, length ``size``) and, for sources, their configuration:
-        ``lif``: du, dv, vth, bias_mant, bias_exp; ``alif``: those plus db, beta; ``poisson``:
-        threshold (uint64, ``floor(rate * 2**32)``) and seed (uint64, shape ``()``);
-        ``generator``: data (bool, ``(steps, size)``) and repeat (bool, shape ``()``).
+        The model's ``Params`` dataclass: per-unit arrays (units on the last axis) and
+        population-wide values, each of its declared fixed-point width.
     state
-        Initial state arrays (int64, length ``size``): u, v (and b for ``alif``).
+        The model's ``State`` dataclass: initial state, int64 arrays of one value per unit.
     """
 
     name: str
@@ -52,8 +47,8 @@ class PopulationIR:
     model: str
     shape: tuple[int, ...]
     offset: int
-    params: dict[str, np.ndarray] = field(default_factory=dict)
-    state: dict[str, np.ndarray] = field(default_factory=dict)
+    params: FieldSet
+    state: FieldSet
 
     @property
     def size(self) -> int:
@@ -61,7 +56,8 @@ class PopulationIR:
 
     @property
     def is_source(self) -> bool:
-        return self.model in SOURCE_MODELS
+        """Sources emit spikes and take no synaptic input (as their model says)."""
+        return model_named(self.model).is_source
 
     @property
     def stop(self) -> int:
@@ -181,7 +177,7 @@ class NetworkIR:
             if (names and a.name != b.name) or (a.model, a.shape, a.offset) != (
                     b.model, b.shape, b.offset):
                 return False
-            if not (_same_arrays(a.params, b.params) and _same_arrays(a.state, b.state)):
+            if not (a.params.equals(b.params) and a.state.equals(b.state)):
                 return False
         for a, b in zip(self.projections, other.projections):
             if names and a.name != b.name:
@@ -194,7 +190,3 @@ class NetworkIR:
                 if not np.array_equal(getattr(a, attr), getattr(b, attr)):
                     return False
         return True
-
-
-def _same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

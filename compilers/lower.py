@@ -1,9 +1,11 @@
 """Lowering: Network -> NetworkIR, the first compiler pass.
 
 Hierarchical processes are flattened (children named ``parent/child``), each population becomes a
-flat range of units with fixed-point parameter arrays, and each synapse process becomes one CSR
-projection per (source population, target population) pair it joins. How a process class lowers is
-looked up in an explicit registry through the class's MRO, so a subclass of LIF lowers as LIF.
+flat range of units with the typed parameters and state of its model, and each synapse process
+becomes one CSR projection per (source population, target population) pair it joins. A
+population's parameters come from the model registered for its class (``nmgraph.implements``,
+resolved through the MRO: a subclass of LIF lowers as LIF); how a synapse class lowers is looked up
+in this module's registry the same way.
 """
 
 from __future__ import annotations
@@ -18,30 +20,19 @@ import numpy as np
 from nmgraph.checks import pairs_strictly_increasing
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
 from nmgraph.compilers.synapse_graph import stable_order
+from nmgraph.core.models import model_of
 from nmgraph.errors import ValidationError
 from nmgraph.hierarchy import Hierarchical
 from nmgraph.network import Network
 from nmgraph.process import Process
-from nmgraph.processes import ALIF, IF, LIF, PoissonSource, SpikeGenerator
 from nmgraph.processes.base import PopulationProcess, SynapseProcess
 from nmgraph.processes.synapses import Dense, Sparse, index_dtype
-from nmgraph.runtimes.fixed_point import poisson_threshold
 
-__all__ = ["FlatNetwork", "flatten", "lower", "register_population", "register_synapses"]
+__all__ = ["FlatNetwork", "flatten", "lower", "register_synapses"]
 
-PopulationLowering = Callable[[Any], tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]]
 SynapseLowering = Callable[[Any], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
-_POPULATIONS: dict[type, PopulationLowering] = {}
 _SYNAPSES: dict[type, SynapseLowering] = {}
-
-
-def register_population(cls: type) -> Callable[[PopulationLowering], PopulationLowering]:
-    """Register how a population process class lowers: ``fn(process) -> (model, params, state)``."""
-    def decorator(fn: PopulationLowering) -> PopulationLowering:
-        _POPULATIONS[cls] = fn
-        return fn
-    return decorator
 
 
 def register_synapses(cls: type) -> Callable[[SynapseLowering], SynapseLowering]:
@@ -58,7 +49,7 @@ def _lookup(table: dict[type, Callable], process: Process) -> Callable:
         if cls in table:
             return table[cls]
     raise ValidationError(process, "", "has no lowering registered; register one with "
-                          "nmgraph.compilers.lower.register_population/register_synapses")
+                          "nmgraph.compilers.lower.register_synapses")
 
 
 # -- flattening --------------------------------------------------------------------------------
@@ -120,9 +111,10 @@ def lower(net: Network) -> NetworkIR:
     offset = 0
     for name, process in flat.processes.items():
         if isinstance(process, PopulationProcess):
-            model, params, state = _lookup(_POPULATIONS, process)(process)
-            populations.append(PopulationIR(name, type(process).__name__, model, process.shape,
-                                            offset, params, state))
+            model = model_of(process)
+            params, state = model.lower(process)
+            populations.append(PopulationIR(name, type(process).__name__, model.name,
+                                            process.shape, offset, params, state))
             offset += process.size
         elif not isinstance(process, SynapseProcess):
             raise ValidationError(process, "", "is neither a population nor a synapse process; "
@@ -241,47 +233,7 @@ def _csr_by_source(pre: np.ndarray, post: np.ndarray, n_pre: int) -> tuple[np.nd
     return indptr, order
 
 
-# -- the standard library's lowerings ------------------------------------------------------------
-
-def _flat(process: Process, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    return {name: np.ascontiguousarray(process.vars[name].get().ravel()) for name in names}
-
-
-@register_population(LIF)
-def _lower_lif(process: LIF) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    params = _flat(process, ("du", "dv", "vth", "bias_mant", "bias_exp"))
-    return "lif", params, _flat(process, ("u", "v"))
-
-
-@register_population(IF)
-def _lower_if(process: IF) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    params = _flat(process, ("vth", "bias_mant", "bias_exp"))
-    size = process.size
-    params = {"du": np.full(size, 4095, dtype=np.int32), "dv": np.zeros(size, dtype=np.int32),
-              **params}
-    return "lif", params, _flat(process, ("u", "v"))
-
-
-@register_population(ALIF)
-def _lower_alif(process: ALIF) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    params = _flat(process, ("du", "dv", "vth", "bias_mant", "bias_exp", "db", "beta"))
-    return "alif", params, _flat(process, ("u", "v", "b"))
-
-
-@register_population(PoissonSource)
-def _lower_poisson(process: PoissonSource) -> tuple[str, dict[str, np.ndarray],
-                                                    dict[str, np.ndarray]]:
-    params = {"threshold": poisson_threshold(process.rate.ravel()),
-              "seed": np.array(process.seed, dtype=np.uint64)}
-    return "poisson", params, {}
-
-
-@register_population(SpikeGenerator)
-def _lower_generator(process: SpikeGenerator) -> tuple[str, dict[str, np.ndarray],
-                                                       dict[str, np.ndarray]]:
-    data = np.ascontiguousarray(process.data.reshape(process.steps, process.size))
-    return "generator", {"data": data, "repeat": np.array(process.repeat)}, {}
-
+# -- the standard library's synapse lowerings -----------------------------------------------------
 
 @register_synapses(Dense)
 def _lower_dense(process: Dense) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -11,6 +11,13 @@ from nmgraph.errors import (
     WorkerError,
 )
 from nmgraph.hierarchy import Hierarchical
+from nmgraph.core.models import (
+    FieldSet,
+    NeuronModel,
+    SourceModel,
+    fixed,
+    implements,
+)
 from nmgraph.io import load_network as load
 from nmgraph.network import Connection, Network
 from nmgraph.ports import InPort, OutPort
@@ -21,21 +28,26 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Connection",
+    "FieldSet",
     "FileFormatError",
     "Hierarchical",
     "InPort",
     "MappingError",
     "Network",
+    "NeuronModel",
     "NmgraphError",
     "OutPort",
     "PortError",
     "Process",
     "Runtime",
     "SimulationError",
+    "SourceModel",
     "ValidationError",
     "Var",
     "WorkerError",
     "__version__",
     "compile",
+    "fixed",
+    "implements",
     "load",
 ]

@@ -4,10 +4,10 @@
 One call of :meth:`WorkerKernel.run` advances the worker's cores by a window of steps without the
 GIL. Within step ``t`` it:
 
-1. updates LIF and ALIF neurons reading their input ``a_in(t)`` straight from the delay ring buffer
-   (slot ``t % ring_slots``), clearing the slot as it goes (equations: ``_fixed.pxd``);
-2. fills Poisson sources (counter-based hash, DESIGN §4) and spike generators;
-3. for every unit that spiked: records it, adds its precomputed message and hop costs to the
+1. runs the kernel of every run of units (``_kernel.pxd``): neurons read and clear their input
+   ``a_in(t)`` straight from the delay ring buffer (slot ``t % ring_slots``), sources fill their
+   spikes; then, when set, a Python hook for the models that have no kernel and for recording;
+2. for every unit that spiked: records it, adds its precomputed message and hop costs to the
    counters, delivers it to the worker's own cores by walking its row of the worker's fan-out
    table (see ``_fanout.pyx``: segments of one delay, so a segment is ``acc[target] += weight`` into
    one ring slot), and writes one message ``(t << 32) | row`` to the outbox of each other worker
@@ -33,13 +33,8 @@ cdef extern from *:
     #define nmg_prefetch(p) __builtin_prefetch((const void *)(p))
     """
     void prefetch "nmg_prefetch"(const void* p) noexcept nogil
-    # restrict-qualified pointers: the neuron loops' arrays never overlap, and saying so lets the
-    # compiler vectorise them (a uint8 store may otherwise alias anything)
-    ctypedef int64_t* i64_rp "int64_t * __restrict__"
-    ctypedef int32_t* i32_rp "int32_t * __restrict__"
-    ctypedef uint8_t* u8_rp "uint8_t * __restrict__"
 
-from nmgraph.runtimes._fixed cimport alif_neuron, lif_neuron, splitmix
+from nmgraph.runtimes._kernel cimport KERNEL_SLOTS, KernelRun, acc_t, kernel_fn
 
 import numpy as np
 
@@ -64,11 +59,13 @@ cdef enum:
     OWN_WEIGHTS = 1    # seg_flags bits (as _fanout.pyx)
     MIXED_DELAYS = 2
 
-cdef uint64_t NOT_SHARED = 0xFFFFFFFFFFFFFFFFULL   # thresholds are at most 2**32
-
-ctypedef fused acc_t:
-    int32_t
-    int64_t
+#: numpy layout of ``KernelRun`` (``_kernel.pxd``): one record per run of units.
+KERNEL_RUN_DTYPE = np.dtype([("fn32", np.uint64), ("fn64", np.uint64), ("start", np.int64),
+                             ("count", np.int64), ("uniform", np.int64), ("index0", np.int64),
+                             ("state", np.uint64, KERNEL_SLOTS), ("param", np.uint64, KERNEL_SLOTS),
+                             ("width", np.int64, KERNEL_SLOTS), ("konst", np.int64, KERNEL_SLOTS)])
+if KERNEL_RUN_DTYPE.itemsize != sizeof(KernelRun):
+    raise ImportError("KERNEL_RUN_DTYPE does not match the C struct KernelRun")
 
 ctypedef fused tgt_t:
     uint16_t
@@ -92,34 +89,13 @@ cdef struct UnitFanout:     # 32 bytes: two units per cache line
 
 
 cdef struct Program:
-    # neurons [LIF | ALIF], then Poisson units, then generators
-    int64_t n_lif, n_alif, n_neurons, n_units, slots, stride
-    int64_t* u
-    int64_t* v
-    int64_t* b
-    int64_t* bias
-    int32_t* du
-    int32_t* dv
-    int32_t* vth
-    int32_t* db
-    int32_t* beta
+    # units: neurons (the first n_neurons, with a ring column each), then sources, in runs
+    int64_t n_neurons, n_units, slots, stride
     uint8_t* spiked
     int64_t n_runs
-    int64_t* run_start
-    int64_t* run_count
-    uint8_t* run_uniform
-    int64_t* run_params     # [n_runs, 6]: du, dv, vth, db, beta, bias of a uniform run
-    int64_t pois_base, n_pois_runs
-    int64_t* pois_start
-    int64_t* pois_count
-    uint64_t* pois_seed
-    uint64_t* pois_index
-    uint64_t* pois_threshold
-    uint64_t* pois_shared   # per run: the threshold all its units share, or NOT_SHARED
-    int64_t gen_base, n_gen, gen_width
-    uint8_t* gen_data
-    int64_t* gen_steps
-    uint8_t* gen_repeat
+    KernelRun* runs
+    void* hook            # a Python callable hook(t), run after the update of every step (or NULL)
+    int64_t failed        # set when the hook raised: the step loop stops
     # fan-out table
     int64_t* row_seg
     Segment* seg
@@ -168,100 +144,35 @@ cdef inline int64_t _deliver_segments(Program* p, acc_t* ring, tgt_t* tgt, int64
     return seg[last].start - seg[first].start
 
 
-cdef void _update(Program* p, acc_t* ring, int64_t t) noexcept nogil:
-    """Neurons read and clear their input slot; sources fill their spikes. (Pointers are copied
-    to locals so that the compiler sees the loops do not write the Program itself.)"""
+cdef bint _update(Program* p, acc_t* ring, int64_t t) noexcept nogil:
+    """Every run's kernel: neurons read and clear their input slot, sources fill their spikes;
+    then the hook (models without a kernel, recording), if any. False when the hook raised."""
     cdef acc_t* a_in = ring + (t % p.slots) * p.stride
-    cdef int64_t i, r, j, n, start, row, n_lif = p.n_lif, n_neurons = p.n_neurons
-    cdef uint64_t seed, index, ut = <uint64_t>t
-    cdef uint64_t* threshold
-    cdef uint8_t* spiked = p.spiked
-    cdef int64_t* u = p.u
-    cdef int64_t* v = p.v
-    cdef int64_t* b = p.b
-    cdef int64_t* bias = p.bias
-    cdef int32_t* du = p.du
-    cdef int32_t* dv = p.dv
-    cdef int32_t* vth = p.vth
-    cdef int32_t* db = p.db
-    cdef int32_t* beta = p.beta
-    cdef int64_t* c
+    cdef int64_t r
+    cdef KernelRun* run
+    cdef void* fn
     for r in range(p.n_runs):
-        i, n, c = p.run_start[r], p.run_count[r], p.run_params + 6 * r
-        if i < n_lif:   # runs never straddle LIF and ALIF
-            if p.run_uniform[r]:
-                _lif_loop_uniform(u + i, v + i, a_in + i, <int32_t>c[0], <int32_t>c[1],
-                                  <int32_t>c[2], c[5], spiked + i, n)
-            else:
-                _lif_loop(u + i, v + i, a_in + i, du + i, dv + i, vth + i, bias + i, spiked + i, n)
-        elif p.run_uniform[r]:
-            _alif_loop_uniform(u + i, v + i, b + i, a_in + i, <int32_t>c[0], <int32_t>c[1],
-                               <int32_t>c[3], <int32_t>c[2], <int32_t>c[4], c[5], spiked + i, n)
-        else:
-            _alif_loop(u + i, v + i, b + i, a_in + i, du + i, dv + i, db + i, vth + i, beta + i,
-                       bias + i, spiked + i, n)
-    p.counters[C_NEURON_UPDATES] += n_neurons
-    for r in range(p.n_pois_runs):
-        start, n = p.pois_start[r], p.pois_count[r]
-        seed, index = p.pois_seed[r], p.pois_index[r]
-        if p.pois_shared[r] != NOT_SHARED:
-            _poisson_shared(seed, index, ut, p.pois_shared[r], spiked + start, n)
-        else:
-            threshold = p.pois_threshold + (start - p.pois_base)
-            _poisson(seed, index, ut, threshold, spiked + start, n)
-    for j in range(p.n_gen):
-        row = t - 1
-        if p.gen_repeat[j]:
-            row = row % p.gen_steps[j]
-        spiked[p.gen_base + j] = p.gen_data[row * p.gen_width + j] if row < p.gen_steps[j] else 0
+        run = &p.runs[r]
+        fn = run.fn32 if acc_t is int32_t else run.fn64
+        if fn != NULL:
+            (<kernel_fn>fn)(run, <void*>(a_in + run.start) if run.start < p.n_neurons else NULL,
+                            p.spiked + run.start, t)
+    p.counters[C_NEURON_UPDATES] += p.n_neurons
+    if p.hook != NULL:
+        with gil:
+            if not _call_hook(<object>p.hook, t):
+                p.failed = 1
+                return False
+    return True
 
 
-cdef void _lif_loop(i64_rp u, i64_rp v, acc_t* a_in, i32_rp du, i32_rp dv, i32_rp vth,
-                    i64_rp bias, u8_rp spiked, int64_t n) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
-        spiked[i] = lif_neuron(&u[i], &v[i], a_in[i], du[i], dv[i], vth[i], bias[i])
-        a_in[i] = 0
-
-
-cdef void _lif_loop_uniform(i64_rp u, i64_rp v, acc_t* a_in, int32_t du, int32_t dv, int32_t vth,
-                            int64_t bias, u8_rp spiked, int64_t n) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
-        spiked[i] = lif_neuron(&u[i], &v[i], a_in[i], du, dv, vth, bias)
-        a_in[i] = 0
-
-
-cdef void _alif_loop_uniform(i64_rp u, i64_rp v, i64_rp b, acc_t* a_in, int32_t du, int32_t dv,
-                             int32_t db, int32_t vth, int32_t beta, int64_t bias, u8_rp spiked,
-                             int64_t n) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
-        spiked[i] = alif_neuron(&u[i], &v[i], &b[i], a_in[i], du, dv, db, vth, beta, bias)
-        a_in[i] = 0
-
-
-cdef void _alif_loop(i64_rp u, i64_rp v, i64_rp b, acc_t* a_in, i32_rp du, i32_rp dv, i32_rp db,
-                     i32_rp vth, i32_rp beta, i64_rp bias, u8_rp spiked, int64_t n) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
-        spiked[i] = alif_neuron(&u[i], &v[i], &b[i], a_in[i], du[i], dv[i], db[i], vth[i], beta[i],
-                                bias[i])
-        a_in[i] = 0
-
-
-cdef void _poisson_shared(uint64_t seed, uint64_t index, uint64_t t, uint64_t threshold,
-                          uint8_t* spiked, int64_t n) noexcept nogil:
-    cdef int64_t j
-    for j in range(n):
-        spiked[j] = (splitmix(seed, index + <uint64_t>j, t) >> 32) < threshold
-
-
-cdef void _poisson(uint64_t seed, uint64_t index, uint64_t t, const uint64_t* threshold,
-                   uint8_t* spiked, int64_t n) noexcept nogil:
-    cdef int64_t j
-    for j in range(n):
-        spiked[j] = (splitmix(seed, index + <uint64_t>j, t) >> 32) < threshold[j]
+cdef bint _call_hook(object hook, int64_t t):
+    try:
+        hook(t)
+    except BaseException as exc:
+        hook.error = exc
+        return False
+    return True
 
 
 cdef void _run(Program* p, acc_t* ring, tgt_t* tgt, int64_t t0, int64_t steps,
@@ -271,7 +182,8 @@ cdef void _run(Program* p, acc_t* ring, tgt_t* tgt, int64_t t0, int64_t steps,
     cdef UnitFanout* f
     for step in range(steps):
         t = t0 + step + 1
-        _update(p, ring, t)
+        if not _update(p, ring, t):
+            return
         n_spk = _collect(p.spiked, p.n_units, p.spikers)
         synapses = 0
         for i in range(n_spk):
@@ -353,55 +265,35 @@ cdef class WorkerKernel:
     cdef readonly bint ring32, target16
     cdef readonly object counters
     cdef object spikers
+    cdef readonly object hook
 
     def __init__(self, program):
         a = program.arrays
         self.program = program
         cdef Program* p = &self.p
-        p.n_lif, p.n_alif = program.n_lif, program.n_alif
-        p.n_neurons = program.n_lif + program.n_alif
+        p.n_neurons = program.n_neurons
         p.n_units = program.n_units
         p.slots, p.stride = a["ring"].shape[0], a["ring"].shape[1]
         self.ring32 = a["ring"].dtype == np.int32
         self.target16 = a["syn_target"].dtype == np.uint16
         _check(a, {"ring": np.int32 if self.ring32 else np.int64,
                    "syn_target": np.uint16 if self.target16 else np.int32,
-                   "u": np.int64, "v": np.int64, "b": np.int64, "bias": np.int64,
-                   "du": np.int32, "dv": np.int32, "vth": np.int32, "db": np.int32,
-                   "beta": np.int32, "spiked": np.uint8, "pois_start": np.int64,
-                   "run_start": np.int64, "run_count": np.int64, "run_uniform": np.uint8,
-                   "run_params": np.int64,
-                   "pois_count": np.int64, "pois_seed": np.uint64, "pois_index": np.uint64,
-                   "pois_threshold": np.uint64, "pois_shared": np.uint64, "gen_data": np.uint8,
-                   "gen_steps": np.int64,
-                   "gen_repeat": np.uint8, "row_seg": np.int64, "segments": SEGMENT_DTYPE,
+                   "spiked": np.uint8, "kernel_runs": KERNEL_RUN_DTYPE,
+                   "row_seg": np.int64, "segments": SEGMENT_DTYPE,
                    "syn_weight": np.int16, "syn_delay": np.uint8, "fanout": FANOUT_DTYPE,
                    "remote_worker": np.int32, "remote_row": np.int64, "unit_cost": np.int64,
                    "counters": np.int64})
         if a["segments"].size == 0 or a["fanout"].size < program.n_units:
             raise ValueError("segments needs its end sentinel and fanout a row per unit")
+        runs = a["kernel_runs"]
+        if runs.size and (int(runs["start"].min()) < 0 or
+                          int((runs["start"] + runs["count"]).max()) > program.n_units):
+            raise ValueError("kernel runs must lie within the worker's units")
         self.ring, self.target = _ptr(a["ring"]), _ptr(a["syn_target"])
-        p.u, p.v, p.b = <int64_t*>_ptr(a["u"]), <int64_t*>_ptr(a["v"]), <int64_t*>_ptr(a["b"])
-        p.bias = <int64_t*>_ptr(a["bias"])
-        p.du, p.dv, p.vth = <int32_t*>_ptr(a["du"]), <int32_t*>_ptr(a["dv"]), <int32_t*>_ptr(a["vth"])
-        p.db, p.beta = <int32_t*>_ptr(a["db"]), <int32_t*>_ptr(a["beta"])
         p.spiked = <uint8_t*>_ptr(a["spiked"])
-        p.n_runs = a["run_start"].size
-        p.run_start, p.run_count = <int64_t*>_ptr(a["run_start"]), <int64_t*>_ptr(a["run_count"])
-        p.run_uniform = <uint8_t*>_ptr(a["run_uniform"])
-        p.run_params = <int64_t*>_ptr(a["run_params"])
-        if a["run_params"].size and a["run_params"].shape[1] != 6:
-            raise ValueError("run_params must have 6 columns")
-        p.pois_base, p.n_pois_runs = program.pois_base, a["pois_start"].size
-        p.pois_start, p.pois_count = <int64_t*>_ptr(a["pois_start"]), <int64_t*>_ptr(a["pois_count"])
-        p.pois_seed, p.pois_index = <uint64_t*>_ptr(a["pois_seed"]), <uint64_t*>_ptr(a["pois_index"])
-        p.pois_threshold = <uint64_t*>_ptr(a["pois_threshold"])
-        p.pois_shared = <uint64_t*>_ptr(a["pois_shared"])
-        if a["pois_shared"].size != a["pois_start"].size:
-            raise ValueError("pois_shared needs one entry per Poisson run")
-        p.gen_base, p.n_gen, p.gen_width = program.gen_base, program.n_gen, a["gen_data"].shape[1]
-        p.gen_data = <uint8_t*>_ptr(a["gen_data"])
-        p.gen_steps, p.gen_repeat = <int64_t*>_ptr(a["gen_steps"]), <uint8_t*>_ptr(a["gen_repeat"])
+        p.n_runs, p.runs = runs.size, <KernelRun*>_ptr(runs)
+        p.hook, p.failed = NULL, 0
+        self.hook = None
         p.row_seg, p.seg = <int64_t*>_ptr(a["row_seg"]), <Segment*>_ptr(a["segments"])
         p.syn_weight, p.syn_delay = <int16_t*>_ptr(a["syn_weight"]), <uint8_t*>_ptr(a["syn_delay"])
         p.fan = <UnitFanout*>_ptr(a["fanout"])
@@ -415,6 +307,23 @@ cdef class WorkerKernel:
         self.counters = a["counters"]
         p.counters = <int64_t*>_ptr(a["counters"])
         self.set_record_buffers(a["rec_time"], a["rec_unit"], 0)
+
+    def set_hook(self, hook):
+        """Call ``hook(t)`` after the kernels of every step (None: no call). On an exception the
+        hook's ``error`` attribute is set to it, the step loop stops, and the running call raises
+        it. The hook may read and write program arrays (state, the input slot of step ``t``,
+        ``spiked``) but must not resize them."""
+        if hook is not None and not callable(hook):
+            raise TypeError("hook must be callable")
+        self.hook = hook
+        self.p.hook = <void*>hook if hook is not None else NULL
+        self.p.failed = 0
+
+    cdef _raise_hook_error(self):
+        if self.p.failed:
+            self.p.failed = 0
+            error, self.hook.error = self.hook.error, None
+            raise error
 
     def set_record_buffers(self, rec_time, rec_unit, int64_t count):
         """Use (larger) spike record buffers that hold ``count`` records already."""
@@ -474,6 +383,7 @@ cdef class WorkerKernel:
                 raise ValueError("spike record buffer too small for this window")
             with nogil:
                 self._run_any(t0, steps, boxes, &out_counts[0])
+            self._raise_hook_error()
         finally:
             free(boxes)
         return self.p.rec_count - before
@@ -511,6 +421,7 @@ cdef class WorkerKernel:
                     boxes[w] = <int64_t*><size_t>outbox_addr[parity, w]
                 with nogil:
                     self._run_any(t0 + done, n, boxes, &counts[0])
+                self._raise_hook_error()
                 parity = exchange.exchange_counts(out_counts, timeout, scratch_counts)
                 with nogil:
                     for s in range(n_workers):
@@ -558,3 +469,36 @@ def _check(arrays, dtypes):
         if arrays[name].dtype != dtype:
             raise TypeError(f"worker program array {name!r} is {arrays[name].dtype}, "
                             f"expected {np.dtype(dtype)}")
+
+
+def apply_kernels(runs, a_in, spiked, int64_t t):
+    """Call the kernel of every record of ``runs`` (``KERNEL_RUN_DTYPE``, pointing at live arrays)
+    for step ``t``: neurons read ``a_in[start:start + count]`` (an int32 or int64 array, cleared
+    as they read it; None when every run is a source), all write ``spiked`` (uint8). For testing
+    each kernel against its model's NumPy step; the runtime calls the kernels from the step."""
+    cdef KernelRun* rec
+    cdef void* fn
+    cdef void* base = NULL
+    cdef bint wide = True
+    cdef int64_t r, width = 8
+    if runs.dtype != KERNEL_RUN_DTYPE or spiked.dtype != np.uint8 or not runs.flags.c_contiguous:
+        raise TypeError("runs must be KERNEL_RUN_DTYPE and spiked uint8")
+    if a_in is not None:
+        if a_in.dtype not in (np.int32, np.int64) or not a_in.flags.c_contiguous:
+            raise TypeError("a_in must be a contiguous int32 or int64 array")
+        wide = a_in.dtype == np.int64
+        width = a_in.dtype.itemsize
+        base = _ptr(a_in)
+    for r in range(runs.size):
+        start, count = int(runs["start"][r]), int(runs["count"][r])
+        if start < 0 or start + count > spiked.size or (
+                a_in is not None and start + count > a_in.size):
+            raise ValueError("run outside the arrays")
+    rec = <KernelRun*>_ptr(runs)
+    cdef uint8_t* out = <uint8_t*>_ptr(spiked)
+    for r in range(runs.size):
+        fn = rec[r].fn64 if wide else rec[r].fn32
+        if fn == NULL:
+            raise ValueError(f"run {r} has no kernel")
+        (<kernel_fn>fn)(&rec[r], <void*>(<char*>base + width * rec[r].start) if base != NULL
+                        else NULL, out + rec[r].start, t)

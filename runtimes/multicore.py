@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from nmgraph.compilers.executable import Executable
+from nmgraph.core.models import model_named
 from nmgraph.errors import SimulationError, WorkerError
 from nmgraph.runtimes import _logging
+from nmgraph.runtimes._cores import COUNTER_NAMES
 from nmgraph.runtimes.multicore_program import (
     WorkerProgram,
     assign_workers,
@@ -40,13 +42,14 @@ __all__ = ["COUNTER_NAMES", "MulticoreBackend"]
 
 log = logging.getLogger("nmgraph.multicore")
 
-COUNTER_NAMES = ("synaptic_ops", "neuron_updates", "spikes", "messages_core", "messages_cores",
-                 "messages_chips", "hops", "hops_x", "hops_y", "messages_workers")
 #: Longest run command, in unit-steps (units x steps): bounds the spikes one reply carries.
 MAX_UNIT_STEPS_PER_COMMAND = 1 << 26
 #: Seconds to wait for workers to exit before killing them.
 STOP_GRACE_S = 2.0
 POLL_S = 0.2
+#: Seconds to wait, after a worker stopped because the exchange was aborted, for the worker
+#: that caused it to report.
+ABORT_GRACE_S = 2.0
 
 
 class MulticoreBackend:
@@ -60,11 +63,17 @@ class MulticoreBackend:
         Number of worker processes (at most one per core).
     progress
         Show a tqdm progress bar during :meth:`run`.
+    transport
+        Factory of the transport between the workers, called as ``transport(n_workers,
+        capacity)`` in the host before the workers are forked (default: shared memory, or none
+        for one worker). It returns the creator's object, with ``for_rank(rank)`` (the view each
+        worker uses), ``abort(code)`` and ``unlink()``; see ``runtimes/transport.py``.
     """
 
     name = "multicore"
 
-    def __init__(self, exe: Executable, workers: int = 2, progress: bool = False) -> None:
+    def __init__(self, exe: Executable, workers: int = 2, progress: bool = False,
+                 transport: Any = None) -> None:
         self.exe = exe
         self.ir = exe.ir
         self.progress = progress
@@ -79,13 +88,16 @@ class MulticoreBackend:
         self._pop_spikes = np.zeros(len(self.ir.populations), dtype=np.int64)
         self._pop_ops = np.zeros(len(self.ir.populations), dtype=np.int64)
         self._recorded: dict[tuple[str, str], tuple[int, list[np.ndarray]]] = {}
+        self._pop_index = {pop.name: i for i, pop in enumerate(self.ir.populations)}
+        self._is_source = [model_named(pop.model).is_source for pop in self.ir.populations]
         self._counters = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
         self._failed: str | None = None
         self._closed = False
         self.transport = None
-        if self.n_workers > 1:
+        if transport is not None or self.n_workers > 1:
             capacity = outbox_capacity(self.programs, self.window)
-            self.transport = SharedMemoryTransport.create(self.n_workers, capacity, "nmg")
+            factory = transport if transport is not None else _shared_memory
+            self.transport = factory(self.n_workers, capacity)
         self._start()
         log.info("multicore runtime: %d cores on %d workers, window %d steps", exe.n_cores,
                  self.n_workers, self.window)
@@ -134,32 +146,47 @@ class MulticoreBackend:
             raise WorkerError(message) from None
 
     def _gather(self, ranks: list[int]) -> list[Any]:
+        """Replies of ``ranks``. A worker that stopped only because the exchange was aborted is
+        a consequence: the host waits up to ``ABORT_GRACE_S`` for the worker that caused it (its
+        error or its death) and names that one."""
         replies: dict[int, Any] = {}
         waiting = set(ranks)
+        consequence: str | None = None
+        deadline = None
         while waiting:
+            if deadline is not None and time.monotonic() > deadline:
+                break
             handles = {self.conns[r]: r for r in waiting}
             handles.update({self.procs[r].sentinel: r for r in waiting})
             for ready in multiprocessing.connection.wait(list(handles), timeout=POLL_S):
                 rank = handles[ready]
                 if rank not in waiting:
                     continue
-                if ready is self.conns[rank] or self.conns[rank].poll():
-                    try:
-                        status, payload = self.conns[rank].recv()
-                    except EOFError:
-                        status, payload = "died", None
-                else:
-                    status, payload = "died", None
+                status, payload = self._receive(rank, ready)
+                waiting.discard(rank)
                 if status == "ok":
                     replies[rank] = payload
-                    waiting.discard(rank)
+                    continue
+                if status == "aborted":
+                    consequence = consequence or f"{self._describe(rank)} stopped: {payload}"
+                    deadline = deadline or time.monotonic() + ABORT_GRACE_S
                     continue
                 message = (self._death_message(rank) if status == "died" else
-                           f"{self._describe(rank)} failed:\n{payload}" if status == "error" else
-                           f"{self._describe(rank)} stopped: {payload}")
+                           f"{self._describe(rank)} failed:\n{payload}")
                 self._fail(message, ABORT_PARENT)
                 raise WorkerError(message)
+        if consequence is not None:
+            self._fail(consequence, ABORT_PARENT)
+            raise WorkerError(consequence)
         return [replies[r] for r in ranks]
+
+    def _receive(self, rank: int, ready: Any) -> tuple[str, Any]:
+        if ready is self.conns[rank] or self.conns[rank].poll():
+            try:
+                return self.conns[rank].recv()
+            except EOFError:
+                return "died", None
+        return "died", None
 
     def _death_message(self, rank: int, cause: object = None) -> str:
         proc = self.procs[rank]
@@ -205,8 +232,8 @@ class MulticoreBackend:
             self.transport = None
 
     # -- the backend interface ---------------------------------------------------------------------
-    def run(self, steps: int, *, fail_at: int | None = None) -> None:
-        window = 1 if self._recorded else self.window
+    def run(self, steps: int) -> None:
+        window = self.window
         # commands of bounded size: a reply carries the chunk's spikes, at most one per unit-step
         chunk = max(window, MAX_UNIT_STEPS_PER_COMMAND // max(self.ir.n_units, 1))
         bar = None
@@ -219,7 +246,7 @@ class MulticoreBackend:
         try:
             while done < steps:
                 n = min(chunk, steps - done)
-                replies = self._call(("run", self.t, n, window, fail_at))
+                replies = self._call(("run", self.t, n, window))
                 self._absorb(replies, n)
                 done += n
                 if bar is not None:
@@ -236,18 +263,18 @@ class MulticoreBackend:
         self._counters = np.sum([r["counters"] for r in replies], axis=0)
         for (pop_name, var), (_, rows) in self._recorded.items():
             pop = self.ir.population(pop_name)
+            key = (self._pop_index[pop_name], var)
             block = np.zeros((steps, pop.size), dtype=np.int64)
-            for program, reply in zip(self.programs, replies):
-                neurons = program.units[:program.n_neurons]
-                mine = (neurons >= pop.offset) & (neurons < pop.stop)
-                block[:, neurons[mine] - pop.offset] = reply["recorded"][var][:, mine]
+            for reply in replies:
+                units, values = reply["recorded"][key]
+                block[:, units - pop.offset] = values
             rows.append(block)
         self.t += steps
 
     def record(self, population: str, var: str) -> None:
         key = (population, var)
         if key not in self._recorded:
-            self._call(("record", var))
+            self._call(("record", self._pop_index[population], var))
             self._recorded[key] = (self.t + 1, [])
 
     def recorded(self, population: str, var: str) -> tuple[int, np.ndarray]:
@@ -268,18 +295,23 @@ class MulticoreBackend:
 
     def get(self, population: str, var: str) -> np.ndarray:
         pop = self.ir.population(population)
-        if pop.is_source:
-            return np.array(pop.params[var])
+        index = self._pop_index[population]
+        fields = pop.state if var in pop.state else pop.params
+        if self._is_source[index] or not fields.specs()[var].per_unit:
+            return np.array(pop.params[var])   # sources' parameters do not change in a run
         values = np.zeros(pop.size, dtype=np.int64)
-        for units, data in self._call(("get", var)):
-            mine = (units >= pop.offset) & (units < pop.stop)
-            values[units[mine] - pop.offset] = data[mine]
+        for units, data in self._call(("get", index, var)):
+            values[units - pop.offset] = data
         return values
 
     def set(self, population: str, var: str, value: np.ndarray) -> None:
         pop = self.ir.population(population)
+        index = self._pop_index[population]
+        if self._is_source[index]:
+            raise SimulationError(f"process '{population}' is a source: its parameters are fixed "
+                                  "when the runtime starts")
         units = np.arange(pop.offset, pop.stop, dtype=np.int64)
-        self._call(("set", var, units, np.asarray(value)))
+        self._call(("set", index, var, units, np.asarray(value)))
 
     def counters(self) -> Counters:
         values = dict(zip(COUNTER_NAMES, (int(v) for v in self._counters)))
@@ -301,14 +333,14 @@ class MulticoreBackend:
     def _per_process(self) -> dict[str, dict[str, int]]:
         return {pop.name: {"spikes": int(self._pop_spikes[i]),
                            "synaptic_ops": int(self._pop_ops[i]),
-                           "neuron_updates": 0 if pop.is_source else pop.size * self.t}
+                           "neuron_updates": 0 if self._is_source[i] else pop.size * self.t}
                 for i, pop in enumerate(self.ir.populations)}
 
     def dump_state(self) -> RunState:
         ir = self.ir
         values: dict[str, dict[str, np.ndarray]] = {}
-        for pop in ir.populations:
-            if not pop.is_source:
+        for index, pop in enumerate(ir.populations):
+            if not self._is_source[index]:
                 names = list(pop.state) + list(pop.params)
                 values[pop.name] = {var: self.get(pop.name, var) for var in names}
         pending = np.zeros((ir.max_delay, ir.n_units), dtype=np.int64)
@@ -325,8 +357,8 @@ class MulticoreBackend:
 
     def load_state(self, state: RunState) -> None:
         ir = self.ir
-        for pop in ir.populations:
-            if pop.is_source:
+        for index, pop in enumerate(ir.populations):
+            if self._is_source[index]:
                 continue
             for var, value in state.values[pop.name].items():
                 self.set(pop.name, var, value)
@@ -350,3 +382,7 @@ class MulticoreBackend:
         if self._failed is None:
             self._shutdown(kill=False)
 
+
+
+def _shared_memory(n_workers: int, capacity: np.ndarray) -> SharedMemoryTransport:
+    return SharedMemoryTransport.create(n_workers, capacity, "nmg")

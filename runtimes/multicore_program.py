@@ -2,9 +2,10 @@
 
 Cores are split over workers in contiguous runs of core ids balanced by load (synapses plus
 neurons), which keeps cores that a partitioner grouped (and cores of one chip) together. Each
-worker gets flat arrays for all its cores: units ordered ``[LIF | ALIF | Poisson | generator]``,
-their parameters and state, and one fan-out table for all its cores: a *row* per source unit that
-reaches any of them, holding that unit's synapses on every core of the worker, ordered by target.
+worker gets its units in *runs* (units of one population, consecutive in the worker and in the
+population; neurons first, so that they own the first columns of the input ring buffer), each run
+with its own parameters, state and kernel record (``_kernel.pxd``), and one fan-out table for
+all its cores: a *row* per source unit that reaches any of them, holding that unit's synapses on every core of the worker, ordered by target.
 A spike is delivered to the worker's own cores by walking one row, and to each other worker by one
 message ``(t, row there)``, however many of that worker's cores it reaches. What the chip would
 send (one message per destination core, and its hops) is counted exactly from the routing's
@@ -13,12 +14,15 @@ per-unit costs, so the counters do not depend on how cores are grouped into work
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from nmgraph.compilers.executable import Executable
-from nmgraph.runtimes._cores import FANOUT_DTYPE, SEGMENT_DTYPE
+from nmgraph.core.models import FieldSet, PopulationModel, model_named
+from nmgraph.errors import SimulationError
+from nmgraph.runtimes._cores import COUNTER_NAMES, FANOUT_DTYPE, KERNEL_RUN_DTYPE, SEGMENT_DTYPE
 from nmgraph.runtimes._fanout import (
     MIXED_DELAYS,
     OWN_WEIGHTS,
@@ -28,17 +32,42 @@ from nmgraph.runtimes._fanout import (
     split_segments,
 )
 
-__all__ = ["MODEL_CODES", "WorkerProgram", "assign_workers", "build_programs", "narrow_ids",
-           "refresh_runs", "window_length"]
+__all__ = ["UnitRun", "WorkerProgram", "assign_workers", "build_programs", "kernel_entry",
+           "kernel_records", "narrow_ids", "refresh_runs", "window_length"]
 
-MODEL_CODES = {"lif": 0, "alif": 1, "poisson": 2, "generator": 3}
 #: Longest window between exchanges (bounds mailbox memory).
 MAX_WINDOW = 64
-N_COUNTERS = 10
-NEURON_PARAMS = ("du", "dv", "vth", "db", "beta", "bias_mant", "bias_exp")
-NEURON_STATE = ("u", "v", "b")
-#: Columns of ``run_params``: the parameters of a run of neurons that share them.
-RUN_PARAMS = ("du", "dv", "vth", "db", "beta", "bias")
+N_COUNTERS = len(COUNTER_NAMES)
+#: Slots of a kernel record for state fields and kernel parameter arrays.
+KERNEL_SLOTS = KERNEL_RUN_DTYPE["state"].shape[0]
+
+
+@dataclass(eq=False)
+class UnitRun:
+    """Units of one population on one worker, consecutive in the worker and in the population.
+
+    ``params`` and ``state`` are the run's own copies (the kernel reads and writes them in
+    place); ``kernel_arrays`` what the model's kernel reads (``model.kernel_params(params)``).
+    """
+
+    population: int
+    name: str
+    label: str
+    model: PopulationModel
+    start: int
+    index: np.ndarray
+    params: FieldSet
+    state: FieldSet
+    kernel_arrays: tuple[np.ndarray, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return int(self.index.size)
+
+    @property
+    def units(self) -> slice:
+        """The run's local units."""
+        return slice(self.start, self.start + self.count)
 
 
 @dataclass(eq=False)
@@ -49,13 +78,10 @@ class WorkerProgram:
     n_workers: int
     cores: np.ndarray
     units: np.ndarray
-    n_lif: int
-    n_alif: int
+    n_neurons: int
     n_units: int
+    runs: list[UnitRun] = field(default_factory=list)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    pois_base: int = 0
-    gen_base: int = 0
-    n_gen: int = 0
 
     def __getattr__(self, name: str) -> np.ndarray:
         arrays = self.__dict__.get("arrays", {})
@@ -63,9 +89,14 @@ class WorkerProgram:
             return arrays[name]
         raise AttributeError(name)
 
-    @property
-    def n_neurons(self) -> int:
-        return self.n_lif + self.n_alif
+    def runs_of(self, population: int) -> list[UnitRun]:
+        """The runs of population ``population`` (its index in the IR) on this worker."""
+        return [run for run in self.runs if run.population == population]
+
+
+def _unit_is_source(exe: Executable) -> np.ndarray:
+    return np.repeat([model_named(pop.model).is_source for pop in exe.ir.populations],
+                     [pop.size for pop in exe.ir.populations]).astype(bool)
 
 
 def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
@@ -86,10 +117,8 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
     worker = np.zeros(n_cores, dtype=np.int64)
     if n_workers <= 1 or n_cores == 0:
         return worker
-    model = np.array([MODEL_CODES[pop.model] for pop in exe.ir.populations], dtype=np.int64)
-    unit_model = np.repeat(model, [pop.size for pop in exe.ir.populations])
     sink = np.zeros(n_cores, dtype=bool)
-    sink[exe.partition.unit_core[unit_model <= MODEL_CODES["alif"]]] = True
+    sink[exe.partition.unit_core[~_unit_is_source(exe)]] = True
     if not sink.any():
         sink[:] = True
     cumulative = np.cumsum(load[sink]) - load[sink] / 2
@@ -126,32 +155,6 @@ def _synapses_into_workers(exe: Executable, worker: np.ndarray, sources: np.ndar
     return into.reshape(sources.size, n_workers)
 
 
-def _global_unit_arrays(exe: Executable) -> dict[str, np.ndarray]:
-    n = exe.ir.n_units
-    out = {"model": np.zeros(n, dtype=np.int64), "population": np.zeros(n, dtype=np.int64),
-           "threshold": np.zeros(n, dtype=np.uint64), "seed": np.zeros(n, dtype=np.uint64),
-           "pindex": np.zeros(n, dtype=np.uint64)}
-    for name in NEURON_PARAMS:
-        out[name] = np.zeros(n, dtype=np.int32)
-    for name in NEURON_STATE:
-        out[name] = np.zeros(n, dtype=np.int64)
-    for index, pop in enumerate(exe.ir.populations):
-        span = slice(pop.offset, pop.stop)
-        out["model"][span] = MODEL_CODES[pop.model]
-        out["population"][span] = index
-        out["pindex"][span] = np.arange(pop.size, dtype=np.uint64)
-        if pop.model == "poisson":
-            out["threshold"][span] = pop.params["threshold"]
-            out["seed"][span] = np.uint64(pop.params["seed"])
-        for name in NEURON_PARAMS:
-            if name in pop.params:
-                out[name][span] = pop.params[name]
-        for name in NEURON_STATE:
-            if name in pop.state:
-                out[name][span] = pop.state[name]
-    return out
-
-
 def window_length(programs: list[WorkerProgram]) -> int:
     """Steps between exchanges: the smallest delay of any synapse reached across workers."""
     shortest = MAX_WINDOW
@@ -168,9 +171,10 @@ def build_programs(exe: Executable, core_worker: np.ndarray,
     n_workers = int(core_worker.max()) + 1 if core_worker.size else 1
     unit_core = exe.partition.unit_core
     unit_worker = core_worker[unit_core]
-    glob = _global_unit_arrays(exe)
-    # local order of units in each worker: by model, then global id
-    order = np.lexsort((np.arange(unit_core.size), glob["model"], unit_worker))
+    pops = exe.ir.populations
+    unit_pop = np.repeat(np.arange(len(pops)), [pop.size for pop in pops])
+    # local order of units in each worker: neurons before sources, then by population and id
+    order = np.lexsort((np.arange(unit_core.size), unit_pop, _unit_is_source(exe), unit_worker))
     counts = np.bincount(unit_worker, minlength=n_workers)
     starts = np.concatenate(([0], np.cumsum(counts)))
     unit_local = np.empty(unit_core.size, dtype=np.int64)
@@ -182,7 +186,7 @@ def build_programs(exe: Executable, core_worker: np.ndarray,
     row_sets = []
     for w in range(n_workers):
         units = order[starts[w]:starts[w + 1]]
-        program = _program(exe, w, n_workers, units, glob, unit_local, core_worker)
+        program = _program(exe, w, n_workers, units, unit_pop, core_worker)
         row_sets.append(_add_rows(exe, program, np.flatnonzero(core_worker == w), slot_local))
         program.arrays["unit_cost"] = np.ascontiguousarray(costs[units], dtype=np.int64)
         program.arrays["counters"] = np.zeros(N_COUNTERS, dtype=np.int64)
@@ -205,85 +209,91 @@ def outbox_capacity(programs: list[WorkerProgram], window: int) -> np.ndarray:
     return capacity
 
 
-def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray,
-             glob: dict[str, np.ndarray], unit_local: np.ndarray,
+def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray, unit_pop: np.ndarray,
              core_worker: np.ndarray) -> WorkerProgram:
-    model = glob["model"][units]
-    n_lif = int(np.count_nonzero(model == 0))
-    n_alif = int(np.count_nonzero(model == 1))
-    n_neurons = n_lif + n_alif
-    neurons = units[:n_neurons]
-    arrays: dict[str, np.ndarray] = {}
-    for name in NEURON_PARAMS:
-        arrays[name] = np.ascontiguousarray(glob[name][neurons])
-    for name in NEURON_STATE:
-        arrays[name] = np.ascontiguousarray(glob[name][neurons])
-    arrays["bias"] = arrays["bias_mant"].astype(np.int64) << arrays["bias_exp"].astype(np.int64)
-    arrays["a_in"] = np.zeros(n_neurons, dtype=np.int64)
-    arrays["spiked"] = np.zeros(max(units.size, 1), dtype=np.uint8)
-    population = glob["population"][neurons]
-    cuts = np.flatnonzero((np.diff(population) != 0) | (np.diff(model[:n_neurons]) != 0)) + 1
-    first = np.concatenate(([0], cuts)).astype(np.int64) if n_neurons else np.zeros(0, np.int64)
-    arrays["run_start"] = first
-    arrays["run_count"] = np.diff(np.append(first, n_neurons)).astype(np.int64)
-    arrays["run_uniform"] = np.zeros(first.size, dtype=np.uint8)
-    arrays["run_params"] = np.zeros((first.size, len(RUN_PARAMS)), dtype=np.int64)
-    pois = units[model == 2]
-    pois_base = n_neurons
-    arrays["pois_threshold"] = np.ascontiguousarray(glob["threshold"][pois])
-    breaks = np.flatnonzero((np.diff(pois) != 1) |
-                            (np.diff(glob["population"][pois]) != 0)) + 1 if pois.size else []
-    seg_first = np.concatenate(([0], breaks)).astype(np.int64) if pois.size else np.zeros(0, int)
-    seg_end = np.concatenate((breaks, [pois.size])).astype(np.int64) if pois.size else seg_first
-    arrays["pois_start"] = (seg_first + pois_base).astype(np.int64)
-    arrays["pois_count"] = (seg_end - seg_first).astype(np.int64)
-    arrays["pois_seed"] = glob["seed"][pois[seg_first]] if pois.size else np.zeros(0, np.uint64)
-    arrays["pois_index"] = glob["pindex"][pois[seg_first]] if pois.size else np.zeros(0, np.uint64)
-    # runs whose units share one rate are filled with a constant threshold (no per-unit read)
-    shared = np.full(seg_first.size, np.iinfo(np.uint64).max, dtype=np.uint64)
-    for run, (lo, hi) in enumerate(zip(seg_first.tolist(), seg_end.tolist())):
-        values = arrays["pois_threshold"][lo:hi]
-        if values.size and (values == values[0]).all():
-            shared[run] = values[0]
-    arrays["pois_shared"] = shared
-    gens = units[model == 3]
-    gen_base = n_neurons + pois.size
-    _add_generators(exe, arrays, gens, glob)
-    cores = np.flatnonzero(core_worker == w)
-    program = WorkerProgram(rank=w, n_workers=n_workers, cores=cores, units=units, n_lif=n_lif,
-                         n_alif=n_alif, n_units=int(units.size), arrays=arrays,
-                         pois_base=pois_base, gen_base=gen_base, n_gen=int(gens.size))
-    refresh_runs(program)
+    pops = exe.ir.populations
+    pop_of = unit_pop[units]
+    # a new run where the population changes or its units stop being consecutive
+    cuts = np.flatnonzero((np.diff(pop_of) != 0) | (np.diff(units) != 1)) + 1
+    bounds = np.concatenate(([0], cuts, [units.size])) if units.size else np.zeros(1, np.int64)
+    runs = []
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        pop = pops[int(pop_of[lo])]
+        model = model_named(pop.model)
+        index = units[lo:hi] - pop.offset
+        span = slice(int(index[0]), int(index[-1]) + 1)   # consecutive: views, then copies
+        params, state = pop.params.subset(span).copy(), pop.state.subset(span).copy()
+        run = UnitRun(population=int(pop_of[lo]), name=pop.name,
+                      label=f"{pop.process_type} '{pop.name}'", model=model, start=lo,
+                      index=index.astype(np.int64), params=params, state=state)
+        if model.kernel is not None:
+            run.kernel_arrays = tuple(np.ascontiguousarray(a) for a in model.kernel_params(params))
+        runs.append(run)
+    n_neurons = sum(run.count for run in runs if not run.model.is_source)
+    program = WorkerProgram(rank=w, n_workers=n_workers, cores=np.flatnonzero(core_worker == w),
+                            units=units, n_neurons=n_neurons, n_units=int(units.size), runs=runs)
+    program.arrays["spiked"] = np.zeros(max(units.size, 1), dtype=np.uint8)
+    program.arrays["kernel_runs"] = kernel_records(runs)
     return program
 
 
-def refresh_runs(program: WorkerProgram) -> None:
-    """Mark each run of neurons (a population's neurons on this worker, one model) whose
-    parameters are all equal, with those parameters: the kernel then updates it with constants,
-    reading only the state. Call again after parameters change (in place: the kernel holds the
-    arrays)."""
-    arrays = program.arrays
-    for run, (start, count) in enumerate(zip(arrays["run_start"].tolist(),
-                                             arrays["run_count"].tolist())):
-        values = [arrays[name][start:start + count] for name in RUN_PARAMS]
-        uniform = all(bool((v == v[0]).all()) for v in values)
-        arrays["run_uniform"][run] = uniform
-        arrays["run_params"][run] = [int(v[0]) for v in values] if uniform else 0
+def kernel_entry(spec: str, model: PopulationModel) -> tuple[int, int]:
+    """Addresses of kernel ``"module:name"`` for an int32 and an int64 ring buffer."""
+    module_name, _, name = spec.partition(":")
+    try:
+        return tuple(importlib.import_module(module_name).KERNELS[name])
+    except (ImportError, AttributeError, KeyError) as exc:
+        raise SimulationError(f"model {model.name!r}: no Cython kernel {spec!r} ({exc})") from None
 
 
-def _add_generators(exe: Executable, arrays: dict[str, np.ndarray], gens: np.ndarray,
-                    glob: dict[str, np.ndarray]) -> None:
-    pops = exe.ir.populations
-    steps = np.array([pops[p].params["data"].shape[0] for p in glob["population"][gens]],
-                     dtype=np.int64)
-    data = np.zeros((int(steps.max()) if gens.size else 1, max(gens.size, 1)), dtype=np.uint8)
-    repeat = np.zeros(gens.size, dtype=np.uint8)
-    for column, unit in enumerate(gens):
-        pop = pops[glob["population"][unit]]
-        local = int(unit) - pop.offset
-        data[:steps[column], column] = pop.params["data"][:, local]
-        repeat[column] = bool(pop.params["repeat"])
-    arrays["gen_data"], arrays["gen_steps"], arrays["gen_repeat"] = data, steps, repeat
+def kernel_records(runs: list[UnitRun]) -> np.ndarray:
+    """The ``KernelRun`` records of ``runs`` (pointing at the runs' arrays, which must stay
+    alive and in place)."""
+    records = np.zeros(len(runs), dtype=KERNEL_RUN_DTYPE)
+    for record, run in zip(records, runs):
+        if run.model.kernel is not None:
+            record["fn32"], record["fn64"] = kernel_entry(run.model.kernel, run.model)
+        record["start"], record["count"] = run.start, run.count
+        record["index0"] = int(run.index[0]) if run.count else 0
+        state = [run.state[name] for name in run.state.names()]
+        if run.model.kernel is not None and (len(state) > KERNEL_SLOTS or
+                                             len(run.kernel_arrays) > KERNEL_SLOTS):
+            raise SimulationError(f"model {run.model.name!r}: a kernel takes at most "
+                                  f"{KERNEL_SLOTS} state fields and {KERNEL_SLOTS} parameters")
+        for k, array in enumerate(state[:KERNEL_SLOTS]):
+            record["state"][k] = array.ctypes.data if array.size else 0
+        for k, array in enumerate(run.kernel_arrays):
+            if array.shape[:1] != (run.count,) or not array.flags.c_contiguous:
+                raise SimulationError(f"model {run.model.name!r}: kernel parameter {k} must be a "
+                                      f"contiguous array with a row per unit")
+            record["param"][k] = array.ctypes.data if array.size else 0
+            record["width"][k] = array.shape[1] if array.ndim == 2 else 1
+    _fill_uniform(records, runs)
+    return records
+
+
+def _fill_uniform(records: np.ndarray, runs: list[UnitRun]) -> None:
+    for record, run in zip(records, runs):
+        arrays = run.kernel_arrays
+        uniform = bool(arrays) and run.count > 0 and all(
+            a.ndim == 1 and bool((a == a[0]).all()) for a in arrays)
+        record["uniform"] = uniform
+        record["konst"][:] = 0
+        if uniform:
+            record["konst"][:len(arrays)] = [int(np.array(a[0]).astype(np.int64)) if a.dtype.kind != "u"
+                                             else int(np.array(a[0]).view(np.int64)) for a in arrays]
+
+
+def refresh_runs(program: WorkerProgram, runs: list[UnitRun] | None = None) -> None:
+    """Recompute the kernel parameters of ``runs`` (default: all) from their parameters, in
+    place (the kernel holds the arrays), and which runs are uniform. Call after parameters
+    change."""
+    for run in program.runs if runs is None else runs:
+        if run.model.kernel is None:
+            continue
+        for old, new in zip(run.kernel_arrays, run.model.kernel_params(run.params)):
+            old[...] = new
+    _fill_uniform(program.arrays["kernel_runs"], program.runs)
 
 
 #: Synapses converted and scattered per chunk when building fan-out tables (bounds temporaries).

@@ -1,7 +1,8 @@
 """The reference simulator: NumPy, one process, written for clarity. It is the oracle.
 
-It runs a :class:`~nmgraph.compilers.ir.NetworkIR` with the semantics of DESIGN §4. Within step
-``t`` (counted from 1): sources emit; each neuron reads ``a_in(t)``, the sum of every synaptic input
+It runs a :class:`~nmgraph.compilers.ir.NetworkIR`, each population by its model's NumPy ``step``
+(the specification the Cython kernels match). Within step ``t`` (counted from 1): sources emit;
+each neuron reads ``a_in(t)``, the sum of every synaptic input
 that arrives at ``t``, updates and may spike; a spike sent at ``t`` through a synapse of delay ``d``
 is added to the target's input for step ``t + d``. Inputs wait in one ring buffer per population
 with ``max_delay + 1`` slots, summed in int64, so the order of arrival does not matter.
@@ -12,14 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
-from nmgraph.runtimes.fixed_point import alif_step, lif_step, poisson_spikes
+from nmgraph.core.models import checked_step, model_named
 from nmgraph.runtimes.results import Counters
 
 __all__ = ["ReferenceSimulator"]
 
 
 class ReferenceSimulator:
-    """Steps a NetworkIR. State lives in ``self.state[pop][var]``; spikes are logged per step.
+    """Steps a NetworkIR. State lives in ``self.state[pop]`` (the model's State dataclass);
+    spikes are logged per step.
 
     Parameters
     ----------
@@ -31,12 +33,12 @@ class ReferenceSimulator:
         self.ir = ir
         self.t = 0
         self.ring_slots = ir.max_delay + 1
-        self.params = {pop.name: {k: np.array(v) for k, v in pop.params.items()}
-                       for pop in ir.populations}
-        self.state = {pop.name: {k: np.array(v, dtype=np.int64) for k, v in pop.state.items()}
-                      for pop in ir.populations}
+        self.models = {pop.name: model_named(pop.model) for pop in ir.populations}
+        self.params = {pop.name: pop.params.copy() for pop in ir.populations}
+        self.state = {pop.name: pop.state.copy() for pop in ir.populations}
+        self.index = {pop.name: np.arange(pop.size, dtype=np.int64) for pop in ir.populations}
         self.inputs = {pop.name: np.zeros((self.ring_slots, pop.size), dtype=np.int64)
-                       for pop in ir.populations if not pop.is_source}
+                       for pop in ir.populations if not self.models[pop.name].is_source}
         self.outgoing = {pop.name: ir.projections_from(pop.name) for pop in ir.populations}
         self.counters = Counters(per_process={
             pop.name: {"spikes": 0, "synaptic_ops": 0, "neuron_updates": 0}
@@ -62,30 +64,19 @@ class ReferenceSimulator:
         return spikes
 
     def _update(self, pop: PopulationIR, t: int) -> np.ndarray:
-        params, state = self.params[pop.name], self.state[pop.name]
-        if pop.model == "poisson":
-            return poisson_spikes(int(params["seed"]), params["threshold"], t)
-        if pop.model == "generator":
-            return self._generator_row(params, t, pop.size)
-        slot = t % self.ring_slots
-        a_in = self.inputs[pop.name][slot].copy()
-        self.inputs[pop.name][slot] = 0
-        bias = params["bias_mant"].astype(np.int64) << params["bias_exp"].astype(np.int64)
-        if pop.model == "lif":
-            return lif_step(state["u"], state["v"], a_in, params["du"], params["dv"],
-                            params["vth"], bias)
-        return alif_step(state["u"], state["v"], state["b"], a_in, params["du"], params["dv"],
-                         params["db"], params["vth"], params["beta"], bias)
-
-    @staticmethod
-    def _generator_row(params: dict[str, np.ndarray], t: int, size: int) -> np.ndarray:
-        data = params["data"]
-        row = t - 1
-        if bool(params["repeat"]):
-            row %= data.shape[0]
-        if row >= data.shape[0]:
-            return np.zeros(size, dtype=bool)
-        return data[row].copy()
+        model = self.models[pop.name]
+        a_in = None
+        if not model.is_source:
+            slot = t % self.ring_slots
+            a_in = self.inputs[pop.name][slot].copy()
+            self.inputs[pop.name][slot] = 0
+        params, state, index = self.params[pop.name], self.state[pop.name], self.index[pop.name]
+        if model.kernel is None:   # a user's model: its contract is checked every step
+            return checked_step(model, f"{pop.process_type} '{pop.name}'", state, params, a_in,
+                                t, index)
+        if model.is_source:
+            return model.step(state, params, t=t, index=index)
+        return model.step(state, params, a_in)
 
     def _deliver(self, proj: ProjectionIR, fired: np.ndarray, t: int) -> None:
         starts, stops = proj.indptr[fired], proj.indptr[fired + 1]
@@ -106,6 +97,6 @@ class ReferenceSimulator:
         per = self.counters.per_process[pop.name]
         per["spikes"] += int(fired.size)
         self.counters.spikes += int(fired.size)
-        if not pop.is_source:
+        if not self.models[pop.name].is_source:
             per["neuron_updates"] += pop.size
             self.counters.neuron_updates += pop.size

@@ -1,6 +1,8 @@
-"""Explicit registries of the runtimes: backends by name.
+"""Explicit registries of the runtimes: models by process class, backends by name.
 
-Nothing is discovered by scanning files: a backend is available because it is registered here.
+Nothing is discovered by scanning files. A process class runs by the model registered for it with
+``nmgraph.implements`` (resolved through the class's MRO; importing this module registers the
+built-in models of ``runtimes/models/``); a backend is available because it is registered here.
 """
 
 from __future__ import annotations
@@ -8,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nmgraph.core.models import implements, model_named, model_of, registered_models
 from nmgraph.errors import SimulationError
+from nmgraph.runtimes import models as _builtin_models  # noqa: F401  (registers the built-ins)
 
-__all__ = ["BACKENDS", "backend_factory", "register_backend"]
+__all__ = ["BACKENDS", "backend_factory", "implements", "model_named", "model_of",
+           "register_backend", "registered_models"]
 
 #: Backend name -> factory taking (target, **options) and returning a Backend.
 BACKENDS: dict[str, Callable[..., Any]] = {}
@@ -55,7 +60,8 @@ def _multicore(ir: Any, executable: Any = None, workers: int | None = None,
         workers = 2
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SimulationError(f"workers must be an int >= 1 (got {workers!r})")
-    unknown = set(options) - {"progress"}
+    unknown = set(options) - {"progress", "transport"}
     if unknown:
-        raise SimulationError(f"unknown multicore options {sorted(unknown)}; known: progress")
+        raise SimulationError(f"unknown multicore options {sorted(unknown)}; known: progress, "
+                              "transport")
     return MulticoreBackend(executable, workers=workers, **options)

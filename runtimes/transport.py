@@ -1,12 +1,16 @@
 """Message exchange between the worker processes of the multi-core runtime (DESIGN §6).
 
-The worker loop only sees the :class:`Transport` protocol: per window it writes int64 messages for
-each destination rank into ``outbox(dest)``, then calls ``exchange(counts)``, which synchronises all
-ranks (one barrier) and returns, per source rank, a view of the messages that source wrote for this
-rank during the window that just ended. A later MPI transport (mpi4py) implements the same four
-members, so the loop does not change.
+The worker loop only sees the :class:`Transport` protocol. Its exchange runs inside the Cython
+kernel (``WorkerKernel.run_windows``), which needs three things of a transport: the addresses of
+this rank's mailboxes (``mailbox_addresses``: where to write the messages for each destination,
+where to read those from each source, by window parity), an exchange object (``exchange_core``:
+``window``, the number of exchanges done, and ``exchange_counts(counts, timeout_s, in_counts)``,
+which ends a window, synchronises the ranks and returns the parity whose inboxes to read) and the
+timeout of a wait (``timeout_s``). Every transport provides them, so every transport runs the same
+worker loop; ``outbox``/``exchange`` do the same from Python (tests, diagnostics).
 
-* :class:`InProcessTransport`: one worker, no shared memory, no synchronisation.
+* :class:`InProcessTransport`: one worker, no shared memory, no synchronisation (its exchange only
+  counts windows).
 * :class:`SharedMemoryTransport`: N workers forked from the parent. Created once in the parent
   (``create``), which maps one POSIX shared-memory segment holding the barrier slots, the message
   counts and the mailboxes; after ``fork`` each child calls ``for_rank(rank)`` (no new mapping).
@@ -58,7 +62,7 @@ import atexit
 import os
 import secrets
 from multiprocessing import resource_tracker, shared_memory
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -125,14 +129,54 @@ class Transport(Protocol):
         """Release this rank's resources (never the shared ones of other ranks)."""
         ...
 
+    def mailbox_addresses(self) -> tuple[np.ndarray, np.ndarray]:
+        """int64 ``(2, size)`` addresses of this rank's outboxes and inboxes by window parity."""
+        ...
+
+    @property
+    def exchange_core(self) -> Any:
+        """The exchange the kernel calls at the end of each window (``window``,
+        ``exchange_counts``)."""
+        ...
+
+    @property
+    def timeout_s(self) -> float:
+        """Longest wait of an exchange in seconds, -1.0 for none."""
+        ...
+
+    def abort(self, code: int = ABORT_PARENT) -> None:
+        """Release every rank waiting in an exchange with ``BarrierAborted(code)``."""
+        ...
+
+
+class LocalExchange:
+    """The exchange of a single rank: nothing to send or wait for; it counts windows."""
+
+    def __init__(self) -> None:
+        self.window = 0
+
+    def exchange_counts(self, counts: np.ndarray, timeout: float, in_counts: np.ndarray) -> int:
+        if counts.shape != (1,) or counts[0] != 0:
+            raise ValueError("a single rank sends no messages (it delivers to itself in place)")
+        in_counts[:] = 0
+        parity = self.window & 1
+        self.window += 1
+        return parity
+
 
 class InProcessTransport:
     """A single worker: nothing to exchange, nothing to wait for."""
+
+    timeout_s = -1.0
 
     def __init__(self) -> None:
         self.rank = 0
         self.size = 1
         self._inbox = [_EMPTY]
+        self.exchange_core = LocalExchange()
+
+    def mailbox_addresses(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((2, 1), dtype=np.int64), np.zeros((2, 1), dtype=np.int64)
 
     def outbox(self, dest: int) -> np.ndarray:
         if dest != 0:
@@ -252,6 +296,7 @@ class SharedMemoryTransport:
         cnt = sl[c0 : c0 + 2 * n * row].reshape(2, n, row)
         self._counts = cnt
         if r < 0:
+            self._core = None   # the creator takes no part in the exchange
             return
         self._out = [[sl[off[p, r, d] : off[p, r, d] + self._cap[r, d]] for d in range(n)] for p in range(2)]
         inb = []

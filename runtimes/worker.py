@@ -1,10 +1,13 @@
-"""The worker side of the multi-core runtime: a loop that obeys the host's commands.
+"""The worker side of the multi-core runtime: one loop that obeys the host's commands.
 
 Each worker is a forked process holding a :class:`WorkerProgram` (inherited through fork, never
-pickled) and a transport view. Commands come over a pipe as small tuples; a ``run`` command runs
-windows of steps in the Cython kernel (one Python call per window), exchanging messages with the
-other workers between windows. Any exception is reported to the host with its traceback and
-aborts the barrier, so the other workers stop waiting at once.
+pickled) and its transport's view for this rank. Commands come over a pipe as small tuples; a
+``run`` command runs windows of steps and the exchanges between them inside the Cython kernel
+(``WorkerKernel.run_windows``), through the exchange the transport provides: every transport
+(one worker in process, shared memory, a test transport that injects faults) runs this same loop.
+Models without a Cython kernel and state recording run in a hook the kernel calls once per step,
+after the kernels' update. Any exception is reported to the host with its traceback and aborts
+the exchange, so the other workers stop waiting at once.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.runtimes.multicore_program import WorkerProgram, narrow_ids, refresh_runs
+from nmgraph.core.models import checked_step
+from nmgraph.runtimes.multicore_program import UnitRun, WorkerProgram, narrow_ids, refresh_runs
 from nmgraph.runtimes.transport import ABORT_PARENT, BarrierAborted, InProcessTransport
 
-__all__ = ["WorkerLoop", "worker_main"]
+__all__ = ["StepHook", "WorkerLoop", "worker_main"]
 
 log = logging.getLogger("nmgraph.worker")
 
@@ -55,6 +59,49 @@ def _die_with_parent() -> None:
         pass
 
 
+class StepHook:
+    """What runs in Python once per step, after the kernels: the NumPy steps of models without a
+    Cython kernel (one call per run of units), then the recording of state.
+
+    The kernel calls ``hook(t)``; an exception is kept in :attr:`error` and re-raised by the
+    kernel's run call.
+    """
+
+    def __init__(self, program: WorkerProgram) -> None:
+        self.program = program
+        self.error: BaseException | None = None
+        self.python_runs = [run for run in program.runs if run.model.kernel is None]
+        #: (population, var) -> rows recorded since the last reply (one array per step)
+        self.recording: dict[tuple[int, str], list[np.ndarray]] = {}
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.python_runs or self.recording)
+
+    def __call__(self, t: int) -> None:
+        program = self.program
+        if self.python_runs:
+            ring, spiked = program.arrays["ring"], program.arrays["spiked"]
+            slot = t % ring.shape[0]
+            for run in self.python_runs:
+                a_in = None
+                if not run.model.is_source:
+                    a_in = ring[slot, run.units].astype(np.int64)
+                    ring[slot, run.units] = 0
+                spikes = checked_step(run.model, run.label, run.state, run.params, a_in, t,
+                                      run.index)
+                spiked[run.units] = spikes
+        for (population, var), rows in self.recording.items():
+            rows.append(np.concatenate([_field(run, var) for run in
+                                        program.runs_of(population)] or [np.zeros(0, np.int64)]))
+
+
+def _field(run: UnitRun, var: str) -> np.ndarray:
+    if var in run.state:
+        return np.array(run.state[var], dtype=np.int64)
+    return np.array(run.params[var], dtype=np.int64)
+
+
 class WorkerLoop:
     """Serves the host's commands for one worker."""
 
@@ -65,12 +112,11 @@ class WorkerLoop:
         self.transport = transport
         self.conn = conn
         self.kernel = WorkerKernel(program)
+        self.hook = StepHook(program)
+        self.kernel.set_hook(self.hook if self.hook.needed else None)
         self.counts = np.zeros(program.n_workers, dtype=np.int64)
         self.scratch = np.zeros(program.n_workers, dtype=np.int64)
-        self.fast = hasattr(transport, "mailbox_addresses")
-        if self.fast:
-            self.out_addr, self.in_addr = transport.mailbox_addresses()
-        self.recording: dict[str, list[np.ndarray]] = {}
+        self.out_addr, self.in_addr = transport.mailbox_addresses()
 
     def serve(self) -> None:
         while True:
@@ -92,32 +138,14 @@ class WorkerLoop:
                 return
 
     # -- commands ----------------------------------------------------------------------------------
-    def do_run(self, t0: int, steps: int, window: int, fail_at: int | None) -> dict[str, Any]:
+    def do_run(self, t0: int, steps: int, window: int) -> dict[str, Any]:
         kernel, program = self.kernel, self.program
         t, done = t0, 0
-        if self.fast and fail_at is None and not self.recording:
-            # windows and exchanges in the kernel: no Python between windows
-            while done < steps:
-                self._ensure_record_capacity(min(window, steps - done))
-                n = kernel.run_windows(t, steps - done, window, self.transport.exchange_core,
-                                       self.transport.timeout_s, self.out_addr, self.in_addr,
-                                       self.counts, self.scratch)
-                t += n
-                done += n
         while done < steps:
-            n = min(window, steps - done)
-            if fail_at is not None and t < fail_at <= t + n:
-                raise RuntimeError(f"injected failure at step {fail_at} (testing)")
-            self._ensure_record_capacity(n)
-            outboxes = [self.transport.outbox(d) for d in range(program.n_workers)]
-            kernel.run(t, n, outboxes, self.counts)
-            inboxes = self.transport.exchange(self.counts)
-            for inbox in inboxes:
-                if inbox.size:
-                    kernel.deliver(inbox)
-            self.counts[:] = 0
-            for var, rows in self.recording.items():
-                rows.append(program.arrays[var][:program.n_neurons].copy())
+            self._ensure_record_capacity(min(window, steps - done))
+            n = kernel.run_windows(t, steps - done, window, self.transport.exchange_core,
+                                   self.transport.timeout_s, self.out_addr, self.in_addr,
+                                   self.counts, self.scratch)
             t += n
             done += n
         kernel.flush_costs()
@@ -125,30 +153,47 @@ class WorkerLoop:
         times = narrow_ids(program.rec_time[:count])   # int32 on the wire while they fit
         units = narrow_ids(program.units[program.rec_unit[:count]])
         kernel.reset_records()
-        recorded = {var: np.stack(rows) if rows else np.zeros((0, program.n_neurons), np.int64)
-                    for var, rows in self.recording.items()}
-        for rows in self.recording.values():
+        recorded = {}
+        for key, rows in self.hook.recording.items():
+            recorded[key] = (self._units_of(key[0]), np.stack(rows) if rows else
+                             np.zeros((0, self._units_of(key[0]).size), np.int64))
             rows.clear()
         return {"times": times, "units": units, "counters": program.counters.copy(),
                 "recorded": recorded}
 
-    def do_record(self, var: str) -> None:
-        self.recording.setdefault(var, [])
-
-    def do_get(self, var: str) -> tuple[np.ndarray, np.ndarray]:
+    def _units_of(self, population: int) -> np.ndarray:
+        """Global ids of this worker's units of ``population``, in run order."""
         program = self.program
-        return program.units[:program.n_neurons], program.arrays[var][:program.n_neurons].copy()
+        runs = program.runs_of(population)
+        if not runs:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([program.units[run.units] for run in runs])
 
-    def do_set(self, var: str, units: np.ndarray, values: np.ndarray) -> None:
+    def do_record(self, population: int, var: str) -> None:
+        self.hook.recording.setdefault((population, var), [])
+        self.kernel.set_hook(self.hook)
+
+    def do_get(self, population: int, var: str) -> tuple[np.ndarray, np.ndarray]:
+        runs = self.program.runs_of(population)
+        values = [_field(run, var) for run in runs]
+        return self._units_of(population), (np.concatenate(values) if values
+                                            else np.zeros(0, np.int64))
+
+    def do_set(self, population: int, var: str, units: np.ndarray, values: np.ndarray) -> None:
+        """Set ``var`` of the given global units (sorted) to ``values``."""
         program = self.program
-        neurons = program.units[:program.n_neurons]
-        where = np.searchsorted(units, neurons)
-        hit = (where < units.size) & (units[np.minimum(where, units.size - 1)] == neurons)
-        program.arrays[var][np.flatnonzero(hit)] = values[where[hit]]
-        if var in ("bias_mant", "bias_exp"):
-            program.arrays["bias"][:] = (program.arrays["bias_mant"].astype(np.int64)
-                                         << program.arrays["bias_exp"].astype(np.int64))
-        refresh_runs(program)
+        changed = []
+        for run in program.runs_of(population):
+            mine = program.units[run.units]
+            where = np.searchsorted(units, mine)
+            hit = (where < units.size) & (units[np.minimum(where, units.size - 1)] == mine)
+            fields = run.state if var in run.state else run.params
+            target = fields[var]
+            target[..., np.flatnonzero(hit)] = values[where[hit]]
+            if fields is run.params:
+                changed.append(run)
+        if changed:
+            refresh_runs(program, changed)
 
     def do_pending(self) -> tuple[np.ndarray, np.ndarray]:
         """Ring buffer of this worker's neurons (slots as stored) and their global units."""

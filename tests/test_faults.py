@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from faulty_transport import FaultyTransport
 from netgen import random_network
 
 import nmgraph as nm
@@ -45,12 +46,14 @@ def assert_clean(rt: nm.Runtime, before: set[str]) -> None:
 def test_worker_exception_names_worker_and_cores() -> None:
     before = shm_entries()
     exe = nm.compile(random_network(3), hardware="generic", max_neurons_per_core=4)
-    rt = nm.Runtime(exe, workers=2)
+    faulty = FaultyTransport()
+    rt = nm.Runtime(exe, workers=2, transport=faulty)
     rt.run(10)
     first = {p.name: rt.spikes(p.name) for p in exe.ir.populations}
+    faulty.arm()   # every worker raises at its next exchange
     start = time.monotonic()
     with pytest.raises(nm.WorkerError) as info:
-        rt._backend.run(20, fail_at=rt.t + 5)  # every worker raises at step 15
+        rt.run(20)
     assert time.monotonic() - start < DEADLINE_S
     message = str(info.value)
     assert "worker" in message and "cores" in message and "injected failure" in message
@@ -111,3 +114,21 @@ def test_close_reaps_workers_and_unlinks_memory() -> None:
     backend.close()
     assert all(not p.is_alive() for p in procs)
     assert shm_entries() - before == set()
+
+
+def test_one_failing_worker_releases_the_others() -> None:
+    """Only worker 1 raises: worker 0, waiting in the exchange, is released and the host names
+    worker 1."""
+    before = shm_entries()
+    exe = busy_executable()
+    faulty = FaultyTransport(failing=(1,))
+    rt = nm.Runtime(exe, workers=2, transport=faulty)
+    rt.run(3)
+    faulty.arm()
+    start = time.monotonic()
+    with pytest.raises(nm.WorkerError) as info:
+        rt.run(1000)
+    assert time.monotonic() - start < DEADLINE_S
+    assert "worker 1" in str(info.value) and "injected failure in rank 1" in str(info.value)
+    assert_clean(rt, before)
+    rt.close()

@@ -206,13 +206,19 @@ def test_heterogeneous_parameters_after_set(workers: int) -> None:
     from nmgraph.runtimes.multicore_program import build_programs, refresh_runs
 
     program = build_programs(exe, np.zeros(exe.n_cores, dtype=np.int64))[0]
-    assert program.run_uniform.all() and program.run_uniform.size >= len(neurons)
-    program.arrays["bias"][:] = np.arange(program.n_neurons)
+    runs = [run for run in program.runs if not run.model.is_source]
+    uniform = program.kernel_runs["uniform"][[program.runs.index(run) for run in runs]]
+    assert uniform.all() and len(runs) >= len(neurons)
+    for run in runs:
+        run.params.bias_mant[:] = np.arange(run.count) % 7
     refresh_runs(program)
-    assert not program.run_uniform.any()
-    program.arrays["bias"][:] = 5
+    assert not program.kernel_runs["uniform"][[program.runs.index(run) for run in runs]].any()
+    for run in runs:
+        run.params.bias_mant[:], run.params.bias_exp[:] = 5, 1
     refresh_runs(program)
-    assert program.run_uniform.all() and (program.run_params[:, 5] == 5).all()
+    picked = [program.runs.index(run) for run in runs]
+    assert program.kernel_runs["uniform"][picked].all()
+    assert (program.kernel_runs["konst"][picked, 3] == 10).all()   # bias = 5 << 1
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -235,8 +241,9 @@ def test_poisson_runs_with_shared_and_own_rates(workers: int) -> None:
         net.connect(syn.a_out, lif.a_in)
     exe = nm.compile(net, hardware="generic", max_neurons_per_core=10)
     with nm.Runtime(exe, backend="multicore", workers=workers) as rt, reference_run(exe, [50]) as ref:
-        kinds = np.concatenate([p.pois_shared for p in rt.backend.programs])
-        assert (kinds == np.iinfo(np.uint64).max).any() and (kinds < 2**33).any()
+        uniform = {run.name: bool(p.kernel_runs["uniform"][i]) for p in rt.backend.programs
+                   for i, run in enumerate(p.runs) if run.model.is_source}
+        assert uniform == {"shared": True, "own": False}
         rt.run(50)
         assert_same(ref, rt, exe.ir)
         assert len(rt.spikes("lif").times) > 0

@@ -1,0 +1,7 @@
+"""The built-in models (importing this package registers them): LIF, IF, ALIF, LIFRefractory,
+Poisson sources and spike generators. A user's model registers itself with
+``@nmgraph.implements`` wherever it is defined."""
+
+from nmgraph.runtimes.models import lif, sources
+
+__all__ = ["lif", "sources"]

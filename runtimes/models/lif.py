@@ -1,0 +1,121 @@
+"""Models of the leaky integrate-and-fire family: LIF, IF and ALIF (Loihi's fixed point).
+
+With ``decay(x, d) = sgn(x * (4096 - d)) * (|x * (4096 - d)| >> 12)`` (64-bit product, truncated
+toward zero), one LIF step with synaptic input ``a_in`` is (Lava's bit-accurate LIF)::
+
+    u = decay(u, du + 1) + (a_in << 6)
+    if u > 2**23:     u -= 2**24          # Loihi's wrap of the 24-bit current
+    elif u <= -2**23: u += 2**24
+    v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
+    spike = v > (vth << 6);  v[spike] = 0
+
+IF is LIF with ``du = 4095`` and ``dv = 0``. ALIF adds an adaptive threshold ``b``::
+
+    b = decay(b, db);  spike = v > (vth << 6) + b
+    v[spike] = 0;  b[spike] = min(b + (beta << 6), 2**23 - 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nmgraph.core.fixed_point import DECAY_BITS, STATE_BITS, STATE_LIMIT, STATE_MAX, STATE_MIN
+from nmgraph.core.models import FieldSet, NeuronModel, fixed, implements
+from nmgraph.processes.neurons import ALIF, IF, LIF
+from nmgraph.runtimes.fixed_point import alif_step, lif_step
+
+__all__ = ["ALIFModel", "ALIFParams", "ALIFState", "IFModel", "LIFModel", "LIFParams", "LIFState"]
+
+_DECAY = {"bits": DECAY_BITS, "signed": False, "dtype": np.int32}
+
+
+@dataclass(eq=False)
+class LIFParams(FieldSet):
+    """Per-neuron parameters of LIF (and IF)."""
+
+    du: np.ndarray = fixed(**_DECAY, doc="current decay: u *= (4096 - (du + 1)) / 4096 per step")
+    dv: np.ndarray = fixed(**_DECAY, doc="voltage decay: v *= (4096 - dv) / 4096 per step")
+    vth: np.ndarray = fixed(17, signed=False, dtype=np.int32, doc="threshold mantissa (<< 6)")
+    bias_mant: np.ndarray = fixed(13, dtype=np.int32, doc="bias mantissa")
+    bias_exp: np.ndarray = fixed(3, signed=False, dtype=np.int32, doc="bias exponent")
+
+    def bias(self) -> np.ndarray:
+        """``bias_mant << bias_exp`` (int64): the constant input per step."""
+        return self.bias_mant.astype(np.int64) << self.bias_exp.astype(np.int64)
+
+
+@dataclass(eq=False)
+class LIFState(FieldSet):
+    """State of LIF neurons: 24-bit current and voltage."""
+
+    u: np.ndarray = fixed(STATE_BITS, low=STATE_MIN, high=STATE_LIMIT, doc="synaptic current")
+    v: np.ndarray = fixed(STATE_BITS, low=-STATE_MAX, high=STATE_MAX, doc="membrane voltage")
+
+
+@implements(LIF, name="lif")
+class LIFModel(NeuronModel):
+    """Lava's bit-accurate LIF (module docstring); kernel ``_k_lif:lif``."""
+
+    Params = LIFParams
+    State = LIFState
+    kernel = "nmgraph.runtimes._k_lif:lif"
+
+    def step(self, state: LIFState, params: LIFParams, a_in: np.ndarray) -> np.ndarray:
+        return lif_step(state.u, state.v, a_in, params.du, params.dv, params.vth, params.bias())
+
+    def kernel_params(self, params: LIFParams) -> tuple[np.ndarray, ...]:
+        """int64 ``du, dv, vth, bias`` per neuron."""
+        return (params.du.astype(np.int64), params.dv.astype(np.int64),
+                params.vth.astype(np.int64), params.bias())
+
+
+@implements(IF, name="if")
+class IFModel(LIFModel):
+    """IF: LIF with ``du = 4095`` (the current is this step's input only) and ``dv = 0``."""
+
+    def lower(self, process: IF) -> tuple[LIFParams, LIFState]:
+        size = process.size
+        values = {name: process.vars[name].get().reshape(-1)
+                  for name in ("vth", "bias_mant", "bias_exp")}
+        values["du"] = np.full(size, (1 << DECAY_BITS) - 1, dtype=np.int32)
+        values["dv"] = np.zeros(size, dtype=np.int32)
+        label = f"IF '{process.name}'"
+        state = {name: process.vars[name].get().reshape(-1) for name in ("u", "v")}
+        return LIFParams.build(label, values, size), LIFState.build(label, state, size)
+
+
+@dataclass(eq=False)
+class ALIFParams(LIFParams):
+    """LIF's parameters plus the adaptation's decay and increment."""
+
+    db: np.ndarray = fixed(**_DECAY, doc="adaptation decay: b *= (4096 - db) / 4096 per step")
+    beta: np.ndarray = fixed(17, signed=False, dtype=np.int32,
+                             doc="threshold increment per spike (mantissa, added as beta << 6)")
+
+
+@dataclass(eq=False)
+class ALIFState(LIFState):
+    """LIF's state plus the threshold adaptation ``b``."""
+
+    b: np.ndarray = fixed(STATE_BITS, low=0, high=STATE_MAX, doc="threshold adaptation")
+
+
+@implements(ALIF, name="alif")
+class ALIFModel(NeuronModel):
+    """LIF with an adaptive threshold (module docstring); kernel ``_k_lif:alif``."""
+
+    Params = ALIFParams
+    State = ALIFState
+    kernel = "nmgraph.runtimes._k_lif:alif"
+
+    def step(self, state: ALIFState, params: ALIFParams, a_in: np.ndarray) -> np.ndarray:
+        return alif_step(state.u, state.v, state.b, a_in, params.du, params.dv, params.db,
+                         params.vth, params.beta, params.bias())
+
+    def kernel_params(self, params: ALIFParams) -> tuple[np.ndarray, ...]:
+        """int64 ``du, dv, vth, bias, db, beta`` per neuron."""
+        return (params.du.astype(np.int64), params.dv.astype(np.int64),
+                params.vth.astype(np.int64), params.bias(), params.db.astype(np.int64),
+                params.beta.astype(np.int64))
