@@ -5,11 +5,12 @@ neurons), which keeps cores that a partitioner grouped (and cores of one chip) t
 worker gets its units in *runs* (units of one population, consecutive in the worker and in the
 population; neurons first, so that they own the first columns of the input ring buffer), each run
 with its own parameters, state and kernel record (``_kernel.pxd``), and one fan-out table for
-all its cores: a *row* per source unit that reaches any of them, holding that unit's synapses on every core of the worker, ordered by target.
-A spike is delivered to the worker's own cores by walking one row, and to each other worker by one
-message ``(t, row there)``, however many of that worker's cores it reaches. What the chip would
-send (one message per destination core, and its hops) is counted exactly from the routing's
-per-unit costs, so the counters do not depend on how cores are grouped into workers.
+all its cores: a *row* per source unit that reaches any of them, holding that unit's synapses
+on every core of the worker, ordered by target. A spike is delivered to the worker's own cores
+by walking one row, and to each other worker by one message ``(t, row there)``, however many of
+that worker's cores it reaches. What the chip would send (one message per destination core, and
+its hops) is counted exactly from the routing's per-unit costs, so the counters do not depend on
+how cores are grouped into workers.
 """
 
 from __future__ import annotations
