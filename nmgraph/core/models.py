@@ -169,26 +169,31 @@ class FieldSet:
         """An instance from ``values`` (every field required), each converted to its dtype and
         checked: per-unit fields must have ``size`` units on their last axis, values within
         their range. ``error`` is raised (with ``owner`` named) on a problem."""
+        def fail(attribute: str, message: str) -> NmgraphError:
+            if issubclass(error, ValidationError):
+                return error(owner, attribute, message)
+            return error(f"{owner}: {attribute + ': ' if attribute else ''}{message}")
+
         specs = cls.specs()
         missing = sorted(set(specs) - set(values))
         extra = sorted(set(values) - set(specs))
         if missing or extra:
-            raise error(f"{owner}: {cls.__name__} needs fields {list(specs)}"
-                        + (f"; missing {missing}" if missing else "")
-                        + (f"; unknown {extra}" if extra else ""))
+            raise fail("", f"{cls.__name__} needs fields {list(specs)}"
+                       + (f"; missing {missing}" if missing else "")
+                       + (f"; unknown {extra}" if extra else ""))
         fields = {}
         for name, spec in specs.items():
             array = np.asarray(values[name])
             if spec.dtype.kind in "iub" and array.dtype.kind not in "iub":
-                raise error(f"{owner}: {name!r} must be integer ({spec.dtype}), got {array.dtype}")
+                raise fail(name, f"must be integer ({spec.dtype}), got {array.dtype}")
             if spec.per_unit and (array.ndim == 0 or array.shape[-1] != size):
-                raise error(f"{owner}: {name!r} must have {size} units on its last axis "
-                            f"(got shape {array.shape})")
+                raise fail(name, f"must have {size} units on its last axis (got shape "
+                                 f"{array.shape})")
             if array.size and array.dtype != np.bool_ and spec.dtype != np.bool_:
                 low, high = int(array.min()), int(array.max())
                 if low < spec.low or high > spec.high:
-                    raise error(f"{owner}: {name!r} holds values in [{low}, {high}], outside its "
-                                f"declared range [{spec.low}, {spec.high}]")
+                    raise fail(name, f"holds values in [{low}, {high}], outside its declared "
+                                     f"range [{spec.low}, {spec.high}]")
             fields[name] = np.asarray(array, dtype=spec.dtype, order="C")
         return cls(**fields)
 
@@ -244,7 +249,7 @@ class PopulationModel:
             for name, spec in cls.specs().items():
                 var = process.vars.get(name)
                 if var is None:
-                    raise ValidationError(f"{label}: model {type(self).__name__} needs a Var "
+                    raise ValidationError(label, "", f"model {type(self).__name__} needs a Var "
                                           f"{name!r} (its Vars are {sorted(process.vars)}); "
                                           f"override {type(self).__name__}.lower")
                 value = var.get()
@@ -352,7 +357,7 @@ def model_of(process: Any) -> PopulationModel:
             return model
     label = cls.__name__ if isinstance(process, type) else \
         f"{cls.__name__} '{getattr(process, 'name', '?')}'"
-    raise ValidationError(f"{label}: no model implements {cls.__name__}; define one with "
+    raise ValidationError(label, "", f"no model implements {cls.__name__}; define one with "
                           f"@nmgraph.implements({cls.__name__}) on a NeuronModel subclass")
 
 
