@@ -55,7 +55,7 @@ def test_user_model_spikes() -> None:
 @pytest.mark.parametrize("strategy", PARTITIONS)
 @pytest.mark.parametrize("workers", [1, 2, 3, 4])
 def test_user_model_bit_identical(strategy: str, workers: int) -> None:
-    net, izh, lif = izhikevich_network()
+    net, _, _ = izhikevich_network()
     exe = nm.compile(net, hardware="generic", partition=strategy, max_neurons_per_core=16)
     with nm.Runtime(exe, backend="reference") as ref, \
             nm.Runtime(exe, workers=workers) as rt:
