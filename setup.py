@@ -16,10 +16,13 @@ PACKAGE_DIRS = {
     "nmgraph.runtimes": "runtimes",
 }
 
+# Sub-packages found under those folders (setuptools lists packages, not trees).
+SUBPACKAGES = ["nmgraph.core", "nmgraph.tools", "nmgraph.runtimes.models"]
+
 # The runtime's kernels, then every model kernel module (runtimes/_k_*.pyx): a new model with a
 # Cython kernel adds its own file and nothing here.
-KERNELS = ["_neurons", "_sync", "_fanout", "_cores", "_roofline"] + sorted(
-    path.stem for path in Path("runtimes").glob("_k_*.pyx"))
+KERNELS = ["_neurons", "_sync", "_fanout", "_cores", "_roofline",
+           *sorted(path.stem for path in Path("runtimes").glob("_k_*.pyx"))]
 
 # Cython finds a module's .pxd under its dotted name (nmgraph/runtimes/_neurons.pxd), but the
 # sources live in runtimes/. A tree of links under build/ mirrors the package layout so that one
@@ -57,7 +60,7 @@ extensions = [
 
 setup(
     package_dir=PACKAGE_DIRS,
-    packages=list(PACKAGE_DIRS),
+    packages=[*PACKAGE_DIRS, *SUBPACKAGES],
     package_data={"nmgraph.compilers": ["profiles/*.toml"], "nmgraph.runtimes": ["*.pyx", "*.pxd"]},
     ext_modules=cythonize(
         extensions,

@@ -828,7 +828,7 @@ def _case_nmgraph(spec: dict[str, Any]) -> dict[str, Any]:
     then save its spike trains for the roofline)."""
     import nmgraph as nm
     from benchmarks.networks import brunel
-    from nmgraph.errors import MappingError
+    from nmgraph.core.errors import MappingError
 
     folder = Path(spec["workdir"])
     folder.mkdir(parents=True, exist_ok=True)

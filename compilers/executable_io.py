@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.archive import ArchiveReader, write_archive
 from nmgraph.compilers.executable import CoreTables, Executable
 from nmgraph.compilers.hardware import HardwareProfile
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
 from nmgraph.compilers.mapping import Partition, Placement, Routing
 from nmgraph.compilers.quantize import ProjectionQuantization, QuantizationReport
+from nmgraph.core.archive import ArchiveReader, write_archive
+from nmgraph.core.errors import FileFormatError, NmgraphError
 from nmgraph.core.models import model_named
-from nmgraph.errors import FileFormatError, NmgraphError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "executable_from_payload", "executable_payload", "load_executable",
            "save_executable"]

@@ -65,7 +65,7 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from nmgraph.errors import FileFormatError, ValidationError
+from nmgraph.core.errors import FileFormatError, ValidationError
 
 __all__ = [
     "BUILTIN_NAMES",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import FieldSet, model_named
-from nmgraph.errors import SimulationError
 
 __all__ = ["NetworkIR", "PopulationIR", "ProjectionIR"]
 

@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.checks import pairs_strictly_increasing
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
 from nmgraph.compilers.synapse_graph import stable_order
+from nmgraph.core.checks import pairs_strictly_increasing
+from nmgraph.core.errors import ValidationError
+from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.models import model_of
-from nmgraph.errors import ValidationError
-from nmgraph.hierarchy import Hierarchical
-from nmgraph.network import Network
-from nmgraph.process import Process
+from nmgraph.core.network import Network
+from nmgraph.core.process import Process
 from nmgraph.processes.base import PopulationProcess, SynapseProcess
 from nmgraph.processes.synapses import Dense, Sparse, index_dtype
 

@@ -29,7 +29,7 @@ import numpy as np
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.mapping import RESOURCES, Partition
 from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs, core_runs, count_values, synapse_cores
-from nmgraph.errors import MappingError, ValidationError
+from nmgraph.core.errors import MappingError, ValidationError
 
 __all__ = ["STRATEGIES", "CoreLimits", "measure_usage", "partition"]
 

@@ -17,8 +17,8 @@ from nmgraph.compilers.place import place as place_pass
 from nmgraph.compilers.quantize import quantize
 from nmgraph.compilers.route import route as route_pass
 from nmgraph.compilers.synapse_graph import axon_pairs, build_synapse_graph
-from nmgraph.errors import ValidationError
-from nmgraph.network import Network
+from nmgraph.core.errors import ValidationError
+from nmgraph.core.network import Network
 
 __all__ = ["compile_network"]
 

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.mapping import Partition, Placement
 from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs
-from nmgraph.errors import MappingError, ValidationError
+from nmgraph.core.errors import MappingError, ValidationError
 
 __all__ = ["STRATEGIES", "ChipLayout", "chip_layout", "core_traffic", "hop_positions",
            "hop_weighted_traffic", "place", "routed_pairs"]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR, ProjectionIR
-from nmgraph.errors import MappingError
+from nmgraph.core.errors import MappingError
 
 __all__ = ["ProjectionQuantization", "QuantizationReport", "quantize"]
 

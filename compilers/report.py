@@ -39,7 +39,7 @@ import numpy as np
 
 from nmgraph.compilers.mapping import RESOURCES
 from nmgraph.compilers.quantize import QuantizationReport
-from nmgraph.jsonable import to_plain
+from nmgraph.core.jsonable import to_plain
 
 __all__ = ["MappingReport", "ResourceUse", "RouterTables", "TrafficSummary", "build_report",
            "core_traffic_matrix"]
@@ -202,7 +202,8 @@ class MappingReport:
     """How one compiled network uses its hardware (built by :func:`build_report`).
 
     ``print(exe.report.to_markdown())`` shows it; :meth:`to_json` gives the same numbers (and
-    every per-core array) as plain JSON; :meth:`plot_core_map` and :meth:`plot_traffic` draw it.
+    every per-core array) as plain JSON; :func:`nmgraph.tools.plot.core_map` and
+    :func:`nmgraph.tools.plot.traffic_matrix` draw it.
     """
 
     network: str
@@ -273,26 +274,6 @@ class MappingReport:
         text = self.to_json() if path.suffix.lower() == ".json" else self.to_markdown()
         path.write_text(text, encoding="utf-8")
         return path
-
-    def plot_core_map(self, path: str | Path | None = None, metric: Any = "neurons"):
-        """The mesh of cores coloured by ``metric`` (see :func:`nmgraph.plot.core_map`)."""
-        from nmgraph.plot import core_map
-
-        return core_map(self._require_executable(), metric=metric, path=path)
-
-    def plot_traffic(self, path: str | Path | None = None):
-        """The core-to-core traffic matrix (see :func:`nmgraph.plot.traffic_matrix`)."""
-        from nmgraph.plot import traffic_matrix
-
-        return traffic_matrix(self._require_executable(), path=path)
-
-    def _require_executable(self):
-        if self.executable is None:
-            from nmgraph.errors import NmgraphError
-
-            raise NmgraphError("this MappingReport was built without its Executable; plot from "
-                               "exe.report instead")
-        return self.executable
 
 
 # ==================================================================================================

@@ -33,7 +33,7 @@ from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.mapping import Partition, Placement, Routing
 from nmgraph.compilers.place import hop_positions, routed_pairs
 from nmgraph.compilers.synapse_graph import SynapseGraph, count_values, pair_dtypes, row_chunks
-from nmgraph.errors import MappingError, ValidationError
+from nmgraph.core.errors import MappingError, ValidationError
 
 __all__ = ["MULTICAST", "is_multicast", "route"]
 

@@ -1,7 +1,9 @@
 """nmgraph: declarative spiking networks, mapped onto neuromorphic cores and run bit-exactly."""
 
+from nmgraph import errors as errors  # nm.errors, the error classes
+from nmgraph._version import __version__
 from nmgraph.compilers.pipeline import compile_network as compile
-from nmgraph.errors import (
+from nmgraph.core.errors import (
     FileFormatError,
     MappingError,
     NmgraphError,
@@ -10,7 +12,8 @@ from nmgraph.errors import (
     ValidationError,
     WorkerError,
 )
-from nmgraph.hierarchy import Hierarchical
+from nmgraph.core.hierarchy import Hierarchical
+from nmgraph.core.io import load_network as load
 from nmgraph.core.models import (
     FieldSet,
     NeuronModel,
@@ -18,13 +21,10 @@ from nmgraph.core.models import (
     fixed,
     implements,
 )
-from nmgraph.io import load_network as load
-from nmgraph.network import Connection, Network
-from nmgraph.ports import InPort, OutPort
-from nmgraph.process import Process, Var
-from nmgraph.runtime import Runtime
-
-__version__ = "0.1.0"
+from nmgraph.core.network import Connection, Network
+from nmgraph.core.ports import InPort, OutPort
+from nmgraph.core.process import Process, Var
+from nmgraph.tools.runtime import Runtime
 
 __all__ = [
     "Connection",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nmgraph.checks import as_shape
-from nmgraph.ports import CURRENT, SPIKE
-from nmgraph.process import Process
+from nmgraph.core.checks import as_shape
+from nmgraph.core.ports import CURRENT, SPIKE
+from nmgraph.core.process import Process
 
 __all__ = ["NeuronProcess", "PopulationProcess", "SourceProcess", "SynapseProcess"]
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from nmgraph.checks import as_float_array, as_int_scalar
-from nmgraph.errors import ValidationError
+from nmgraph.core.checks import as_float_array, as_int_scalar
+from nmgraph.core.errors import ValidationError
 
 __all__ = ["fixed_indegree", "fixed_probability", "one_to_one"]
 

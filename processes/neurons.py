@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.checks import as_float_array
-from nmgraph.errors import ValidationError
+from nmgraph.core.checks import as_float_array
+from nmgraph.core.errors import ValidationError
 from nmgraph.processes.base import STATE_MAX, STATE_MIN, NeuronProcess
 
 __all__ = ["ALIF", "IF", "LIF", "decay_constant"]

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.checks import as_float_array, as_int_array, as_int_scalar, as_shape, process_label
-from nmgraph.errors import ValidationError
+from nmgraph.core.checks import as_float_array, as_int_array, as_int_scalar, as_shape, process_label
+from nmgraph.core.errors import ValidationError
 from nmgraph.processes.base import SourceProcess
 
 __all__ = ["SEED_MAX", "PoissonSource", "SpikeGenerator", "seed_from_name"]

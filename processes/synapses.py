@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.checks import (
+from nmgraph.core.checks import (
     as_int_array,
     as_int_scalar,
     as_shape,
     pairs_strictly_increasing,
     process_label,
 )
-from nmgraph.errors import ValidationError
+from nmgraph.core.errors import ValidationError
 from nmgraph.processes.base import SynapseProcess
 
 __all__ = ["DELAY_MAX", "Dense", "Sparse", "index_dtype"]

@@ -4,7 +4,7 @@ The host splits the Executable's cores over N worker processes (forked), builds 
 program, creates the shared-memory transport, and drives the workers with commands over pipes.
 While it waits it watches every worker's pipe and process sentinel: a worker that raises or dies
 makes the host abort the barrier (releasing the others at once), stop and reap every worker, unlink
-the shared memory, and raise a :class:`~nmgraph.errors.WorkerError` naming the worker and its
+the shared memory, and raise a :class:`~nmgraph.core.errors.WorkerError` naming the worker and its
 cores. Spikes of earlier runs stay readable. Ctrl-C takes the same path and re-raises
 KeyboardInterrupt.
 """
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from nmgraph.compilers.executable import Executable
+from nmgraph.core.errors import SimulationError, WorkerError
 from nmgraph.core.models import model_named
-from nmgraph.errors import SimulationError, WorkerError
 from nmgraph.runtimes import _logging
 from nmgraph.runtimes._cores import COUNTER_NAMES
 from nmgraph.runtimes.multicore_program import (

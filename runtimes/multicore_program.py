@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nmgraph.compilers.executable import Executable
+from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import FieldSet, PopulationModel, model_named
-from nmgraph.errors import SimulationError
 from nmgraph.runtimes._cores import COUNTER_NAMES, FANOUT_DTYPE, KERNEL_RUN_DTYPE, SEGMENT_DTYPE
 from nmgraph.runtimes._fanout import (
     MIXED_DELAYS,

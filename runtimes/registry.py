@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import implements, model_named, model_of, registered_models
-from nmgraph.errors import SimulationError
 from nmgraph.runtimes import models as _builtin_models  # noqa: F401  (registers the built-ins)
 
 __all__ = ["BACKENDS", "backend_factory", "implements", "model_named", "model_of",

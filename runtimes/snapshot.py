@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.archive import ArchiveReader, write_archive
 from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.executable_io import executable_from_payload, executable_payload
-from nmgraph.errors import FileFormatError
+from nmgraph.core.archive import ArchiveReader, write_archive
+from nmgraph.core.errors import FileFormatError
 from nmgraph.runtimes.state import RunState
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_snapshot", "save_snapshot"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nmgraph.cli import COMMANDS, build_parser, main
+from nmgraph.tools.cli import COMMANDS, build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def test_demo_runs_prints_rates_and_writes_png(tmp_path, capsys) -> None:
 
 
 def test_demo_populations_are_neither_silent_nor_saturated() -> None:
-    from nmgraph.demo import run_demo
+    from nmgraph.tools.demo import run_demo
 
     result = run_demo(steps=300, seed=0)
     for name in ("exc", "inh"):
@@ -72,8 +72,8 @@ def test_demo_errors_print_one_line_and_exit_2(argv, message, capsys) -> None:
 
 
 def test_nmgraph_error_is_reported_without_traceback(monkeypatch, capsys) -> None:
-    from nmgraph import demo
-    from nmgraph.errors import SimulationError
+    from nmgraph.core.errors import SimulationError
+    from nmgraph.tools import demo
 
     def failing_run(**kwargs):
         raise SimulationError("the backend broke")

@@ -16,20 +16,20 @@ import pytest
 from matplotlib.figure import Figure
 
 import nmgraph as nm
-from nmgraph.cli import main
-from nmgraph.compilers.energy import (
+from nmgraph.compilers.hardware import BUILTIN_NAMES, load_profile
+from nmgraph.core.errors import ValidationError
+from nmgraph.processes import LIF, Dense, PoissonSource, Sparse, fixed_indegree
+from nmgraph.tools.cli import main
+from nmgraph.tools.demo import build_demo_network
+from nmgraph.tools.energy import (
     ANN_BASELINES,
     AnnBaseline,
     active_updates,
     energy_label,
     energy_report,
 )
-from nmgraph.compilers.hardware import BUILTIN_NAMES, load_profile
-from nmgraph.demo import build_demo_network
-from nmgraph.errors import ValidationError
-from nmgraph.plot import energy_breakdown, study_bars
-from nmgraph.processes import LIF, Dense, PoissonSource, Sparse, fixed_indegree
-from nmgraph.study import COLUMNS, StudyResult, study
+from nmgraph.tools.plot import energy_breakdown, study_bars
+from nmgraph.tools.study import COLUMNS, StudyResult, study
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STEPS = 120
@@ -465,10 +465,10 @@ def test_study_exports_csv_json_markdown(demo_study, tmp_path) -> None:
 
 # -- CLI ------------------------------------------------------------------------------------------
 def test_cli_study_writes_its_files(tmp_path, capsys) -> None:
-    import nmgraph.demo
+    import nmgraph.tools.demo
 
     out = tmp_path / "study"
-    model = f"{nmgraph.demo.__file__}:build_demo_network"
+    model = f"{nmgraph.tools.demo.__file__}:build_demo_network"
     argv = ["study", model, "--hw", "loihi1,spinnaker1,truenorth", "--partition", "greedy,mincut",
             "--place", "linear", "--steps", "50", "--out", str(out)]
     assert main(argv) == 0
@@ -525,9 +525,9 @@ def test_cli_study_row_of_a_network_over_truenorths_256_input_axons_names_that_l
     (["--max-neurons-per-core", "12,x"], "--max-neurons-per-core"),
 ])
 def test_cli_study_errors_exit_2(tmp_path, capsys, argv, message) -> None:
-    import nmgraph.demo
+    import nmgraph.tools.demo
 
-    model = f"{nmgraph.demo.__file__}:build_demo_network"
+    model = f"{nmgraph.tools.demo.__file__}:build_demo_network"
     base = ["study", model, "--hw", "loihi1", "--steps", "5", "--out", str(tmp_path / "o")]
     assert main([*base, *argv]) == 2
     err = capsys.readouterr().err

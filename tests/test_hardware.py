@@ -15,7 +15,7 @@ from nmgraph.compilers.hardware import (
     load_profile_file,
     profiles_table,
 )
-from nmgraph.errors import FileFormatError, ValidationError
+from nmgraph.core.errors import FileFormatError, ValidationError
 
 MINIMAL = {"name": "mychip", "neurons_per_core": 128, "max_delay": 8}
 

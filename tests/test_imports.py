@@ -1,4 +1,4 @@
-"""Every module of the package imports (DESIGN §9): a broken import anywhere fails here, by name."""
+"""Every module of the package imports: a broken import anywhere fails here, by name."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ MODULES = _module_names()
 
 
 def test_walk_reaches_every_layer() -> None:
-    for name in ("nmgraph.network", "nmgraph.plot", "nmgraph.cli", "nmgraph.demo",
+    for name in ("nmgraph.core.network", "nmgraph.tools.plot", "nmgraph.tools.cli", "nmgraph.tools.demo",
                  "nmgraph.processes.neurons", "nmgraph.compilers.lower",
                  "nmgraph.runtimes.reference", "nmgraph.runtimes._neurons"):
         assert name in MODULES

@@ -1,4 +1,4 @@
-"""Native save/load (nmgraph.io): round trips of every process type, hierarchies, corrupt files."""
+"""Native save/load (nmgraph.core.io): round trips of every process type, hierarchies, corrupt files."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import scipy.sparse
 
 import nmgraph
 import nmgraph.processes
-from nmgraph.errors import FileFormatError, ValidationError
-from nmgraph.hierarchy import Hierarchical
-from nmgraph.io import FORMAT_VERSION, load_network, save_network
-from nmgraph.network import Network
-from nmgraph.process import PROCESS_TYPES, Process, process_type_key
+from nmgraph.core.errors import FileFormatError, ValidationError
+from nmgraph.core.hierarchy import Hierarchical
+from nmgraph.core.io import FORMAT_VERSION, load_network, save_network
+from nmgraph.core.network import Network
+from nmgraph.core.process import PROCESS_TYPES, Process, process_type_key
 from nmgraph.processes import (
     ALIF,
     IF,
@@ -45,7 +45,7 @@ def _import_all(package: Any) -> None:
             _import_all(module)
 
 
-# The core package and the process library are where process classes live (DESIGN §1); import
+# The core package and the process library are where process classes live; import
 # every module of both so that PROCESS_TYPES holds every concrete type nmgraph defines.
 _import_all(nmgraph)
 _import_all(nmgraph.processes)
@@ -351,7 +351,7 @@ def test_user_hierarchical_subclasses(tmp_path: Path) -> None:
     path = save_network(net, tmp_path / "user.nmg")
     document = json.loads(zipfile.ZipFile(path).read("structure.json"))
     plain, by_args = document["processes"]
-    assert plain["type"] == "nmgraph.hierarchy:Hierarchical"
+    assert plain["type"] == "nmgraph.core.hierarchy:Hierarchical"
     assert plain["saved_from"] == process_type_key(Layer)
     assert by_args == {"type": process_type_key(ArgsLayer), "name": "by_args",
                        "args": {"n": 2}}

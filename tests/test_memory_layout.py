@@ -22,7 +22,7 @@ from nmgraph.compilers import synapse_graph as graph_module
 from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.lower import lower
 from nmgraph.compilers.synapse_graph import build_synapse_graph, count_values, row_chunks
-from nmgraph.errors import ValidationError
+from nmgraph.core.errors import ValidationError
 from nmgraph.processes import LIF, PoissonSource, Sparse
 
 try:

@@ -21,7 +21,7 @@ from nmgraph.compilers.place import (
 )
 from nmgraph.compilers.route import route
 from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs, build_synapse_graph
-from nmgraph.errors import MappingError, ValidationError
+from nmgraph.core.errors import MappingError, ValidationError
 from nmgraph.processes import LIF, Dense, PoissonSource, Sparse
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from nmgraph.errors import ValidationError
-from nmgraph.plot import raster, traces
+from nmgraph.core.errors import ValidationError
 from nmgraph.runtimes.results import SpikeEvents
+from nmgraph.tools.plot import raster, traces
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -130,8 +130,8 @@ def _extent(fig, artist):
 
 def test_core_map_of_a_wide_short_mesh_keeps_legend_and_labels_clear(tmp_path) -> None:
     import nmgraph as nm
-    from nmgraph.demo import build_demo_network
-    from nmgraph.plot import core_map
+    from nmgraph.tools.demo import build_demo_network
+    from nmgraph.tools.plot import core_map
 
     exe = nm.compile(build_demo_network(0), hardware="loihi1", max_neurons_per_core=4)
     assert exe.n_chips == 2  # two 8 x 16 chips side by side: a mesh 4 times wider than tall
@@ -154,8 +154,8 @@ def test_core_map_of_a_wide_short_mesh_keeps_legend_and_labels_clear(tmp_path) -
 def test_study_bar_values_stay_inside_their_panels(tmp_path) -> None:
     from types import SimpleNamespace
 
-    from nmgraph.plot import study_bars
-    from nmgraph.study import COLUMNS
+    from nmgraph.tools.plot import study_bars
+    from nmgraph.tools.study import COLUMNS
 
     def record(profile, **values):
         row = dict.fromkeys(COLUMNS)

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 import nmgraph as nm
-from nmgraph.cli import main, traffic_plot_path
 from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.hardware import BUILTIN_NAMES, load_profile
 from nmgraph.compilers.mapping import RESOURCES
 from nmgraph.compilers.report import PER_SPIKE, PER_STEP, MappingReport, core_traffic_matrix
-from nmgraph.errors import ValidationError
-from nmgraph.plot import core_map, traffic_matrix
+from nmgraph.core.errors import ValidationError
 from nmgraph.processes import LIF, Dense, PoissonSource, Sparse
 from nmgraph.processes.connectors import fixed_probability
+from nmgraph.tools.cli import main, traffic_plot_path
+from nmgraph.tools.plot import core_map, traffic_matrix
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: (profile, partition, place, max neurons per core): one chip, several chips, router tables.
@@ -234,12 +234,12 @@ def test_report_of_a_saved_and_loaded_executable(exe, tmp_path) -> None:
 # plots
 # --------------------------------------------------------------------------------------------------
 def test_report_plots_write_pngs(exe, tmp_path) -> None:
-    fig = exe.report.plot_core_map(tmp_path / "map.png")
+    fig = core_map(exe.report, path=tmp_path / "map.png")
     assert is_png(tmp_path / "map.png")
     ax = fig.axes[0]
     assert "mesh x" in ax.get_xlabel() and "mesh y" in ax.get_ylabel()
     assert "% of the" in ax.child_axes[0].get_ylabel()  # the colour bar
-    fig = exe.report.plot_traffic(tmp_path / "traffic.png")
+    fig = traffic_matrix(exe.report, path=tmp_path / "traffic.png")
     assert is_png(tmp_path / "traffic.png")
     ax = fig.axes[0]
     assert "core" in ax.get_xlabel() and "core" in ax.get_ylabel()
@@ -277,7 +277,7 @@ def test_a_report_without_its_executable_cannot_plot() -> None:
     exe = nm.compile(small_network(), hardware="generic")
     report = MappingReport(**{**vars(exe.report), "executable": None})
     with pytest.raises(nm.NmgraphError, match="without its Executable"):
-        report.plot_traffic()
+        traffic_matrix(report)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nmgraph.errors import FileFormatError, NmgraphError, SimulationError, ValidationError
+from nmgraph.core.errors import FileFormatError, NmgraphError, SimulationError, ValidationError
 
 __all__ = [
     "FieldSet",

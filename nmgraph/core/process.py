@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from nmgraph.checks import as_int_array
-from nmgraph.errors import ValidationError
-from nmgraph.ports import InPort, OutPort, Port
+from nmgraph.core.checks import as_int_array
+from nmgraph.core.errors import ValidationError
+from nmgraph.core.ports import InPort, OutPort, Port
 
 if TYPE_CHECKING:
-    from nmgraph.network import Network
+    from nmgraph.core.network import Network
 
 __all__ = ["PROCESS_TYPES", "Process", "Var", "process_type_key"]
 

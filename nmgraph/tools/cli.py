@@ -4,7 +4,7 @@ Each command is a :class:`Command`: a name, a one-line summary, an example, a fu
 options to an argparse sub-parser, and a function that runs it and returns the exit code. ``--help``
 is generated from :data:`COMMANDS`, so a new command is one more entry there.
 
-Errors nmgraph raises on purpose (:class:`~nmgraph.errors.NmgraphError`) print ``error: <message>``
+Errors nmgraph raises on purpose (:class:`~nmgraph.core.errors.NmgraphError`) print ``error: <message>``
 to stderr and exit with code 2, without a traceback; anything else is a bug and keeps its traceback.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nmgraph import __version__
-from nmgraph.errors import NmgraphError
+from nmgraph._version import __version__
+from nmgraph.core.errors import NmgraphError
 
 __all__ = ["COMMANDS", "Command", "load_model", "main", "traffic_plot_path"]
 
@@ -64,8 +64,8 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from nmgraph import demo
-    from nmgraph.plot import raster
+    from nmgraph.tools import demo
+    from nmgraph.tools.plot import core_map, raster
 
     _check_output_dir(args.out)
     sizes = demo.DemoParameters()
@@ -99,7 +99,7 @@ def _run_demo(args: argparse.Namespace) -> int:
            path=args.out)
     print(f"\nraster saved to {args.out}")
     if args.core_map is not None:
-        result.executable.report.plot_core_map(path=args.core_map)
+        core_map(result.executable, path=args.core_map)
         print(f"core map saved to {args.core_map}")
     return EXIT_OK
 
@@ -155,6 +155,7 @@ def _map_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_map(args: argparse.Namespace) -> int:
     import nmgraph as nm
+    from nmgraph.tools.plot import core_map, traffic_matrix
 
     outputs = {"--report": args.report, "--json": args.json, "--plot": args.plot}
     for option, path in outputs.items():
@@ -176,8 +177,8 @@ def _run_map(args: argparse.Namespace) -> int:
         print(f"JSON written to {args.json}")
     if args.plot is not None:
         traffic_path = traffic_plot_path(args.plot)
-        report.plot_core_map(args.plot, metric=args.metric)
-        report.plot_traffic(traffic_path)
+        core_map(exe, metric=args.metric, path=args.plot)
+        traffic_matrix(exe, path=traffic_path)
         print(f"core map saved to {args.plot}, traffic matrix to {traffic_path}")
     return EXIT_OK
 
@@ -194,7 +195,7 @@ def load_model(spec: str):
     import its neighbours) and ``FUNCTION()`` is called with no arguments; it must return a
     Network.
     """
-    from nmgraph.io import load_network
+    from nmgraph.core.io import load_network
 
     path_text, colon, function = spec.rpartition(":")
     if colon and path_text.endswith(".py"):
@@ -208,7 +209,7 @@ def load_model(spec: str):
 def _network_from_function(path: Path, function: str):
     import inspect
 
-    from nmgraph.network import Network
+    from nmgraph.core.network import Network
 
     module = _import_file(path)
     builder = getattr(module, function, None) if function.isidentifier() else None
@@ -257,9 +258,9 @@ def _import_file(path: Path):
 
 # -- nmgraph study ---------------------------------------------------------------------------------
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
-    from nmgraph.compilers.energy import ANN_BASELINES
     from nmgraph.compilers.hardware import BUILTIN_NAMES
     from nmgraph.runtimes.registry import BACKENDS
+    from nmgraph.tools.energy import ANN_BASELINES
 
     parser.add_argument("model", metavar="MODEL",
                         help="a saved network file (Network.save) or FILE.py:FUNCTION, a "
@@ -292,7 +293,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_study(args: argparse.Namespace) -> int:
-    from nmgraph.study import study
+    from nmgraph.tools.study import study
 
     _check_output_dir(args.out)  # its parent must exist; the folder itself is created
     if args.out.exists() and not args.out.is_dir():
@@ -334,13 +335,13 @@ COMMANDS: tuple[Command, ...] = (
             add_arguments=_hw_arguments, run=_run_hw),
     Command(name="map",
             summary="map a network onto a chip's cores and report utilisation and traffic",
-            example="nmgraph map nmgraph/demo.py:build_demo_network --hw loihi1 --partition mincut "
+            example="nmgraph map nmgraph/tools/demo.py:build_demo_network --hw loihi1 --partition mincut "
                     "--place traffic --report map.md --plot map.png",
             add_arguments=_map_arguments, run=_run_map),
     Command(name="study",
             summary="compare mappings, energy and time per step of a network across chips and "
                     "strategies",
-            example="nmgraph study nmgraph/demo.py:build_demo_network "
+            example="nmgraph study nmgraph/tools/demo.py:build_demo_network "
                     "--hw loihi1,loihi2,spinnaker1,truenorth --partition greedy,mincut --steps 200 "
                     "--out study",
             add_arguments=_study_arguments, run=_run_study),
@@ -356,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nmgraph",
         description="nmgraph: declarative spiking networks mapped onto neuromorphic cores.",
-        epilog=f"commands:\n{listing}\n\nThe examples run from the repository root (nmgraph/demo.py "
+        epilog=f"commands:\n{listing}\n\nThe examples run from the repository root (nmgraph/tools/demo.py "
                "builds the demo's network).\nRun 'nmgraph COMMAND --help' for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"nmgraph {__version__}")
@@ -433,5 +434,5 @@ def _is_number(cell: object) -> bool:
     return str(cell).lstrip("-").replace(".", "", 1).isdigit()
 
 
-if __name__ == "__main__":  # pragma: no cover - python -m nmgraph.cli
+if __name__ == "__main__":  # pragma: no cover - python -m nmgraph.tools.cli
     sys.exit(main())

@@ -1,7 +1,7 @@
 """Validation of user input into typed arrays and scalars, with errors that name the owner.
 
 Every public constructor in nmgraph goes through these helpers, so that bad input always raises a
-:class:`~nmgraph.errors.ValidationError` of the form ``Class 'name'.attribute: message (got X)`` and
+:class:`~nmgraph.core.errors.ValidationError` of the form ``Class 'name'.attribute: message (got X)`` and
 never a bare ``TypeError``, ``IndexError`` or ``AssertionError``.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.errors import ValidationError
+from nmgraph.core.errors import ValidationError
 
 __all__ = ["as_float_array", "as_int_array", "as_int_scalar", "as_shape", "process_label"]
 

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from nmgraph.errors import FileFormatError
+from nmgraph.core.errors import FileFormatError
 
 __all__ = ["ArchiveReader", "read_array_member", "write_archive"]
 

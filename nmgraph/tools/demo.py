@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nmgraph.checks import as_int_scalar
 from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.pipeline import compile_network
-from nmgraph.network import Network
+from nmgraph.core.checks import as_int_scalar
+from nmgraph.core.network import Network
 from nmgraph.processes import LIF, Dense, PoissonSource, Sparse, fixed_probability
 from nmgraph.processes.sources import SEED_MAX
-from nmgraph.runtime import Runtime
 from nmgraph.runtimes.results import Counters, SpikeEvents
+from nmgraph.tools.runtime import Runtime
 
 __all__ = ["DEMO_POPULATIONS", "DemoParameters", "DemoResult", "build_demo_network", "run_demo"]
 

@@ -11,16 +11,16 @@ import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR, PopulationIR
 from nmgraph.compilers.lower import lower
-from nmgraph.errors import SimulationError, ValidationError
-from nmgraph.network import Network
-from nmgraph.process import Process
+from nmgraph.core.errors import SimulationError, ValidationError
+from nmgraph.core.network import Network
+from nmgraph.core.process import Process
 from nmgraph.processes.base import PopulationProcess
 from nmgraph.runtimes.registry import backend_factory
 from nmgraph.runtimes.results import Counters, SpikeEvents
 
 __all__ = ["Runtime"]
 
-log = logging.getLogger("nmgraph.runtime")
+log = logging.getLogger("nmgraph.tools.runtime")
 
 DEFAULT_BACKEND = "multicore"
 

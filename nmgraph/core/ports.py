@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from nmgraph.checks import as_shape
-from nmgraph.errors import PortError
+from nmgraph.core.checks import as_shape
+from nmgraph.core.errors import PortError
 
 if TYPE_CHECKING:
-    from nmgraph.process import Process
+    from nmgraph.core.process import Process
 
 __all__ = ["CURRENT", "SPIKE", "InPort", "OutPort", "Port", "PortView"]
 

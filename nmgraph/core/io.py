@@ -17,8 +17,8 @@ A ``.nmg`` file is a zip archive (readable with :mod:`zipfile`, ``unzip -l``) ho
     ``processes`` lists the processes in the order they were added (the canonical neuron order of
     lowering); ``connections`` lists ``[src_name, src_port, dst_name, dst_port]`` in the order of
     :attr:`Network.connections`. ``type`` is the ``module:QualName`` key of
-    :data:`~nmgraph.process.PROCESS_TYPES`; ``args`` are the process's
-    :meth:`~nmgraph.process.Process.constructor_args`, so that ``type(name=name, **args)``
+    :data:`~nmgraph.core.process.PROCESS_TYPES`; ``args`` are the process's
+    :meth:`~nmgraph.core.process.Process.constructor_args`, so that ``type(name=name, **args)``
     rebuilds it.
 ``arrays/<process path>/<argument>.npy``
     One member per non-uniform array argument, in NumPy's ``.npy`` format (written with
@@ -40,17 +40,17 @@ NumPy scalars are saved as the equivalent Python number.
 
 Hierarchical processes
 ----------------------
-A :class:`~nmgraph.hierarchy.Hierarchical` process is saved by structure::
+A :class:`~nmgraph.core.hierarchy.Hierarchical` process is saved by structure::
 
-    {"type": "nmgraph.hierarchy:Hierarchical", "name": "layer", "saved_from": "mymod:Layer",
+    {"type": "nmgraph.core.hierarchy:Hierarchical", "name": "layer", "saved_from": "mymod:Layer",
      "children": [...processes, recursively...], "connections": [...between children...],
      "exposed": [["s_in", "syn", "s_in"], ...]}
 
-and loaded as an instance of the generic :class:`~nmgraph.hierarchy.Hierarchical`, rebuilt with
+and loaded as an instance of the generic :class:`~nmgraph.core.hierarchy.Hierarchical`, rebuilt with
 ``add``/``connect``/``expose``: the same children, connections, exposed ports and names, so it
 lowers to the same network. A user subclass therefore comes back as the generic class (its own
 methods and attributes are not restored; ``saved_from`` records where it came from) **unless** it
-overrides :meth:`~nmgraph.process.Process.constructor_args`: it is then saved like any other
+overrides :meth:`~nmgraph.core.process.Process.constructor_args`: it is then saved like any other
 process, by type and arguments, and its own constructor rebuilds the children.
 """
 
@@ -67,11 +67,12 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.archive import read_array_member, write_archive
-from nmgraph.errors import FileFormatError, NmgraphError, ValidationError
-from nmgraph.hierarchy import Hierarchical
-from nmgraph.network import Network
-from nmgraph.process import PROCESS_TYPES, Process, process_type_key
+from nmgraph._version import __version__
+from nmgraph.core.archive import read_array_member, write_archive
+from nmgraph.core.errors import FileFormatError, NmgraphError, ValidationError
+from nmgraph.core.hierarchy import Hierarchical
+from nmgraph.core.network import Network
+from nmgraph.core.process import PROCESS_TYPES, Process, process_type_key
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SUFFIX", "load_network", "save_network"]
 
@@ -125,13 +126,11 @@ def save_network(net: Network, path: str | os.PathLike[str], *, compress: bool =
     if not path.suffix:
         path = path.with_name(path.name + SUFFIX)
 
-    import nmgraph  # here, not at import time: nmgraph/__init__ imports this module
-
     writer = _Encoder()
     document = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "nmgraph": nmgraph.__version__,
+        "nmgraph": __version__,
         "name": net.name,
         "processes": [writer.process(p, p.name) for p in net.processes],
         "connections": _connections(net),
@@ -250,9 +249,9 @@ class _Encoder:
 def load_network(path: str | os.PathLike[str]) -> Network:
     """Read a network written by :func:`save_network` (or ``Network.save``).
 
-    Processes of types outside nmgraph are found in :data:`~nmgraph.process.PROCESS_TYPES`, so the
+    Processes of types outside nmgraph are found in :data:`~nmgraph.core.process.PROCESS_TYPES`, so the
     module that defines them must have been imported first. Hierarchical processes come back as
-    the generic :class:`~nmgraph.hierarchy.Hierarchical` (see the module documentation).
+    the generic :class:`~nmgraph.core.hierarchy.Hierarchical` (see the module documentation).
 
     Raises
     ------
@@ -327,12 +326,10 @@ class _Decoder:
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise self.fail(f"invalid file format version {version!r}")
         if version > FORMAT_VERSION:
-            import nmgraph
-
             writer = document.get("nmgraph")
             by = f" by nmgraph {writer}" if isinstance(writer, str) else ""
             raise self.fail(f"written{by} in file format version {version}, but nmgraph "
-                            f"{nmgraph.__version__} reads versions up to {FORMAT_VERSION}; upgrade "
+                            f"{__version__} reads versions up to {FORMAT_VERSION}; upgrade "
                             "nmgraph (pip install --upgrade nmgraph) to load it")
         return document
 
@@ -402,10 +399,8 @@ class _Decoder:
                 pass
             cls = PROCESS_TYPES.get(type_key)
         if cls is None and (module == "nmgraph" or module.startswith("nmgraph.")):
-            import nmgraph
-
             raise self.fail(f"{where}: unknown process type {type_key!r}: nmgraph "
-                            f"{nmgraph.__version__} does not define it (was the file written by "
+                            f"{__version__} does not define it (was the file written by "
                             "another version of nmgraph?)")
         if cls is None:
             raise self.fail(f"{where}: unknown process type {type_key!r}; import the module that "

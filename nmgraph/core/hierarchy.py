@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from nmgraph.errors import ValidationError
-from nmgraph.network import Connection, Network
-from nmgraph.ports import InPort, Port, PortView
-from nmgraph.process import Process
+from nmgraph.core.errors import ValidationError
+from nmgraph.core.network import Connection, Network
+from nmgraph.core.ports import InPort, Port, PortView
+from nmgraph.core.process import Process
 
 __all__ = ["Hierarchical"]
 
@@ -70,5 +70,5 @@ class Hierarchical(Process):
 
     def constructor_args(self) -> dict[str, Any]:
         """Not used: hierarchical processes are saved by structure (raises)."""
-        raise NotImplementedError("hierarchical processes are saved by structure (see nmgraph.io)")
+        raise NotImplementedError("hierarchical processes are saved by structure (see nmgraph.core.io)")
 

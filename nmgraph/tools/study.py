@@ -2,7 +2,7 @@
 
 ::
 
-    from nmgraph.study import study
+    from nmgraph.tools.study import study
     result = study(net, hardware=["loihi1", "spinnaker1", "truenorth"],
                    partition=["greedy", "mincut"], steps=200)
     print(result.to_markdown())
@@ -15,15 +15,15 @@ message, never an exception.
 
 How it runs
 -----------
-Spikes do not depend on the mapping: the runtimes are bit-exact for every partition and placement
-(DESIGN §4); only quantization, which depends on the profile alone, can change them. So the
-network is *run once per distinct quantized network* (in practice once per profile), on the first
-mapping that fits, for ``steps`` steps on ``backend`` (the reference simulator by default: one
-process, no start-up cost). Every mapping of that network then gets the run's synaptic-op,
-neuron-update and spike counters, and its own messages and hops, recomputed from the run's spikes
-with that mapping's routing (``exe.traffic_of``: what the multi-core runtime counts, and what its
-tests check against). Energy, time per step and the ANN comparison come from
-:func:`nmgraph.compilers.energy.energy_report` with the spikes (exact active-update counts).
+Spikes do not depend on the mapping: the runtimes are bit-exact for every partition and placement;
+only quantization, which depends on the profile alone, can change them. So the network is *run once
+per distinct quantized network* (in practice once per profile), on the first mapping that fits, for
+``steps`` steps on ``backend`` (the reference simulator by default: one process, no start-up cost).
+Every mapping of that network then gets the run's synaptic-op, neuron-update and spike counters, and
+its own messages and hops, recomputed from the run's spikes with that mapping's routing
+(``exe.traffic_of``: what the multi-core runtime counts, and what its tests check against). Energy,
+time per step and the ANN comparison come from :func:`nmgraph.tools.energy.energy_report` with the
+spikes (exact active-update counts).
 
 Columns of a record (:data:`COLUMNS`)
 ------------------------------------
@@ -51,7 +51,13 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.compilers.energy import (
+from nmgraph.compilers.hardware import BUILTIN_NAMES, load_profile
+from nmgraph.compilers.partition import STRATEGIES as PARTITIONS
+from nmgraph.compilers.pipeline import compile_network
+from nmgraph.compilers.place import STRATEGIES as PLACEMENTS
+from nmgraph.core.errors import NmgraphError, ValidationError
+from nmgraph.core.network import Network
+from nmgraph.tools.energy import (
     ANN_BASELINES,
     LABELS,
     WORST_LABEL,
@@ -60,16 +66,10 @@ from nmgraph.compilers.energy import (
     format_ratio,
     format_si,
 )
-from nmgraph.compilers.hardware import BUILTIN_NAMES, load_profile
-from nmgraph.compilers.partition import STRATEGIES as PARTITIONS
-from nmgraph.compilers.pipeline import compile_network
-from nmgraph.compilers.place import STRATEGIES as PLACEMENTS
-from nmgraph.errors import NmgraphError, ValidationError
-from nmgraph.network import Network
 
 __all__ = ["COLUMNS", "StudyResult", "study"]
 
-log = logging.getLogger("nmgraph.study")
+log = logging.getLogger("nmgraph.tools.study")
 
 #: The fields of every record, in table order (see the module docstring).
 COLUMNS: tuple[str, ...] = (
@@ -97,7 +97,7 @@ class StudyResult:
     records
         One dict per combination with the keys of :data:`COLUMNS` (plain Python values).
     reports
-        The :class:`~nmgraph.compilers.energy.EnergyReport` of each record (None for errors).
+        The :class:`~nmgraph.tools.energy.EnergyReport` of each record (None for errors).
     """
 
     network: str
@@ -155,14 +155,14 @@ class StudyResult:
 
     def plot(self, metric: str | Sequence[str] = DEFAULT_PLOT_METRICS,
              path: str | Path | None = None, **options: Any):
-        """Comparison bars (see :func:`nmgraph.plot.study_bars`)."""
-        from nmgraph.plot import study_bars
+        """Comparison bars (see :func:`nmgraph.tools.plot.study_bars`)."""
+        from nmgraph.tools.plot import study_bars
 
         return study_bars(self, metric=metric, path=path, **options)
 
     def plot_energy(self, path: str | Path | None = None, **options: Any):
-        """Energy by category of every row that fits (see :func:`nmgraph.plot.energy_breakdown`)."""
-        from nmgraph.plot import energy_breakdown
+        """Energy by category of every row that fits (see :func:`nmgraph.tools.plot.energy_breakdown`)."""
+        from nmgraph.tools.plot import energy_breakdown
 
         reports = {self.label_of(i): report for i, report in enumerate(self.reports)
                    if report is not None and report.total_j is not None}
@@ -227,7 +227,7 @@ def study(network: Network, hardware: str | Iterable[Any] = BUILTIN_NAMES,
     seed
         Seed of the ``mincut`` and ``traffic`` strategies.
     inference_steps, ann_energy, ann_macs, real_time_step_s
-        Passed to :func:`~nmgraph.compilers.energy.energy_report`.
+        Passed to :func:`~nmgraph.tools.energy.energy_report`.
     """
     if not isinstance(network, Network):
         raise ValidationError("study", "network", "must be an nm.Network", network)
@@ -287,7 +287,7 @@ def _run_for(exe: Any, runs: dict[str, _Run], steps: int, backend: str,
              workers: int | None) -> _Run:
     key = _ir_digest(exe.ir)
     if key not in runs:
-        from nmgraph.runtime import Runtime
+        from nmgraph.tools.runtime import Runtime
 
         log.info("study: running '%s' (as quantized for %s) for %d steps on %s", exe.ir.name,
                  exe.profile.name, steps, backend)

@@ -122,8 +122,8 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.errors import ValidationError
-from nmgraph.jsonable import to_plain
+from nmgraph.core.errors import ValidationError
+from nmgraph.core.jsonable import to_plain
 
 __all__ = ["ANN_BASELINES", "CATEGORIES", "LABELS", "AnnBaseline", "AnnComparison",
            "EnergyCategory", "EnergyReport", "StepTime", "active_updates", "energy_label",
@@ -487,8 +487,8 @@ class EnergyReport:
         return path
 
     def plot(self, path: str | Path | None = None, **options: Any):
-        """Stacked bars by category (see :func:`nmgraph.plot.energy_breakdown`)."""
-        from nmgraph.plot import energy_breakdown
+        """Stacked bars by category (see :func:`nmgraph.tools.plot.energy_breakdown`)."""
+        from nmgraph.tools.plot import energy_breakdown
 
         return energy_breakdown(self, path=path, **options)
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from nmgraph.errors import PortError, ValidationError
-from nmgraph.ports import InPort, OutPort, Port, PortView
-from nmgraph.process import Process
+from nmgraph.core.errors import PortError, ValidationError
+from nmgraph.core.ports import InPort, OutPort, Port, PortView
+from nmgraph.core.process import Process
 
 if TYPE_CHECKING:
-    from nmgraph.hierarchy import Hierarchical
+    from nmgraph.core.hierarchy import Hierarchical
 
 __all__ = ["Connection", "Network"]
 
@@ -160,6 +160,6 @@ class Network:
     # -- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the network to one ``.nmg`` file (JSON structure plus arrays, no pickle)."""
-        from nmgraph.io import save_network
+        from nmgraph.core.io import save_network
 
         return save_network(self, path)

@@ -1,0 +1,1 @@
+"""The core model: processes, Vars, ports, networks, errors, file formats and the model API."""
