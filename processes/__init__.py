@@ -2,7 +2,7 @@
 
 from nmgraph.processes.base import NeuronProcess, PopulationProcess, SourceProcess, SynapseProcess
 from nmgraph.processes.connectors import fixed_indegree, fixed_probability, one_to_one
-from nmgraph.processes.neurons import ALIF, IF, LIF
+from nmgraph.processes.neurons import ALIF, IF, LIF, LIFRefractory
 from nmgraph.processes.sources import PoissonSource, SpikeGenerator
 from nmgraph.processes.synapses import Dense, Sparse
 
@@ -11,6 +11,7 @@ __all__ = [
     "IF",
     "LIF",
     "Dense",
+    "LIFRefractory",
     "NeuronProcess",
     "PoissonSource",
     "PopulationProcess",

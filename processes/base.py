@@ -11,9 +11,6 @@ from nmgraph.core.process import Process
 
 __all__ = ["NeuronProcess", "PopulationProcess", "SourceProcess", "SynapseProcess"]
 
-#: Loihi's 24-bit signed state registers.
-STATE_MAX = 2**23 - 1
-STATE_MIN = -(2**23)
 
 
 class PopulationProcess(Process):

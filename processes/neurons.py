@@ -20,14 +20,16 @@ import numpy as np
 
 from nmgraph.core.checks import as_float_array
 from nmgraph.core.errors import ValidationError
-from nmgraph.processes.base import STATE_MAX, STATE_MIN, NeuronProcess
+from nmgraph.core.fixed_point import DECAY_MAX, STATE_MAX, STATE_MIN
+from nmgraph.processes.base import NeuronProcess
 
-__all__ = ["ALIF", "IF", "LIF", "decay_constant"]
+__all__ = ["ALIF", "IF", "LIF", "LIFRefractory", "decay_constant"]
 
-DECAY_MAX = 4095
 VTH_MAX = 2**17 - 1
 BIAS_MANT_MIN, BIAS_MANT_MAX = -(2**12), 2**12 - 1
 BIAS_EXP_MAX = 7
+#: Longest refractory period (a 16-bit counter).
+REFRACTORY_MAX = 2**16 - 1
 
 
 def decay_constant(owner: Any, attribute: str, tau: Any, *, offset: int = 0) -> np.ndarray:
@@ -205,4 +207,43 @@ class IF(_LeakyBase):
         self._finish()
 
 
+class LIFRefractory(LIF):
+    """LIF neurons with a refractory period (Lava's ``LIFRefractory``), in Loihi's fixed point.
+
+    After a spike at step ``t`` the voltage is held at 0 for ``refractory_period`` steps
+    (``t + 1 .. t + refractory_period``) while the current keeps integrating its input; the neuron
+    integrates again from step ``t + refractory_period + 1``. Per step::
+
+        u = decay(u, du + 1) + (a_in << 6), wrapped once into (-2**23, 2**23]
+        held = refractory > 0
+        v = v if held else clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
+        refractory = refractory - 1 if held else refractory
+        spike = v > (vth << 6);  v[spike] = 0;  refractory[spike] = refractory_period
+
+    This is Lava 0.10's ``PyLifRefractoryModelFloat`` order of operations on the bit-accurate
+    LIF arithmetic (Lava has no fixed-point refractory model); ``refractory_period = 0`` is LIF.
+
+    Parameters
+    ----------
+    refractory_period
+        Steps a neuron holds its voltage after a spike, 0..65535 (default 1, as Lava).
+    refractory
+        Initial steps of the period still to run (state; default 0).
+    Other parameters are those of :class:`LIF`.
+    """
+
+    abstract = False
+
+    def __init__(self, shape: Any, du: Any = 0, dv: Any = 0, vth: Any = 10, bias_mant: Any = 0,
+                 bias_exp: Any = 0, refractory_period: Any = 1, u: Any = 0, v: Any = 0,
+                 refractory: Any = 0, name: str | None = None) -> None:
+        NeuronProcess.__init__(self, shape, name)
+        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v)
+        shape = self.shape
+        self._var("refractory_period", shape, refractory_period, dtype=np.int32, low=0,
+                  high=REFRACTORY_MAX, bits=16,
+                  doc="steps the voltage is held at 0 after a spike")
+        self._var("refractory", shape, refractory, dtype=np.int64, low=0, high=REFRACTORY_MAX,
+                  bits=16, kind="state", doc="refractory steps left (0: integrating)")
+        self._finish()
 

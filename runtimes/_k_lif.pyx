@@ -8,7 +8,7 @@ beta``. State: ``u, v`` (ALIF: ``u, v, b``). The equations are the inline functi
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
-from nmgraph.runtimes._fixed cimport alif_neuron, lif_neuron
+from nmgraph.runtimes._fixed cimport STATE_LIMIT, STATE_MAX, WRAP, alif_neuron, lif_neuron
 from nmgraph.runtimes._kernel cimport KernelRun, acc_t, i64_rp, u8_rp
 
 
@@ -87,3 +87,8 @@ cdef void alif64(KernelRun* r, void* a_in, uint8_t* spiked, int64_t t) noexcept 
 
 #: name -> (kernel for an int32 ring buffer, for an int64 one), as addresses.
 KERNELS = {"lif": (<size_t>&lif32, <size_t>&lif64), "alif": (<size_t>&alif32, <size_t>&alif64)}
+
+
+#: The register limits the kernels are compiled with (``_fixed.pxd``), for the test that they equal
+#: ``nmgraph.core.fixed_point``'s.
+LIMITS = {"STATE_LIMIT": STATE_LIMIT, "STATE_MAX": STATE_MAX, "WRAP": WRAP}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nmgraph.core.fixed_point import ACTIVATION_SHIFT, DECAY_UNITY, STATE_LIMIT, THRESHOLD_SHIFT
+
 __all__ = [
     "STATE_LIMIT",
     "alif_step",
@@ -18,11 +20,6 @@ __all__ = [
     "splitmix_hash",
 ]
 
-#: 2**23: the 24-bit state registers hold values in (-2**23, 2**23).
-STATE_LIMIT = 1 << 23
-DECAY_UNITY = 4096
-ACTIVATION_SHIFT = 6
-THRESHOLD_SHIFT = 6
 
 _HASH_SEED = np.uint64(0x9E3779B97F4A7C15)
 _HASH_INDEX = np.uint64(0xBF58476D1CE4E5B9)

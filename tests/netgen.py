@@ -7,26 +7,43 @@ import scipy.sparse
 from hypothesis import strategies as st
 
 import nmgraph as nm
-from nmgraph.processes import ALIF, IF, LIF, Dense, PoissonSource, Sparse, SpikeGenerator
+from nmgraph.processes import (
+    ALIF,
+    IF,
+    LIF,
+    Dense,
+    LIFRefractory,
+    PoissonSource,
+    Sparse,
+    SpikeGenerator,
+)
+
+NEURON_KINDS = ("lif", "alif", "if")
 
 
 def random_network(seed: int, *, n_pops: int = 3, max_size: int = 40, max_delay: int = 8,
                    p_connect: float = 0.5, even_weights: bool = False,
-                   recurrent: bool = True) -> nm.Network:
-    """A random network of LIF/ALIF/IF populations driven by Poisson and generator sources,
-    with Dense and Sparse projections (several into one port, recurrent loops, delays)."""
+                   recurrent: bool = True, kinds: tuple[str, ...] = NEURON_KINDS) -> nm.Network:
+    """A random network of neuron populations of the given kinds (LIF, ALIF, IF,
+    LIFRefractory) driven by Poisson and generator sources, with Dense and Sparse projections
+    (several into one port, recurrent loops, delays)."""
     rng = np.random.default_rng(seed)
     net = nm.Network(f"random{seed}")
     pops = []
     for i in range(n_pops):
         n = int(rng.integers(1, max_size + 1))
-        kind = rng.integers(3)
+        kind = kinds[int(rng.integers(len(kinds)))]
         common = {"vth": int(rng.integers(1, 200)), "bias_mant": int(rng.integers(-50, 200)),
                   "bias_exp": int(rng.integers(0, 3))}
-        if kind == 0:
+        if kind == "lif_refractory":
+            pop = LIFRefractory(shape=(n,), du=int(rng.integers(0, 4096)),
+                                dv=int(rng.integers(0, 4096)),
+                                refractory_period=rng.integers(0, 6, n), name=f"ref{i}",
+                                **common)
+        elif kind == "lif":
             pop = LIF(shape=(n,), du=int(rng.integers(0, 4096)), dv=int(rng.integers(0, 4096)),
                       name=f"lif{i}", **common)
-        elif kind == 1:
+        elif kind == "alif":
             pop = ALIF(shape=(n,), du=int(rng.integers(0, 4096)), dv=int(rng.integers(0, 4096)),
                        db=int(rng.integers(0, 4096)), beta=int(rng.integers(0, 100)),
                        name=f"alif{i}", **common)

@@ -28,6 +28,7 @@ from nmgraph.processes import (
     IF,
     LIF,
     Dense,
+    LIFRefractory,
     PoissonSource,
     Sparse,
     SpikeGenerator,
@@ -76,6 +77,11 @@ def _alif() -> ALIF:
                 b=np.array([0, 1, 2**23 - 1, 5]), name="alif")
 
 
+def _lif_refractory() -> LIFRefractory:
+    return LIFRefractory(shape=3, du=5, dv=6, vth=12, refractory_period=np.array([0, 2, 9]),
+                         refractory=np.array([0, 1, 9]), name="ref")
+
+
 def _if() -> IF:
     return IF(shape=(5,), vth=2**17 - 1, bias_mant=-(2**12), bias_exp=7, v=np.arange(5),
               name="if.neurons")
@@ -120,6 +126,7 @@ def _hierarchical() -> Hierarchical:
 EXAMPLES: dict[type[Process], Callable[[], Process]] = {
     LIF: _lif,
     ALIF: _alif,
+    LIFRefractory: _lif_refractory,
     IF: _if,
     Dense: _dense,
     Sparse: _sparse,

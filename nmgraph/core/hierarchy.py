@@ -38,6 +38,8 @@ class Hierarchical(Process):
         super().__init__(name)
         self.children = Network(self.name)
         self.children.owner = self
+        #: Vars of children exposed as this process's own (``expose_var``), by name.
+        self.exposed_vars: dict[str, Any] = {}
         # No _finish(): subclasses keep their children as attributes (self.syn = self.add(...)).
 
     def add(self, process: Process) -> Process:
@@ -61,6 +63,19 @@ class Hierarchical(Process):
         exposed = make(name, port.shape, port.kind)
         exposed.target = port
         return exposed
+
+    def expose_var(self, name: str, var: Any) -> Any:
+        """Make a child's Var readable and settable through this process, as Lava's Var
+        aliasing: ``rt.get(layer, name)``, ``rt.set(...)``, ``rt.record(...)`` act on the child's
+        Var."""
+        owner = getattr(var, "owner", None)
+        if owner is None or getattr(owner, "network", None) is not self.children:
+            raise ValidationError(self, name, "expose_var() takes a Var of one of its own "
+                                  "children", var)
+        if name in self.exposed_vars or name in self.ports:
+            raise ValidationError(self, name, "this name is already taken")
+        self.exposed_vars[name] = var
+        return var
 
     @property
     def shape(self) -> tuple[int, ...]:

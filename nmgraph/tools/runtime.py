@@ -12,6 +12,7 @@ import numpy as np
 from nmgraph.compilers.ir import NetworkIR, PopulationIR
 from nmgraph.compilers.lower import lower
 from nmgraph.core.errors import SimulationError, ValidationError
+from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.network import Network
 from nmgraph.core.process import Process
 from nmgraph.processes.base import PopulationProcess
@@ -109,13 +110,16 @@ class Runtime:
     def record(self, process: Process | str, var: str) -> None:
         """Record ``var`` of ``process`` after every step from the next one on."""
         self._check_open()
+        process, var = self._resolve(process, var)
         pop = self._population(process)
         self._check_var(process, pop, var, state_only=True)
         self._backend.record(pop.name, var)
 
     # -- results ---------------------------------------------------------------------------------
     def spikes(self, process: Process | str) -> SpikeEvents:
-        """Spikes of a neuron or source process, sorted by time then index."""
+        """Spikes of a neuron or source process (of a hierarchical process: of the child whose
+        ``s_out`` it exposes), sorted by time then index."""
+        process, _ = self._resolve(process, None)
         pop = self._population(process)
         times, indices = self._backend.spike_events(pop.name)
         order = np.lexsort((indices, times))
@@ -123,6 +127,7 @@ class Runtime:
 
     def recorded(self, process: Process | str, var: str) -> np.ndarray:
         """Recorded values of ``var``: int64 array ``(steps recorded, n)``."""
+        process, var = self._resolve(process, var)
         pop = self._population(process)
         try:
             _, data = self._backend.recorded(pop.name, var)
@@ -133,6 +138,7 @@ class Runtime:
 
     def get(self, process: Process | str, var: str) -> np.ndarray:
         """Current value of ``var`` (a copy, in the process's shape)."""
+        process, var = self._resolve(process, var)
         pop = self._population(process)
         self._check_var(process, pop, var)
         return self._backend.get(pop.name, var).reshape(pop.shape)
@@ -140,6 +146,7 @@ class Runtime:
     def set(self, process: Process | str, var: str, value: Any) -> None:
         """Set ``var`` between runs (validated against the Var's range; scalars broadcast)."""
         self._check_open()
+        process, var = self._resolve(process, var)
         pop = self._population(process)
         self._check_var(process, pop, var)
         declared = self._declared_var(process, pop, var)
@@ -208,6 +215,24 @@ class Runtime:
                                   "run or change state")
 
     # -- resolving processes -----------------------------------------------------------------------
+    @staticmethod
+    def _resolve(process: Process | str, var: str | None) -> tuple[Process | str, str | None]:
+        """A hierarchical process stands for a child: for a Var it exposes
+        (``expose_var``), that Var's process; otherwise the child whose ``s_out`` it exposes."""
+        while isinstance(process, Hierarchical):
+            if var is not None and var in process.exposed_vars:
+                exposed = process.exposed_vars[var]
+                process, var = exposed.owner, exposed.name
+                continue
+            port = process.ports.get("s_out")
+            if port is None:
+                raise SimulationError(
+                    f"{_label(process)} is hierarchical and exposes no 's_out': expose a child's "
+                    f"(self.expose('s_out', child.s_out)) or its Vars (self.expose_var(...)), "
+                    f"or ask a child (e.g. rt.spikes('{process.name}/<child>'))")
+            process = port.resolve().process
+        return process, var
+
     def _population(self, process: Process | str) -> PopulationIR:
         if isinstance(process, str):
             name = process
