@@ -1,6 +1,6 @@
 # cython: language_level=3
 """Inline fixed-point arithmetic shared by the Cython kernels (DESIGN §4): one definition of each
-equation, used by ``_neurons.pyx`` (the per-array kernels) and ``_cores.pyx`` (the fused per-worker
+equation, used by ``_neurons.pyx`` (the per-array kernels) and ``_worker_kernel.pyx`` (the fused per-worker
 step). A header only: no module is built from it; ``cimport`` copies the inline bodies.
 
 Arithmetic that could overflow int64 on out-of-range inputs is done modulo 2**64 (through uint64),

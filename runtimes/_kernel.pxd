@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The interface between the per-worker step (``_cores.pyx``) and the models' Cython kernels.
+"""The interface between the per-worker step (``_worker_kernel.pyx``) and the models' Cython kernels.
 
 A worker's units are cut into *runs*: units of one population, consecutive in the worker and in
 the population. Each run has one ``KernelRun`` record; the step calls the run's kernel once per

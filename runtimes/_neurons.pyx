@@ -24,7 +24,7 @@ memoryviews (parameters int32, state/input/bias int64, spikes uint8 written 0/1;
 spikes. No Python object is touched per neuron.
 
 The equations themselves live once, as inline functions, in ``_fixed.pxd`` (shared with the fused
-per-worker step of ``_cores.pyx``). Build note: Cython finds a ``.pxd`` by its dotted name
+per-worker step of ``_worker_kernel.pyx``). Build note: Cython finds a ``.pxd`` by its dotted name
 (``<include dir>/nmgraph/runtimes/_fixed.pxd``); setup.py provides that path as a tree of links
 under ``build/cython_include``. ``_neurons.pxd`` holds declarations only.
 """

@@ -24,7 +24,7 @@ from nmgraph.compilers.executable import Executable
 from nmgraph.core.errors import SimulationError, WorkerError
 from nmgraph.core.models import model_named
 from nmgraph.runtimes import _logging
-from nmgraph.runtimes._cores import COUNTER_NAMES
+from nmgraph.runtimes._worker_kernel import COUNTER_NAMES
 from nmgraph.runtimes.multicore_program import (
     WorkerProgram,
     assign_workers,

@@ -23,7 +23,6 @@ import numpy as np
 from nmgraph.compilers.executable import Executable
 from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import FieldSet, PopulationModel, model_named
-from nmgraph.runtimes._cores import COUNTER_NAMES, FANOUT_DTYPE, KERNEL_RUN_DTYPE, SEGMENT_DTYPE
 from nmgraph.runtimes._fanout import (
     MIXED_DELAYS,
     OWN_WEIGHTS,
@@ -31,6 +30,12 @@ from nmgraph.runtimes._fanout import (
     max_input_magnitude,
     scatter_cores,
     split_segments,
+)
+from nmgraph.runtimes._worker_kernel import (
+    COUNTER_NAMES,
+    FANOUT_DTYPE,
+    KERNEL_RUN_DTYPE,
+    SEGMENT_DTYPE,
 )
 
 __all__ = ["UnitRun", "WorkerProgram", "assign_workers", "build_programs", "kernel_entry",
@@ -73,7 +78,7 @@ class UnitRun:
 
 @dataclass(eq=False)
 class WorkerProgram:
-    """Everything one worker needs (see ``_cores.pyx`` for how the kernel reads it)."""
+    """Everything one worker needs (see ``_worker_kernel.pyx`` for how the kernel reads it)."""
 
     rank: int
     n_workers: int

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR
-from nmgraph.runtimes.reference import ReferenceSimulator
+from nmgraph.runtimes.reference_simulator import ReferenceSimulator
 from nmgraph.runtimes.results import Counters
 from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
 

@@ -106,7 +106,7 @@ class WorkerLoop:
     """Serves the host's commands for one worker."""
 
     def __init__(self, program: WorkerProgram, transport: Any, conn: Any) -> None:
-        from nmgraph.runtimes._cores import WorkerKernel
+        from nmgraph.runtimes._worker_kernel import WorkerKernel
 
         self.program = program
         self.transport = transport

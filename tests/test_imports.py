@@ -37,7 +37,7 @@ MODULES = _module_names()
 def test_walk_reaches_every_layer() -> None:
     for name in ("nmgraph.core.network", "nmgraph.tools.plot", "nmgraph.tools.cli", "nmgraph.tools.demo",
                  "nmgraph.processes.neurons", "nmgraph.compilers.lower",
-                 "nmgraph.runtimes.reference", "nmgraph.runtimes._neurons"):
+                 "nmgraph.runtimes.reference_simulator", "nmgraph.runtimes._worker_kernel"):
         assert name in MODULES
 
 

@@ -15,7 +15,7 @@ import nmgraph as nm
 from nmgraph.core import fixed_point
 from nmgraph.core.models import registered_models
 from nmgraph.runtimes import _k_lif
-from nmgraph.runtimes._cores import apply_kernels
+from nmgraph.runtimes._worker_kernel import apply_kernels
 from nmgraph.runtimes.multicore_program import UnitRun, kernel_records
 from nmgraph.runtimes.registry import model_named
 
