@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nmgraph._version import __version__
 from nmgraph.compilers.executable import CoreTables, Executable
 from nmgraph.compilers.hardware import HardwareProfile
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
@@ -66,8 +67,6 @@ def save_executable(exe: Executable, path: str | os.PathLike[str]) -> Path:
 def executable_payload(exe: Executable, prefix: str = "arrays"
                        ) -> tuple[dict[str, Any], list[tuple[str, np.ndarray]]]:
     """The JSON document and array members that describe ``exe`` (for this file and snapshots)."""
-    import nmgraph
-
     arrays = _Arrays(prefix)
     ir = exe.ir
     populations = [{
@@ -84,7 +83,7 @@ def executable_payload(exe: Executable, prefix: str = "arrays"
     } for i, proj in enumerate(ir.projections)]
     part = exe.partition
     document = {
-        "format": FORMAT, "version": FORMAT_VERSION, "nmgraph": nmgraph.__version__,
+        "format": FORMAT, "version": FORMAT_VERSION, "nmgraph": __version__,
         "profile": exe.profile.to_dict(),
         "ir": {"name": ir.name, "populations": populations, "projections": projections},
         "partition": {"unit_core": arrays.put("partition/unit_core", part.unit_core),

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nmgraph._version import __version__
 from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.executable_io import executable_from_payload, executable_payload
 from nmgraph.core.archive import ArchiveReader, write_archive
@@ -30,8 +31,6 @@ SUFFIX = ".nms"
 
 def save_snapshot(exe: Executable, state: RunState, path: str | os.PathLike[str]) -> Path:
     """Write ``exe`` and ``state`` to one file (``.nms`` added when there is no suffix)."""
-    import nmgraph
-
     path = Path(os.fspath(path))
     if not path.suffix:
         path = path.with_name(path.name + SUFFIX)
@@ -47,7 +46,7 @@ def save_snapshot(exe: Executable, state: RunState, path: str | os.PathLike[str]
                         ("spike_units", state.spike_units)):
         members.append((f"state/{name}.npy", np.asarray(array)))
     document = {
-        "format": FORMAT, "version": FORMAT_VERSION, "nmgraph": nmgraph.__version__,
+        "format": FORMAT, "version": FORMAT_VERSION, "nmgraph": __version__,
         "t": int(state.t), "values": values, "counters": state.counters,
         "per_process": state.per_process, "executable": exe_document,
     }

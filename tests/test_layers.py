@@ -18,11 +18,7 @@ ROOTS = {
 
 #: Upward imports that are known and scheduled for removal, as (file relative to the repository,
 #: imported module). Each one is a debt, not a permission: remove the entry with the import.
-PENDING: set[tuple[str, str]] = {
-    # the version is read from the facade; nmgraph._version is the module to import instead
-    ("compilers/executable_io.py", "nmgraph"),
-    ("runtimes/snapshot.py", "nmgraph"),
-}
+PENDING: set[tuple[str, str]] = set()
 
 
 def test_no_import_points_upward() -> None:
