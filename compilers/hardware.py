@@ -66,6 +66,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from nmgraph.core.errors import FileFormatError, ValidationError
+from nmgraph.core.jsonable import loads_strict
 
 __all__ = [
     "BUILTIN_NAMES",
@@ -930,8 +931,8 @@ def load_profile_file(path: str | os.PathLike[str]) -> HardwareProfile:
         raise FileFormatError(f"{where}: cannot be read ({exc})") from None
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = loads_strict(text)
+        except ValueError as exc:
             raise FileFormatError(f"{where}: not valid JSON ({exc})") from None
     else:
         try:

@@ -1,5 +1,6 @@
 """Zip archives of JSON plus ``.npy`` members, the one container of every nmgraph file
-(networks, executables, runtime snapshots). Written atomically, read without pickle."""
+(networks, executables, runtime snapshots). Written atomically by :func:`write_archive`, read by
+:class:`ArchiveReader` (strict JSON, no pickle)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from nmgraph._version import __version__
 from nmgraph.core.errors import FileFormatError
+from nmgraph.core.jsonable import loads_strict
 
 __all__ = ["ArchiveReader", "read_array_member", "write_archive"]
 
@@ -98,58 +101,87 @@ def _write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 class ArchiveReader:
-    """Reads a JSON document and its array members from an nmgraph archive, with errors that
-    name the file. Use as a context manager::
+    """The one reader of nmgraph files: a zip archive holding a strict-JSON document (no ``NaN``
+    or ``Infinity``) and ``.npy`` members, read without pickle. Every error is a
+    :class:`FileFormatError` that names the file (and the member at fault). Use as a context
+    manager::
 
         with ArchiveReader(path, "nmgraph-executable", max_version=1) as reader:
             document = reader.document
             weights = reader.array(document["weights"], "projection 0")
+
+    The document must be a JSON object with ``"format": file_format`` and an integer
+    ``"version"`` from 1 to ``max_version``; ``kind`` names the file in messages (``"nmgraph
+    network"``; by default the format name).
     """
 
     def __init__(self, path: str | os.PathLike[str], file_format: str, max_version: int,
-                 member: str = "document.json") -> None:
+                 member: str = "document.json", *, kind: str | None = None) -> None:
         self.path = Path(os.fspath(path))
         self.file_format = file_format
         self.max_version = max_version
         self.member = member
+        self.kind = kind or file_format
         self._archive: zipfile.ZipFile | None = None
         self.document: dict[str, Any] = {}
 
     def fail(self, message: str) -> FileFormatError:
+        """The error to raise (``raise reader.fail(...) from cause``): it names the file."""
         return FileFormatError(f"{self.path}: {message}")
 
     def __enter__(self) -> ArchiveReader:
-        import json
-
-        if not self.path.is_file():
-            raise self.fail("no such file")
+        self._archive = self._open()
         try:
-            self._archive = zipfile.ZipFile(self.path)
-            raw = self._archive.read(self.member)
-            document = json.loads(raw.decode("utf-8"))
-        except KeyError as exc:
+            self.document = self._read_document(self._archive)
+        except BaseException:
             self.close()
-            raise self.fail(f"not an {self.file_format} file (no {self.member})") from exc
-        except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
-            self.close()
-            raise self.fail(f"not a readable {self.file_format} file ({exc})") from exc
-        if not isinstance(document, dict) or document.get("format") != self.file_format:
-            self.close()
-            found = document.get("format") if isinstance(document, dict) else None
-            raise self.fail(f"not an {self.file_format} file (format {found!r})")
-        version = document.get("version")
-        if not isinstance(version, int) or version < 1:
-            self.close()
-            raise self.fail(f"bad format version {version!r}")
-        if version > self.max_version:
-            self.close()
-            raise self.fail(f"written in {self.file_format} version {version} by nmgraph "
-                            f"{document.get('nmgraph', '?')}; this nmgraph reads versions up to "
-                            f"{self.max_version}: upgrade nmgraph")
-        self.document = document
+            raise
         return self
 
+    def _open(self) -> zipfile.ZipFile:
+        if self.path.is_dir():
+            raise self.fail(f"is a directory, not an {self.kind} file")
+        if not self.path.exists():
+            raise self.fail("no such file")
+        try:
+            return zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise self.fail(f"not an {self.kind} file (not a zip archive, or a truncated one: "
+                            f"{exc})") from exc
+        except OSError as exc:
+            raise self.fail(f"cannot be read ({exc})") from exc
+
+    def _read_document(self, archive: zipfile.ZipFile) -> dict[str, Any]:
+        try:
+            raw = archive.read(self.member)
+        except KeyError as exc:
+            raise self.fail(f"not an {self.kind} file (the archive has no {self.member})") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise self.fail(f"{self.member} is corrupt ({exc})") from exc
+        try:
+            document = loads_strict(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise self.fail(f"{self.member} is not valid JSON ({exc})") from exc
+        if not isinstance(document, dict):
+            raise self.fail(f"{self.member} must hold a JSON object, not "
+                            f"{type(document).__name__}")
+        found = document.get("format")
+        if found != self.file_format:
+            raise self.fail(f"not an {self.kind} file (format {found!r}, expected "
+                            f"{self.file_format!r})")
+        version = document.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise self.fail(f"invalid file format version {version!r}")
+        if version > self.max_version:
+            writer = document.get("nmgraph")
+            by = f" by nmgraph {writer}" if isinstance(writer, str) else ""
+            raise self.fail(f"written{by} in file format version {version}, but nmgraph "
+                            f"{__version__} reads versions up to {self.max_version}; upgrade "
+                            "nmgraph (pip install --upgrade nmgraph) to load it")
+        return document
+
     def array(self, member: Any, where: str) -> np.ndarray:
+        """The ``.npy`` member named ``member`` (``where`` says what refers to it, for errors)."""
         if self._archive is None:
             raise self.fail("archive is closed")
         return read_array_member(self._archive, member, where, self.fail)

@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from nmgraph._version import __version__
-from nmgraph.core.archive import read_array_member, write_archive
+from nmgraph.core.archive import ArchiveReader, write_archive
 from nmgraph.core.errors import FileFormatError, NmgraphError, ValidationError
 from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.network import Network
@@ -261,13 +261,10 @@ def load_network(path: str | os.PathLike[str]) -> Network:
         message names the file and what is wrong; the underlying error is chained.
     """
     path = Path(os.fspath(path))
-    if not path.exists():
-        raise FileFormatError(f"{path}: no such file")
-    if path.is_dir():
-        raise FileFormatError(f"{path}: is a directory, not an nmgraph network file")
     try:
-        with zipfile.ZipFile(path) as archive:
-            return _Decoder(path, archive).network()
+        with ArchiveReader(path, FORMAT, FORMAT_VERSION, member=_STRUCTURE,
+                           kind="nmgraph network") as reader:
+            return _Decoder(reader).network()
     except FileFormatError:
         raise
     except zipfile.BadZipFile as exc:
@@ -281,17 +278,16 @@ def load_network(path: str | os.PathLike[str]) -> Network:
 
 
 class _Decoder:
-    def __init__(self, path: Path, archive: zipfile.ZipFile) -> None:
-        self.path = path
-        self.archive = archive
+    """Rebuilds the Network from the document and arrays of an open :class:`ArchiveReader`."""
 
-    def fail(self, message: str) -> FileFormatError:
-        """The error to raise (``raise self.fail(...) from cause``): it names the file."""
-        return FileFormatError(f"{self.path}: {message}")
+    def __init__(self, reader: ArchiveReader) -> None:
+        self.reader = reader
+        self.fail = reader.fail
+        self.array = reader.array
 
     # -- document -------------------------------------------------------------------------------
     def network(self) -> Network:
-        document = self.document()
+        document = self.reader.document
         name = self.field(document, "name", str, "the document")
         try:
             net = Network(name)
@@ -299,39 +295,6 @@ class _Decoder:
             raise self.fail(f"bad network name ({exc})") from exc
         self.fill(net, document, "the network")
         return net
-
-    def document(self) -> dict[str, Any]:
-        try:
-            raw = self.archive.read(_STRUCTURE)
-        except KeyError as exc:
-            raise self.fail("not an nmgraph network file (the archive has no "
-                            f"{_STRUCTURE})") from exc
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise self.fail(f"{_STRUCTURE} is corrupt ({exc})") from exc
-
-        def no_constants(name: str) -> Any:
-            raise ValueError(f"non-standard JSON constant {name}")
-
-        try:
-            document = json.loads(raw.decode("utf-8"), parse_constant=no_constants)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise self.fail(f"{_STRUCTURE} is not valid JSON ({exc})") from exc
-        if not isinstance(document, dict):
-            raise self.fail(f"{_STRUCTURE} must hold a JSON object, not "
-                            f"{type(document).__name__}")
-        fmt = document.get("format")
-        if fmt != FORMAT:
-            raise self.fail(f"not an nmgraph network file (format {fmt!r}, expected {FORMAT!r})")
-        version = document.get("version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise self.fail(f"invalid file format version {version!r}")
-        if version > FORMAT_VERSION:
-            writer = document.get("nmgraph")
-            by = f" by nmgraph {writer}" if isinstance(writer, str) else ""
-            raise self.fail(f"written{by} in file format version {version}, but nmgraph "
-                            f"{__version__} reads versions up to {FORMAT_VERSION}; upgrade "
-                            "nmgraph (pip install --upgrade nmgraph) to load it")
-        return document
 
     def field(self, obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
         if key not in obj:
@@ -460,9 +423,6 @@ class _Decoder:
         except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise self.fail(f"{where}: bad {tag!r} value {_short(body)} ({exc})") from exc
         return self.array(body, where)
-
-    def array(self, member: Any, where: str) -> np.ndarray:
-        return read_array_member(self.archive, member, where, self.fail)
 
 
 def _expect(value: Any, kind: type) -> Any:

@@ -1,14 +1,16 @@
-"""Conversion of report values (NumPy scalars and arrays, tuples, mappings) to plain JSON types."""
+"""Plain JSON: report values (NumPy scalars and arrays, tuples, mappings) converted to plain JSON
+types, and the strict parser every nmgraph file is read with."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["to_plain"]
+__all__ = ["loads_strict", "to_plain"]
 
 
 def to_plain(value: Any) -> Any:
@@ -28,3 +30,14 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """Parse strict JSON: the constants ``NaN``, ``Infinity`` and ``-Infinity``, which
+    :func:`json.loads` accepts by default and nmgraph never writes, raise :class:`ValueError`
+    (as every other parse error does)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name} (strict JSON has no NaN or Infinity)")
