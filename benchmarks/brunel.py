@@ -324,9 +324,11 @@ def _find(results: list[dict[str, Any]], size: tuple[int, int], kind: str,
 
 def format_report(results: list[dict[str, Any]]) -> str:
     """The markdown table, the rates lines and the targets section of a list of case results."""
-    lines = ["| tool | N | K | synapses | spikes | synaptic events/s | wall s / sim s | peak GiB | "
-             "compile / build s | vs Brian2 Cython | note |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    from nmgraph.core import markdown
+
+    header = ("tool", "N", "K", "synapses", "spikes", "synaptic events/s", "wall s / sim s",
+              "peak GiB", "compile / build s", "vs Brian2 Cython", "note")
+    rows = []
     sizes = list(dict.fromkeys((r["spec"]["n"], r["spec"]["k"]) for r in results
                                if r["spec"]["kind"] != "empty"))
     for size in sizes:
@@ -341,7 +343,7 @@ def format_report(results: list[dict[str, Any]]) -> str:
             note = result.get("note", "") if ok else _short(result.get("error", result.get("status")))
             build = result.get("compile_s", result.get("build_s"))
             wall = result["seconds"] / (result["steps"] * 1e-3) if ok else None
-            lines.append("| " + " | ".join([
+            rows.append([
                 _label(result), f"{size[0]:,}", f"{size[1]:,}",
                 f"{result['synapses']:,}" if "synapses" in result else "-",
                 f"{result['spikes']:,}" if ok and "spikes" in result else "-",
@@ -349,8 +351,8 @@ def format_report(results: list[dict[str, Any]]) -> str:
                 f"{result['peak_bytes'] / GIB:.2f}" if result.get("peak_bytes") else "-",
                 f"{build:.1f}" if ok and build is not None else "-",
                 f"{rate / base:.2f}x" if rate and base else "-",
-                str(note).replace("|", "/").replace("\n", " ")]) + " |")
-    lines.append("")
+                note])
+    lines = [markdown.table(header, rows), ""]
     for size in sizes:
         parts = []
         for result in results:
@@ -393,9 +395,7 @@ def format_report(results: list[dict[str, Any]]) -> str:
                      + ("; ABOVE the CPU count: other work shared the CPUs, so the timings (above "
                         "all those with 2 workers or threads) are not reliable" if busy else ""))
     lines += ["", "Targets (issue 5; ratios of synaptic events per second from this one run):", "",
-              "| target | measured | met |", "|---|---|---|"]
-    for name, measured, met in targets(results):
-        lines.append(f"| {name} | {measured} | {met} |")
+              markdown.table(("target", "measured", "met"), targets(results))]
     return "\n".join(lines)
 
 

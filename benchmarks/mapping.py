@@ -192,9 +192,11 @@ def run_in_subprocess(case: Case, seed: int, timeout: float) -> dict:
 
 
 def format_table(results: list[dict]) -> str:
+    from nmgraph.core import markdown
+
     head = ["case", "synapses", "profile", "partition", "place", "cores", "bound", "build",
             *PASSES, "compile", "peak MiB", "x-msg/spk", "hop-msg"]
-    rows = [head]
+    rows = []
     for r in results:
         if "error" in r:
             rows.append([r["case"], "error: " + r["error"]] + [""] * (len(head) - 2))
@@ -207,11 +209,7 @@ def format_table(results: list[dict]) -> str:
             f"{r['compile_s']:.1f}", f"{r['peak_mib']:.0f}",
             f"{r['inter_core_per_spike']:.2f}" if "inter_core_per_spike" in r else "",
             f"{r['hop_messages']:,}" if "hop_messages" in r else ""])
-    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(head))]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |"
-             for row in rows]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
+    return markdown.table(head, rows, pad=True)
 
 
 def main() -> None:

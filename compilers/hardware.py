@@ -65,6 +65,7 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from nmgraph.core import markdown
 from nmgraph.core.errors import FileFormatError, ValidationError
 from nmgraph.core.jsonable import loads_strict
 
@@ -615,19 +616,16 @@ class HardwareProfile:
 
     def to_markdown(self) -> str:
         """Every constant with its value, source and uncertainty, as a markdown table."""
-        lines = [f"### {self.name}", "", self.description, "",
-                 "| constant | value | uncertain | source |", "|---|---|---|---|"]
-        for key in _CONSTANTS:
-            lines.append(f"| {key} | {_show(getattr(self, key))} | "
-                         f"{'yes' if key in self.uncertain else ''} | "
-                         f"{_md(self.sources.get(key, ''))} |")
+        rows = [(key, _show(getattr(self, key)), "yes" if key in self.uncertain else "",
+                 self.sources.get(key, "")) for key in _CONSTANTS]
         for key in EnergyModel.constant_names():
             value = getattr(self.energy, key)
             if value is None and key not in self.energy.sources:
                 continue
-            lines.append(f"| energy.{key} | {_show(value)} | "
-                         f"{'yes' if key in self.energy.uncertain else ''} | "
-                         f"{_md(self.energy.sources.get(key, ''))} |")
+            rows.append((f"energy.{key}", _show(value), "yes" if key in self.energy.uncertain else "",
+                         self.energy.sources.get(key, "")))
+        lines = [f"### {self.name}", "", self.description, "",
+                 markdown.table(("constant", "value", "uncertain", "source"), rows)]
         if self.energy.note:
             lines += ["", f"Energy: {self.energy.note}"]
         return "\n".join(lines) + "\n"
@@ -911,10 +909,6 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 # --------------------------------------------------------------------------------------------------
 # loading
 # --------------------------------------------------------------------------------------------------
@@ -997,9 +991,10 @@ def load_profile(spec: Any) -> HardwareProfile:
 def profiles_table(profiles: Iterable[HardwareProfile] | None = None) -> str:
     """A markdown table of the limits of the built-in (or given) profiles; ``*`` = uncertain."""
     profiles = list(builtin_profiles().values() if profiles is None else profiles)
-    header = ("| profile | neurons/core | axons in | axons out | synapses/core | cores/chip (mesh) "
-              "| topology | max delay | weights | router entries | step | systems |")
-    lines = [header, "|" + "---|" * 12]
+    header = ("profile", "neurons/core", "axons in", "axons out", "synapses/core",
+              "cores/chip (mesh)", "topology", "max delay", "weights", "router entries", "step",
+              "systems")
+    rows = []
 
     def cell(p: HardwareProfile, key: str, text: str | None = None) -> str:
         value = getattr(p, key)
@@ -1020,8 +1015,8 @@ def profiles_table(profiles: Iterable[HardwareProfile] | None = None) -> str:
         if p.cores_per_chip is None:
             cores = "as many as needed"
         else:
-            rows, cols = p.mesh()
-            cores = f"{p.cores_per_chip} ({rows}x{cols})"
+            mesh_rows, mesh_cols = p.mesh()
+            cores = f"{p.cores_per_chip} ({mesh_rows}x{mesh_cols})"
         if "cores_per_chip" in p.uncertain or "mesh_shape" in p.uncertain:
             cores += "*"
         axons_out = cell(p, "axons_out_per_core")
@@ -1031,11 +1026,11 @@ def profiles_table(profiles: Iterable[HardwareProfile] | None = None) -> str:
         step = "async" if p.time_step_s is None else f"{p.time_step_s * 1e3:g} ms"
         systems = ", ".join(f"{k} {v}" for k, v in p.systems.items()) or "-"
         systems += "*" if "systems" in p.uncertain else ""
-        lines.append(" | ".join([
-            f"| {p.name}", cell(p, "neurons_per_core"), cell(p, "axons_in_per_core"), axons_out,
+        rows.append((
+            p.name, cell(p, "neurons_per_core"), cell(p, "axons_in_per_core"), axons_out,
             synapses, cores, cell(p, "topology"), cell(p, "max_delay"), weights,
             cell(p, "router_entries_per_chip", None if p.router_entries_per_chip else "-"),
-            step + ("*" if "time_step_s" in p.uncertain else ""), systems]) + " |")
-    lines += ["", "`*` uncertain: a secondary-source figure or nmgraph's own choice; "
-              "see the profile's sources (`nmgraph hw NAME`)."]
-    return "\n".join(lines) + "\n"
+            step + ("*" if "time_step_s" in p.uncertain else ""), systems))
+    note = ("`*` uncertain: a secondary-source figure or nmgraph's own choice; see the profile's "
+            "sources (`nmgraph hw NAME`).")
+    return markdown.table(header, rows) + "\n\n" + note + "\n"

@@ -39,6 +39,7 @@ import numpy as np
 
 from nmgraph.compilers.mapping import RESOURCES
 from nmgraph.compilers.quantize import QuantizationReport
+from nmgraph.core import markdown
 from nmgraph.core.jsonable import to_plain
 
 __all__ = ["MappingReport", "ResourceUse", "RouterTables", "TrafficSummary", "build_report",
@@ -458,13 +459,6 @@ def _share(part: float, total: float) -> str:
     return _pct(part / total) if total else "-"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |"
-              for row in rows]
-    return "\n".join(lines)
-
-
 def _md_summary(report: MappingReport) -> str:
     traffic = report.traffic
     leaving = traffic.between_cores + traffic.between_chips
@@ -489,7 +483,7 @@ def _md_summary(report: MappingReport) -> str:
         ("compile time", f"{sum(report.timings_s.values()):.3f} s"),
     ]
     text = (f"# Mapping report: '{report.network}' on {report.profile}\n\n"
-            + _table(("summary", ""), rows))
+            + markdown.table(("summary", ""), rows))
     if report.notes:
         text += "\n\nNotes:\n" + "\n".join(f"- {note}" for note in report.notes)
     return text
@@ -534,7 +528,7 @@ def _md_resources(report: MappingReport) -> str:
                      _pct(stats["max_fraction"])))
     header = ("resource", "limit per core", "lower bound (cores)", "over", "min", "mean", "max",
               "min % of limit", "mean % of limit", "max % of limit")
-    return "## Utilisation per core\n\n" + _table(header, rows)
+    return "## Utilisation per core\n\n" + markdown.table(header, rows)
 
 
 def _md_traffic(report: MappingReport) -> str:
@@ -556,8 +550,8 @@ def _md_traffic(report: MappingReport) -> str:
     return (f"## Traffic ({traffic.basis})\n\n"
             f"A message is one spike delivered to one destination core; {routed}, counted on "
             f"the mesh of {traffic.hop_grid}.\n\n"
-            + _table(("messages", traffic.basis, "share"), rows) + "\n\n"
-            + _table(("hops", traffic.basis), hops))
+            + markdown.table(("messages", traffic.basis, "share"), rows) + "\n\n"
+            + markdown.table(("hops", traffic.basis), hops))
 
 
 def _fanout_text(report: MappingReport) -> str:
@@ -577,7 +571,7 @@ def _md_hops(report: MappingReport) -> str:
         bar = "#" * round(BAR_WIDTH * count / peak) if peak else ""
         rows.append((label, _num(count), _share(count, total), bar))
     return (f"## Hop histogram (path length of each message, on the mesh of "
-            f"{report.traffic.hop_grid})\n\n" + _table(("hops", "messages", "share", ""), rows))
+            f"{report.traffic.hop_grid})\n\n" + markdown.table(("hops", "messages", "share", ""), rows))
 
 
 def _hop_bins(histogram: np.ndarray) -> list[tuple[int, int, float]]:
@@ -602,7 +596,7 @@ def _md_router(report: MappingReport) -> str:
         text += f" **Overflowing chips: {', '.join(map(str, router.overflowing))}.**"
     if used.size > MAX_CHIP_ROWS:
         text += f" First {MAX_CHIP_ROWS} chips below; every chip in `to_json()`."
-    return text + "\n\n" + _table(("chip", "entries", "% of limit"), rows)
+    return text + "\n\n" + markdown.table(("chip", "entries", "% of limit"), rows)
 
 
 def _md_quantization(report: MappingReport) -> str:
@@ -613,7 +607,7 @@ def _md_quantization(report: MappingReport) -> str:
     header = ("projection", "pre -> post", "synapses", "changed", "zeroed", "max error",
               "mean error", "rule")
     text = f"## Quantization\n\n{quant.summary()}. Errors in units of `w << weight_exp`."
-    return text + ("\n\n" + _table(header, rows) if rows else "")
+    return text + ("\n\n" + markdown.table(header, rows) if rows else "")
 
 
 def _md_cores(report: MappingReport) -> str:
@@ -633,7 +627,7 @@ def _md_cores(report: MappingReport) -> str:
     text = "## Cores"
     if shown < report.n_cores:
         text += f"\n\nFirst {shown} of {report.n_cores:,} cores; every core in `to_json()`."
-    return text + "\n\n" + _table(header, rows)
+    return text + "\n\n" + markdown.table(header, rows)
 
 
 def _slices_text(slices: list[tuple[str, int, int]]) -> str:
@@ -656,4 +650,4 @@ def _md_timings(report: MappingReport) -> str:
         return ""
     rows = [(name, f"{seconds:.4f}") for name, seconds in report.timings_s.items()]
     rows.append(("total", f"{sum(report.timings_s.values()):.4f}"))
-    return "## Compile time per pass\n\n" + _table(("pass", "seconds"), rows)
+    return "## Compile time per pass\n\n" + markdown.table(("pass", "seconds"), rows)

@@ -122,6 +122,7 @@ from typing import Any
 
 import numpy as np
 
+from nmgraph.core import markdown
 from nmgraph.core.errors import ValidationError
 from nmgraph.core.jsonable import to_plain
 
@@ -1060,13 +1061,6 @@ def _constant(category: EnergyCategory) -> str:
     return format_si(category.constant, unit)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|").replace("\n", " ") for cell in row)
-              + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _md_summary(report: EnergyReport) -> str:
     total = _joules(report.total_j)
     if report.unknown:
@@ -1087,7 +1081,7 @@ def _md_summary(report: EnergyReport) -> str:
                              f"label {report.ann.label_text}"),
     ]
     return (f"# Energy report: '{report.network}' on {report.profile}\n\n"
-            + _table(("summary", ""), rows))
+            + markdown.table(("summary", ""), rows))
 
 
 def _md_categories(report: EnergyReport) -> str:
@@ -1100,7 +1094,7 @@ def _md_categories(report: EnergyReport) -> str:
         rows.append((c.label, f"{count} {c.count_unit}", _constant(c), joules, share,
                      "yes" if c.uncertain else "", f"{c.constant_name}: {c.source or '-'}"))
     header = ("category", "count", "constant", "energy", "share", "uncertain", "source")
-    text = "## Energy by category\n\n" + _table(header, rows)
+    text = "## Energy by category\n\n" + markdown.table(header, rows)
     if report.energy_note:
         text += f"\n\nProfile energy model: {report.energy_note}"
     return text
@@ -1115,7 +1109,7 @@ def _md_time(report: EnergyReport) -> str:
             ("barrier", _seconds(time.barrier_s) if time.barrier_s is not None else "-"),
             ("fixed tick", _seconds(time.tick_s) if time.tick_s is not None else "none"),
             ("keeps real time", time.real_time)]
-    text = "## Time per step\n\n" + _table(("", ""), rows)
+    text = "## Time per step\n\n" + markdown.table(("", ""), rows)
     if time.notes:
         text += "\n\n" + "\n".join(f"- {note}" for note in time.notes)
     return text
@@ -1135,7 +1129,7 @@ def _md_ann(report: EnergyReport) -> str:
                                                      if ann.partial and ann.ratio else "")),
             ("label", ann.label_text)]
     thresholds = ", ".join(f"{label} >= {lowest:g}x" for label, lowest in LABELS)
-    return ("## Compared with a dense ANN\n\n" + _table(("", ""), rows)
+    return ("## Compared with a dense ANN\n\n" + markdown.table(("", ""), rows)
             + f"\n\nLabels: {thresholds}, {WORST_LABEL} below.")
 
 
@@ -1149,7 +1143,7 @@ def _md_cores(report: EnergyReport) -> str:
              f"{100 * per_core[core] / report.total_j:.1f}%" if report.total_j else "-",
              _seconds(None if time is None else float(time[core])))
             for core in order]
-    text = "## Energy by core (highest first)\n\n" + _table(
+    text = "## Energy by core (highest first)\n\n" + markdown.table(
         ("core", "energy", "share", "compute per step"), rows)
     if report.n_cores > MAX_CORE_ROWS:
         text += f"\n\n{report.n_cores - MAX_CORE_ROWS:,} more cores in to_json()."

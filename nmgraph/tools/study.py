@@ -55,6 +55,7 @@ from nmgraph.compilers.hardware import BUILTIN_NAMES, load_profile
 from nmgraph.compilers.partition import STRATEGIES as PARTITIONS
 from nmgraph.compilers.pipeline import compile_network
 from nmgraph.compilers.place import STRATEGIES as PLACEMENTS
+from nmgraph.core import markdown
 from nmgraph.core.errors import NmgraphError, ValidationError
 from nmgraph.core.network import Network
 from nmgraph.tools.energy import (
@@ -388,13 +389,6 @@ def _caps(value: Any) -> list[int | None]:
     return items or [None]
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|").replace("\n", " ") for cell in row)
-              + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _written(text: str, path: str | Path | None) -> str:
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
@@ -445,7 +439,7 @@ def _markdown(result: StudyResult) -> str:
             "cores of the fullest resource. Energy from each profile's constants "
             "(`nmgraph hw NAME`); ANN / SNN: energy of the same network as a dense "
             f"{result.ann_energy} ANN stepped as often{per_mac}, over the SNN's energy; labels "
-            f"{thresholds}, {WORST_LABEL} below.", "", _table(header, rows)]
+            f"{thresholds}, {WORST_LABEL} below.", "", markdown.table(header, rows)]
     if notes:
         text += ["", *[f"{number}. {note}" for number, note in enumerate(notes, start=1)]]
     uncertain = _uncertain_constants(result)
