@@ -24,9 +24,10 @@ SUBPACKAGES = ["nmgraph.core", "nmgraph.tools", "nmgraph.runtimes.models"]
 KERNELS = ["_neurons", "_sync", "_fanout", "_worker_kernel", "_roofline",
            *sorted(path.stem for path in Path("runtimes").glob("_k_*.pyx"))]
 
-# Cython finds a module's .pxd under its dotted name (nmgraph/runtimes/_neurons.pxd), but the
-# sources live in runtimes/. A tree of links under build/ mirrors the package layout so that one
-# kernel module can cimport another (the multi-core kernel cimports the neuron kernels).
+# Cython finds a .pxd under its dotted name (nmgraph/runtimes/_fixed.pxd), but the sources live
+# in runtimes/. A tree of links under build/ mirrors the package layout so that the kernel modules
+# can cimport the shared headers (_fixed.pxd: the fixed-point equations; _kernel.pxd: the model
+# kernel interface).
 CYTHON_INCLUDE = Path("build", "cython_include")
 for package, folder in PACKAGE_DIRS.items():
     if package == "nmgraph":

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Cython neuron kernels: bit-identical to the NumPy specification ``runtimes/fixed_point.py``.
 
-LIF (per neuron, all int64, DESIGN §4)::
+LIF (per neuron, all int64)::
 
     u = decay(u, du + 1) + (a_in << 6);  if u > 2**23: u -= 2**24  elif u <= -2**23: u += 2**24
     v = clip(decay(v, dv) + u + bias, -(2**23 - 1), 2**23 - 1)     # bias = bias_mant << bias_exp
@@ -17,16 +17,16 @@ with ``decay(x, d) = sgn(x * (4096 - d)) * (|x * (4096 - d)| >> 12)`` (truncatio
 Poisson units: unit j with global index ``index_offset + j`` spikes at step t iff
 ``splitmix_hash(seed, index_offset + j, t) >> 32 < threshold[j]`` (threshold in 0..2**32).
 
-Layout: ``*_c`` functions take raw pointers and a length, are ``noexcept nogil`` and are declared in
-``_neurons.pxd`` for cimport by the multi-core runtime. The ``def`` wrappers take C-contiguous typed
-memoryviews (parameters int32, state/input/bias int64, spikes uint8 written 0/1; use
-``spiked.view(bool)`` for a boolean view), check lengths, release the GIL, and return the number of
-spikes. No Python object is touched per neuron.
+Layout: each function takes C-contiguous typed memoryviews (parameters int32, state/input/bias
+int64, spikes uint8 written 0/1; use ``spiked.view(bool)`` for a boolean view), checks lengths,
+releases the GIL for the loop and returns the number of spikes. No Python object is touched per
+neuron. The multi-core runtime does not call these: its model kernels (``_k_*.pyx``) run the same
+equations; these serve the tests and ``benchmarks/kernels.py``.
 
-The equations themselves live once, as inline functions, in ``_fixed.pxd`` (shared with the fused
-per-worker step of ``_worker_kernel.pyx``). Build note: Cython finds a ``.pxd`` by its dotted name
+The equations themselves live once, as inline functions, in ``_fixed.pxd`` (shared with the model
+kernels). Build note: Cython finds a ``.pxd`` by its dotted name
 (``<include dir>/nmgraph/runtimes/_fixed.pxd``); setup.py provides that path as a tree of links
-under ``build/cython_include``. ``_neurons.pxd`` holds declarations only.
+under ``build/cython_include``.
 """
 
 import numpy as np
@@ -35,52 +35,6 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from nmgraph.runtimes._fixed cimport alif_neuron, lif_neuron, splitmix
 
-
-cdef uint64_t splitmix_hash_c(uint64_t seed, uint64_t index, uint64_t t) noexcept nogil:
-    """Exported (non-inline) form of the hash; loops use the inline ``_fixed.splitmix``."""
-    return splitmix(seed, index, t)
-
-
-# ---- kernels ----------------------------------------------------------------------------------
-
-cdef Py_ssize_t lif_update_c(int64_t* u, int64_t* v, const int64_t* a_in, const int32_t* du,
-                             const int32_t* dv, const int32_t* vth, const int64_t* bias,
-                             uint8_t* spiked, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i, count = 0
-    cdef uint8_t s
-    for i in range(n):
-        s = lif_neuron(&u[i], &v[i], a_in[i], du[i], dv[i], vth[i], bias[i])
-        spiked[i] = s
-        count += s
-    return count
-
-
-cdef Py_ssize_t alif_update_c(int64_t* u, int64_t* v, int64_t* b, const int64_t* a_in,
-                              const int32_t* du, const int32_t* dv, const int32_t* db,
-                              const int32_t* vth, const int32_t* beta, const int64_t* bias,
-                              uint8_t* spiked, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i, count = 0
-    cdef uint8_t s
-    for i in range(n):
-        s = alif_neuron(&u[i], &v[i], &b[i], a_in[i], du[i], dv[i], db[i], vth[i], beta[i],
-                        bias[i])
-        spiked[i] = s
-        count += s
-    return count
-
-
-cdef Py_ssize_t poisson_fill_c(uint64_t seed, const uint64_t* threshold, uint64_t index_offset,
-                               uint64_t t, uint8_t* spiked, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t j, count = 0
-    cdef uint8_t s
-    for j in range(n):
-        s = (splitmix(seed, index_offset + <uint64_t>j, t) >> 32) < threshold[j]
-        spiked[j] = s
-        count += s
-    return count
-
-
-# ---- Python wrappers ---------------------------------------------------------------------------
 
 cdef inline void _check_len(Py_ssize_t n, Py_ssize_t m, str name, str ref="u") except *:
     if m != n:
@@ -95,7 +49,8 @@ def lif_update(int64_t[::1] u, int64_t[::1] v, const int64_t[::1] a_in, const in
     u, v: int64 state (updated); a_in: int64 input; du, dv, vth: int32 parameters; bias: int64,
     ``bias_mant << bias_exp``; spiked: uint8 output, set to 1 or 0. All C-contiguous, same length.
     """
-    cdef Py_ssize_t n = u.shape[0], count
+    cdef Py_ssize_t i, n = u.shape[0], count = 0
+    cdef uint8_t s
     _check_len(n, v.shape[0], "v")
     _check_len(n, a_in.shape[0], "a_in")
     _check_len(n, du.shape[0], "du")
@@ -105,9 +60,20 @@ def lif_update(int64_t[::1] u, int64_t[::1] v, const int64_t[::1] a_in, const in
     _check_len(n, spiked.shape[0], "spiked")
     if n == 0:
         return 0
+    # the loop runs on raw pointers: no memoryview bookkeeping per element
+    cdef int64_t* u_p = &u[0]
+    cdef int64_t* v_p = &v[0]
+    cdef const int64_t* a_p = &a_in[0]
+    cdef const int32_t* du_p = &du[0]
+    cdef const int32_t* dv_p = &dv[0]
+    cdef const int32_t* vth_p = &vth[0]
+    cdef const int64_t* bias_p = &bias[0]
+    cdef uint8_t* out = &spiked[0]
     with nogil:
-        count = lif_update_c(&u[0], &v[0], &a_in[0], &du[0], &dv[0], &vth[0], &bias[0],
-                             &spiked[0], n)
+        for i in range(n):
+            s = lif_neuron(&u_p[i], &v_p[i], a_p[i], du_p[i], dv_p[i], vth_p[i], bias_p[i])
+            out[i] = s
+            count += s
     return count
 
 
@@ -119,7 +85,8 @@ def alif_update(int64_t[::1] u, int64_t[::1] v, int64_t[::1] b, const int64_t[::
 
     As :func:`lif_update` plus b: int64 adaptation state (updated), db, beta: int32 parameters.
     """
-    cdef Py_ssize_t n = u.shape[0], count
+    cdef Py_ssize_t i, n = u.shape[0], count = 0
+    cdef uint8_t s
     _check_len(n, v.shape[0], "v")
     _check_len(n, b.shape[0], "b")
     _check_len(n, a_in.shape[0], "a_in")
@@ -132,9 +99,23 @@ def alif_update(int64_t[::1] u, int64_t[::1] v, int64_t[::1] b, const int64_t[::
     _check_len(n, spiked.shape[0], "spiked")
     if n == 0:
         return 0
+    cdef int64_t* u_p = &u[0]
+    cdef int64_t* v_p = &v[0]
+    cdef int64_t* b_p = &b[0]
+    cdef const int64_t* a_p = &a_in[0]
+    cdef const int32_t* du_p = &du[0]
+    cdef const int32_t* dv_p = &dv[0]
+    cdef const int32_t* db_p = &db[0]
+    cdef const int32_t* vth_p = &vth[0]
+    cdef const int32_t* beta_p = &beta[0]
+    cdef const int64_t* bias_p = &bias[0]
+    cdef uint8_t* out = &spiked[0]
     with nogil:
-        count = alif_update_c(&u[0], &v[0], &b[0], &a_in[0], &du[0], &dv[0], &db[0], &vth[0],
-                              &beta[0], &bias[0], &spiked[0], n)
+        for i in range(n):
+            s = alif_neuron(&u_p[i], &v_p[i], &b_p[i], a_p[i], du_p[i], dv_p[i], db_p[i],
+                            vth_p[i], beta_p[i], bias_p[i])
+            out[i] = s
+            count += s
     return count
 
 
@@ -144,17 +125,23 @@ def poisson_fill(uint64_t seed, const uint64_t[::1] threshold, uint64_t index_of
 
     threshold: uint64, ``floor(rate * 2**32)`` in 0..2**32. Returns the spike count.
     """
-    cdef Py_ssize_t n = threshold.shape[0], count
+    cdef Py_ssize_t j, n = threshold.shape[0], count = 0
+    cdef uint8_t s
     _check_len(n, spiked.shape[0], "spiked", "threshold")
     if n == 0:
         return 0
+    cdef const uint64_t* threshold_p = &threshold[0]
+    cdef uint8_t* out = &spiked[0]
     with nogil:
-        count = poisson_fill_c(seed, &threshold[0], index_offset, t, &spiked[0], n)
+        for j in range(n):
+            s = (splitmix(seed, index_offset + <uint64_t>j, t) >> 32) < threshold_p[j]
+            out[j] = s
+            count += s
     return count
 
 
 def splitmix_hash(uint64_t seed, index, uint64_t t):
-    """``splitmix_hash_c(seed, i, t)`` for every i in ``index`` (array-like of uint64 values).
+    """The SplitMix64 hash of ``(seed, i, t)`` for every i in ``index`` (array-like of uint64).
 
     Returns a uint64 array of the shape of ``index`` (0-d for a scalar).
     """
