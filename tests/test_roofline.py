@@ -1,11 +1,26 @@
-"""The roofline kernels of benchmarks/brunel.py (runtimes/_roofline.pyx) against NumPy."""
+"""The roofline kernels of benchmarks/brunel.py (benchmarks/roofline.pyx) against NumPy.
+
+They are not part of the installed runtime: the tests build them once, in a temporary folder, as
+the benchmark does (about 15 s of compiling, hence ``slow``).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nmgraph.runtimes import _roofline
+try:
+    from benchmarks.build_roofline import load
+except ImportError:  # pragma: no cover - run from outside the repository
+    load = None
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(load is None, reason="benchmarks/ not importable")]
+
+
+@pytest.fixture(scope="module")
+def roofline(tmp_path_factory):
+    return load(tmp_path_factory.mktemp("roofline"))
 
 
 def _network(seed: int, n_units: int = 50, steps: int = 30):
@@ -46,28 +61,28 @@ def _slow(indptr, targets, weights, delays, step_ptr, spikes, n_units, delayed):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_scatter_add_matches_numpy(seed):
+def test_scatter_add_matches_numpy(roofline, seed):
     indptr, targets, weights, delays, step_ptr, spikes, n_units = _network(seed)
     expected = _slow(indptr, targets, weights, delays, step_ptr, spikes, n_units, False)
-    assert _roofline.scatter_add(indptr, targets, weights, step_ptr, spikes, n_units) == expected
+    assert roofline.scatter_add(indptr, targets, weights, step_ptr, spikes, n_units) == expected
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_scatter_add_delayed_matches_numpy(seed):
+def test_scatter_add_delayed_matches_numpy(roofline, seed):
     indptr, targets, weights, delays, step_ptr, spikes, n_units = _network(seed)
     expected = _slow(indptr, targets, weights, delays, step_ptr, spikes, n_units, True)
-    assert _roofline.scatter_add_delayed(indptr, targets, weights, delays, step_ptr, spikes,
-                                         n_units) == expected
+    assert roofline.scatter_add_delayed(indptr, targets, weights, delays, step_ptr, spikes,
+                                        n_units) == expected
 
 
-def test_bad_input_is_rejected():
+def test_bad_input_is_rejected(roofline):
     indptr, targets, weights, delays, step_ptr, spikes, n_units = _network(0)
     with pytest.raises(ValueError, match="targets"):
-        _roofline.scatter_add(indptr, targets, weights, step_ptr, spikes, int(targets.max()))
+        roofline.scatter_add(indptr, targets, weights, step_ptr, spikes, int(targets.max()))
     bad = spikes.copy()
     bad[0] = n_units
     with pytest.raises(ValueError, match="spike sources"):
-        _roofline.scatter_add(indptr, targets, weights, step_ptr, bad, n_units)
+        roofline.scatter_add(indptr, targets, weights, step_ptr, bad, n_units)
     with pytest.raises(ValueError, match="delays"):
-        _roofline.scatter_add_delayed(indptr, targets, weights, np.zeros_like(delays), step_ptr,
-                                      spikes, n_units)
+        roofline.scatter_add_delayed(indptr, targets, weights, np.zeros_like(delays), step_ptr,
+                                     spikes, n_units)
