@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR
-from nmgraph.compilers.mapping import RESOURCES, Partition, Placement, Routing
+from nmgraph.compilers.mapping_data import RESOURCES, Partition, Placement, Routing
 from nmgraph.compilers.quantize import QuantizationReport
 from nmgraph.compilers.synapse_graph import SynapseGraph, core_runs, row_chunks, stable_order, synapse_cores
 

@@ -20,7 +20,7 @@ from nmgraph._version import __version__
 from nmgraph.compilers.executable import CoreTables, Executable
 from nmgraph.compilers.hardware import HardwareProfile
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
-from nmgraph.compilers.mapping import Partition, Placement, Routing
+from nmgraph.compilers.mapping_data import Partition, Placement, Routing
 from nmgraph.compilers.quantize import ProjectionQuantization, QuantizationReport
 from nmgraph.core.archive import ArchiveReader, write_archive
 from nmgraph.core.errors import FileFormatError, NmgraphError

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR
-from nmgraph.compilers.mapping import RESOURCES, Partition
+from nmgraph.compilers.mapping_data import RESOURCES, Partition
 from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs, core_runs, count_values, synapse_cores
 from nmgraph.core.errors import MappingError, ValidationError
 

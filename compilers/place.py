@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nmgraph.compilers.hardware import load_profile
-from nmgraph.compilers.mapping import Partition, Placement
+from nmgraph.compilers.mapping_data import Partition, Placement
 from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs
 from nmgraph.core.errors import MappingError, ValidationError
 

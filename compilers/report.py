@@ -21,7 +21,7 @@ the paths for unicast profiles, the links of each spike's multicast tree for mul
 
 Utilisation
 -----------
-Each resource of :data:`~nmgraph.compilers.mapping.RESOURCES` is listed per core and summarised
+Each resource of :data:`~nmgraph.compilers.mapping_data.RESOURCES` is listed per core and summarised
 (min/mean/max, absolute and as a fraction of the per-core limit). Neurons and output axons are
 summarised over every core; input axons, synapses and synapse bits over the neuron cores only,
 since source cores hold none. A resource without a limit on the profile has no fractions.
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.compilers.mapping import RESOURCES
+from nmgraph.compilers.mapping_data import RESOURCES
 from nmgraph.compilers.quantize import QuantizationReport
 from nmgraph.core import markdown
 from nmgraph.core.jsonable import to_plain
@@ -71,7 +71,7 @@ class ResourceUse:
     Attributes
     ----------
     name
-        Resource name (see :data:`~nmgraph.compilers.mapping.RESOURCES`).
+        Resource name (see :data:`~nmgraph.compilers.mapping_data.RESOURCES`).
     per_core
         int64 ``(n_cores,)``: amount each core uses.
     limit

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from nmgraph.compilers.hardware import load_profile
-from nmgraph.compilers.mapping import Partition, Placement, Routing
+from nmgraph.compilers.mapping_data import Partition, Placement, Routing
 from nmgraph.compilers.place import hop_positions, routed_pairs
 from nmgraph.compilers.synapse_graph import SynapseGraph, count_values, pair_dtypes, row_chunks
 from nmgraph.core.errors import MappingError, ValidationError

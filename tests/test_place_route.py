@@ -11,7 +11,7 @@ import pytest
 import nmgraph as nm
 from nmgraph.compilers.hardware import HardwareProfile, load_profile
 from nmgraph.compilers.lower import lower
-from nmgraph.compilers.mapping import Partition
+from nmgraph.compilers.mapping_data import Partition
 from nmgraph.compilers.place import (
     chip_layout,
     core_traffic,

@@ -17,7 +17,7 @@ import pytest
 import nmgraph as nm
 from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.hardware import BUILTIN_NAMES, load_profile
-from nmgraph.compilers.mapping import RESOURCES
+from nmgraph.compilers.mapping_data import RESOURCES
 from nmgraph.compilers.report import PER_SPIKE, PER_STEP, MappingReport, core_traffic_matrix
 from nmgraph.core.errors import ValidationError
 from nmgraph.processes import LIF, Dense, PoissonSource, Sparse

@@ -123,7 +123,7 @@ def _run_hw(args: argparse.Namespace) -> int:
 # -- nmgraph map -----------------------------------------------------------------------------------
 def _map_arguments(parser: argparse.ArgumentParser) -> None:
     from nmgraph.compilers.hardware import DEFAULT_PROFILE
-    from nmgraph.compilers.mapping import RESOURCES
+    from nmgraph.compilers.mapping_data import RESOURCES
     from nmgraph.compilers.partition import STRATEGIES as PARTITIONS
     from nmgraph.compilers.place import STRATEGIES as PLACEMENTS
 
