@@ -3,7 +3,7 @@
     python benchmarks/kernels.py [--n 1000000] [--repeat 20]
 
 Prints the median over ``--repeat`` single-step runs in ns/neuron for each and their ratio.
-State evolves across runs (as in a simulation); the inputs are random in the ranges of DESIGN §4.
+State evolves across runs (as in a simulation); the inputs are random in the registers' ranges.
 """
 
 from __future__ import annotations

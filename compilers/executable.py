@@ -223,7 +223,7 @@ def _axon_pointers(routing: Routing, n_cores: int, n_units: int, group_core: np.
 
 @dataclass(frozen=True)
 class CoreRecord:
-    """One virtual core, as users inspect it (DESIGN §3).
+    """One virtual core, as users inspect it (``exe.cores``).
 
     Attributes
     ----------

@@ -37,7 +37,7 @@ Conventions the compiler passes rely on
   (Loihi, TrueNorth, generic); a message between two cores takes ``|dx| + |dy|`` hops on the global
   mesh. ``topology = "chip_router"``: the cores of a chip share one router (SpiNNaker); hops are
   counted between chips on the chip grid, and a message within a chip takes 0 hops.
-* ``weight_bits`` counts magnitude bits; the sign is extra (DESIGN §4). ``weight_rule`` names the
+* ``weight_bits`` counts magnitude bits; the sign is extra. ``weight_rule`` names the
   quantization rule of :data:`WEIGHT_RULES`.
 * ``synapse_capacity`` is the number of synapses one core can hold (memory // bits per synapse, or
   the explicit ``synapses_per_core`` cap, whichever is smaller), or None for no limit.
@@ -86,7 +86,7 @@ __all__ = [
 BUILTIN_NAMES: tuple[str, ...] = ("loihi1", "loihi2", "spinnaker1", "spinnaker2", "truenorth",
                                   "generic")
 
-#: The profile ``nm.compile`` uses when none is given (DESIGN §5).
+#: The profile ``nm.compile`` uses when none is given.
 DEFAULT_PROFILE = "generic"
 
 #: Weight quantization rules (applied by the quantization pass, never silently).
@@ -108,7 +108,7 @@ WEIGHT_RULES: Mapping[str, str] = MappingProxyType({
         "axon's type; the quantization pass finds a type assignment or raises an error naming "
         "the projection."
     ),
-    "none": "No quantization beyond nmgraph's own numerics (DESIGN §4).",
+    "none": "No quantization beyond nmgraph's own numerics (8 magnitude bits plus sign).",
 })
 
 #: On-chip network topologies (how hops are counted).

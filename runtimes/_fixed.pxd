@@ -1,12 +1,12 @@
 # cython: language_level=3
-"""Inline fixed-point arithmetic shared by the Cython kernels (DESIGN §4): one definition of each
-equation, used by ``_neurons.pyx`` (the per-array kernels) and ``_worker_kernel.pyx`` (the fused per-worker
-step). A header only: no module is built from it; ``cimport`` copies the inline bodies.
+"""Inline fixed-point arithmetic shared by the Cython kernels: one definition of each
+equation, used by ``_neurons.pyx`` (the per-array kernels) and the models' kernels
+``_k_*.pyx`` (called by the per-worker step). A header only: no module is built from it; ``cimport`` copies the inline bodies.
 
 Arithmetic that could overflow int64 on out-of-range inputs is done modulo 2**64 (through uint64),
 as NumPy's int64 arrays do: no undefined behaviour in C, and bit-identity with
 ``runtimes/fixed_point.py`` holds for any int64 state/input and any int32 parameter, not only in
-DESIGN §4's 24-bit ranges.
+the 24-bit ranges of the registers.
 
 Every function is written with selects rather than branches, so that compilers can use conditional
 moves and vector instructions: the signs of u and v, the wraps, clips and spikes are data-dependent,
@@ -73,7 +73,7 @@ cdef inline int64_t current_and_voltage(int64_t* u, int64_t v, int64_t a_in, int
 
 
 cdef inline uint64_t splitmix(uint64_t seed, uint64_t index, uint64_t t) noexcept nogil:
-    """SplitMix64 finaliser of ``seed*C1 + index*C2 + t*C3 + C4`` (all mod 2**64; DESIGN §4)."""
+    """SplitMix64 finaliser of ``seed*C1 + index*C2 + t*C3 + C4`` (all mod 2**64)."""
     cdef uint64_t z = (seed * 0x9E3779B97F4A7C15ULL + index * 0xBF58476D1CE4E5B9ULL
                        + t * 0x94D049BB133111EBULL + 0x632BE59BD9B4E019ULL)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL

@@ -16,7 +16,7 @@ GIL. Within step ``t`` it:
 Messages from other workers are delivered by :meth:`WorkerKernel.deliver` after the exchange.
 
 The ring buffer is int32 when the build proved that no neuron's input in one step can leave int32
-(the sum of the magnitudes of all its synapses' weights is below ``2**31``), else int64 (DESIGN §4:
+(the sum of the magnitudes of all its synapses' weights is below ``2**31``), else int64 (the rule:
 "summed in int64, or int32 with a proof that it cannot overflow"); synapse targets are uint16 when
 the worker has at most 65,536 neurons, else int32. Each of the four combinations is a
 specialisation of the same fused code. Sums are exact integers, so the order in which messages

@@ -1,4 +1,4 @@
-"""The fixed-point equations of DESIGN §4 in plain NumPy: the specification every kernel matches.
+"""Loihi's fixed-point equations in plain NumPy: the specification every kernel matches.
 
 The reference simulator calls these; the Cython kernels in ``_neurons.pyx`` are tested equal to them
 on random arrays. All functions update state arrays in place and return a boolean spike array.

@@ -305,7 +305,7 @@ def refresh_runs(program: WorkerProgram, runs: list[UnitRun] | None = None) -> N
 #: Synapses converted and scattered per chunk when building fan-out tables (bounds temporaries).
 _CHUNK = 1 << 22
 #: The ring buffer is int32 when every neuron's summed synaptic weight magnitudes stay below this
-#: (then no step's input can leave int32: DESIGN §4's proof), else int64.
+#: (then no step's input can leave int32, whatever the order of arrival), else int64.
 RING32_BOUND = 2**31 - 1
 #: Synapse targets are uint16 when the worker has at most this many neurons; beyond, uint16
 #: offsets from the base of each segment's block of ``2**BLOCK_BITS`` targets when segments stay

@@ -1,4 +1,4 @@
-"""Message exchange between the worker processes of the multi-core runtime (DESIGN §6).
+"""Message exchange between the worker processes of the multi-core runtime.
 
 The worker loop only sees the :class:`Transport` protocol. Its exchange runs inside the Cython
 kernel (``WorkerKernel.run_windows``), which needs three things of a transport: the addresses of

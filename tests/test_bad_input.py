@@ -1,6 +1,6 @@
 """Bad input raises a ValidationError (or PortError) that names the process and the attribute.
 
-DESIGN §7: ``ValidationError`` prints ``Class 'name'.attribute: message (got X)``; user input is
+``ValidationError`` prints ``Class 'name'.attribute: message (got X)``; user input is
 never checked with ``assert``, and no bad value may surface as a bare ``AssertionError``,
 ``TypeError``, ``IndexError`` or ``KeyError``.
 """

@@ -1,7 +1,7 @@
-"""Golden traces: the reference runtime against values computed by hand from DESIGN §4.
+"""Golden traces: the reference runtime against values computed by hand from the fixed-point equations.
 
 Nothing here calls nmgraph's own fixed-point code to get an expected value. The expected traces
-come from the DESIGN equations written out below with plain Python integers (one neuron at a time,
+come from the equations written out below with plain Python integers (one neuron at a time,
 arbitrary precision, so no overflow can hide), and the key edge cases are also checked against
 literal numbers worked out in the comments.
 """
@@ -21,7 +21,7 @@ V_MAX = 2**23 - 1
 MASK64 = 2**64 - 1
 
 
-# == DESIGN §4 in plain Python ====================================================================
+# == the equations in plain Python ================================================================
 
 def decay(x: int, d: int) -> int:
     """sgn(x * (4096 - d)) * (|x * (4096 - d)| >> 12): truncation toward zero."""
@@ -71,7 +71,7 @@ def drive(steps: int, n_post: int, *blocks) -> list[list[int]]:
 
 
 def raster_events(raster, steps: int, repeat: bool = False) -> dict[int, set[int]]:
-    """Which units a SpikeGenerator emits at each step: row k at step k + 1 (DESIGN §3)."""
+    """Which units a SpikeGenerator emits at each step: row k at step k + 1 (the SpikeGenerator contract)."""
     rows = len(raster)
     emitted = {}
     for t in range(1, steps + 1):
@@ -86,7 +86,7 @@ def raster_events(raster, steps: int, repeat: bool = False) -> dict[int, set[int
 
 def neuron_trace(a_in, steps: int, n: int, *, du=0, dv=0, vth=10, bias_mant=0, bias_exp=0,
                  u0=0, v0=0, db=None, beta=0, b0=0):
-    """LIF (or ALIF when ``db`` is given) per DESIGN §4, one neuron at a time.
+    """LIF (or ALIF when ``db`` is given) per the fixed-point equations, one neuron at a time.
 
     Returns ``{"u": [[...] per step], "v": ..., "b": ..., "spikes": [(t, i), ...]}`` where row
     ``t - 1`` holds the state after step t (after the reset of a spiking neuron).
@@ -119,7 +119,7 @@ def neuron_trace(a_in, steps: int, n: int, *, du=0, dv=0, vth=10, bias_mant=0, b
 
 
 def splitmix(seed: int, i: int, t: int) -> int:
-    """SplitMix64 finaliser of seed*C1 + i*C2 + t*C3 + C4 (mod 2^64), DESIGN §4."""
+    """SplitMix64 finaliser of seed*C1 + i*C2 + t*C3 + C4 (mod 2^64)."""
     z = (seed * 0x9E3779B97F4A7C15 + i * 0xBF58476D1CE4E5B9 + t * 0x94D049BB133111EB
          + 0x632BE59BD9B4E019) & MASK64
     return _mix(z)

@@ -1,7 +1,7 @@
 """The Cython kernels (runtimes/_neurons.pyx) against the NumPy spec (runtimes/fixed_point.py).
 
 Every comparison is exact: state arrays after each of several steps, the spike vectors and the
-spike counts. The hash is also checked against a pure-Python integer transcription of DESIGN §4 and
+spike counts. The hash is also checked against a pure-Python integer transcription of the hash and
 against a published SplitMix64 output.
 """
 
@@ -133,7 +133,7 @@ def test_alif_matches_spec_on_any_int64(case):
 
 
 def _bulk_case(rng: np.random.Generator, n: int, steps: int) -> dict:
-    """Large random arrays in the DESIGN §4 ranges, a quarter of each set to the range's edges."""
+    """Large random arrays in the registers' ranges, a quarter of each set to the range's edges."""
     def arr(lo, hi, shape, dtype):
         x = rng.integers(lo, hi, shape, dtype=dtype, endpoint=True)
         edges = np.array([lo, lo + 1, hi - 1, hi, 0], dtype=dtype)
@@ -257,7 +257,7 @@ C_SEED, C_INDEX, C_TIME, C_OFFSET = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x9
 
 
 def hash_ref(seed: int, index: int, t: int) -> int:
-    """DESIGN §4 with Python integers: SplitMix64 finaliser of s*C1 + i*C2 + t*C3 + C4 mod 2**64."""
+    """The hash with Python integers: SplitMix64 finaliser of s*C1 + i*C2 + t*C3 + C4 mod 2**64."""
     z = (seed * C_SEED + index * C_INDEX + t * C_TIME + C_OFFSET) & MASK64
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64

@@ -1,5 +1,5 @@
 """The shared-memory spin barrier and message transport of the multi-core runtime, with real
-processes started by multiprocessing's "fork" context (DESIGN §6)."""
+processes started by multiprocessing's "fork" context."""
 
 from __future__ import annotations
 
