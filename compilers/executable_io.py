@@ -18,6 +18,7 @@ import numpy as np
 
 from nmgraph._version import __version__
 from nmgraph.compilers.executable import CoreTables, Executable
+from nmgraph.compilers.executable_check import validate_executable
 from nmgraph.compilers.hardware import HardwareProfile
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
 from nmgraph.compilers.mapping_data import Partition, Placement, Routing
@@ -117,17 +118,29 @@ def load_executable(path: str | os.PathLike[str]) -> Executable:
     FileFormatError
         Missing, foreign, corrupt or future-version file; the message names the file.
     """
-    with ArchiveReader(path, FORMAT, FORMAT_VERSION) as reader:
-        return executable_from_payload(reader, reader.document)
+    try:
+        with ArchiveReader(path, FORMAT, FORMAT_VERSION) as reader:
+            return executable_from_payload(reader, reader.document)
+    except FileFormatError:
+        raise
+    except Exception as exc:  # last resort: a corrupt file never surfaces as a bare error
+        raise FileFormatError(f"{os.fspath(path)}: corrupt executable ({type(exc).__name__}: "
+                              f"{exc})") from exc
 
 
 def executable_from_payload(reader: ArchiveReader, document: dict[str, Any]) -> Executable:
-    """Rebuild an Executable from :func:`executable_payload`'s document, read through ``reader``."""
+    """Rebuild an Executable from :func:`executable_payload`'s document, read through
+    ``reader``, and validate it (``executable_check``: the IR, partition and placement are
+    checked, the routing and tables must equal what they give). Every problem is a
+    :class:`FileFormatError` naming the file."""
     try:
-        return _build(reader, document)
+        exe = _build(reader, document)
+        validate_executable(exe, reader.fail)
+        return exe
     except FileFormatError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, NmgraphError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
+            RecursionError, MemoryError, NmgraphError) as exc:
         raise reader.fail(f"corrupt executable ({type(exc).__name__}: {exc})") from exc
 
 
@@ -141,26 +154,40 @@ def _population(reader: ArchiveReader, doc: dict[str, Any]) -> PopulationIR:
     where = f"population {doc['name']}"
     params = model.Params.build(label, {k: reader.array(m, where) for k, m in doc["params"].items()},
                                 size, error=FileFormatError)
-    state = model.State.build(label, {k: reader.array(m, where) for k, m in doc["state"].items()},
+    state = model.State.build(label, {k: reader.array(m, where, (size,))
+                                      for k, m in doc["state"].items()},
                               size, error=FileFormatError)
     return PopulationIR(name=doc["name"], process_type=doc["process_type"], model=model.name,
                         shape=shape, offset=int(doc["offset"]), params=params, state=state)
+
+
+def _projection(reader: ArchiveReader, doc: dict[str, Any]) -> ProjectionIR:
+    """A projection: its row pointers first (one more than its sources), then its synapse
+    arrays, which must have as many entries as the pointers say."""
+    where = f"projection {doc['name']}"
+    n_pre = int(doc["n_pre"])
+    if n_pre < 0:
+        raise reader.fail(f"{where}: n_pre {n_pre} < 0")
+    indptr = reader.array(doc["indptr"], where, (n_pre + 1,))
+    if indptr.dtype.kind not in "iu" or (indptr.size and int(indptr[-1]) < 0):
+        raise reader.fail(f"{where}: indptr must be integers ending at the synapse count")
+    n = int(indptr[-1]) if indptr.size else 0
+    arrays = {k: reader.array(doc[k], where, (n,)) for k in _PROJECTION_ARRAYS if k != "indptr"}
+    return ProjectionIR(name=doc["name"], pre=doc["pre"], post=doc["post"], n_pre=n_pre,
+                        n_post=int(doc["n_post"]), weight_exp=int(doc["weight_exp"]),
+                        num_weight_bits=int(doc["num_weight_bits"]), indptr=indptr, **arrays)
 
 
 def _build(reader: ArchiveReader, doc: dict[str, Any]) -> Executable:
     get = reader.array
     ir_doc = doc["ir"]
     populations = [_population(reader, p) for p in ir_doc["populations"]]
-    projections = [ProjectionIR(
-        name=p["name"], pre=p["pre"], post=p["post"], n_pre=int(p["n_pre"]),
-        n_post=int(p["n_post"]), weight_exp=int(p["weight_exp"]),
-        num_weight_bits=int(p["num_weight_bits"]),
-        **{k: get(p[k], f"projection {p['name']}") for k in _PROJECTION_ARRAYS},
-    ) for p in ir_doc["projections"]]
+    projections = [_projection(reader, p) for p in ir_doc["projections"]]
     ir = NetworkIR(ir_doc["name"], populations, projections)
     part_doc = doc["partition"]
     partition = Partition(
-        unit_core=get(part_doc["unit_core"], "partition"), core_kind=list(part_doc["core_kind"]),
+        unit_core=get(part_doc["unit_core"], "partition", (ir.n_units,)),
+        core_kind=list(part_doc["core_kind"]),
         usage={k: get(m, "partition") for k, m in part_doc["usage"].items()},
         lower_bound={k: int(v) for k, v in part_doc["lower_bound"].items()},
         strategy=part_doc["strategy"], notes=list(part_doc["notes"]))

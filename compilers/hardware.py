@@ -129,12 +129,16 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+#: Largest count a profile may state: counts are held in int64 arrays.
+COUNT_MAX = 2**62
+
+
 def _pos_int(owner: str, name: str, value: Any, *, optional: bool) -> int | None:
     if value is None and optional:
         return None
-    if not _is_int(value) or int(value) <= 0:
+    if not _is_int(value) or not 0 < int(value) <= COUNT_MAX:
         hint = " or none (no limit)" if optional else ""
-        raise ValidationError(owner, name, f"must be a positive int{hint}", value)
+        raise ValidationError(owner, name, f"must be a positive int up to 2**62{hint}", value)
     return int(value)
 
 

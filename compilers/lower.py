@@ -11,6 +11,7 @@ in this module's registry the same way.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,7 @@ def lower(net: Network) -> NetworkIR:
     for name, process in flat.processes.items():
         if isinstance(process, PopulationProcess):
             model = model_of(process)
+            _check_memory(process, model)
             params, state = model.lower(process)
             populations.append(PopulationIR(name, type(process).__name__, model.name,
                                             process.shape, offset, params, state))
@@ -121,6 +123,25 @@ def lower(net: Network) -> NetworkIR:
                                   "nmgraph cannot lower it")
     projections = _projections(flat)
     return NetworkIR(net.name, populations, projections)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 40
+
+
+def _check_memory(process: PopulationProcess, model: Any) -> None:
+    """Refuse, with the size it would need, a population whose parameters and state alone
+    would not fit in this machine's memory (rather than a bare MemoryError later)."""
+    fields = len(model.Params.specs()) + len(model.State.specs())
+    need = process.size * 8 * max(fields, 1)
+    memory = _physical_memory()
+    if need > memory:
+        raise ValidationError(process, "shape", f"{process.size:,} units need about "
+                              f"{need / 2**30:,.1f} GiB for their parameters and state, more "
+                              f"than this machine's {memory / 2**30:,.1f} GiB")
 
 
 def _projections(flat: FlatNetwork) -> list[ProjectionIR]:

@@ -50,8 +50,8 @@ class _LeakyBase(NeuronProcess):
     abstract = True
 
     def _declare_lif(self, du: Any, dv: Any, vth: Any, bias_mant: Any, bias_exp: Any, u: Any,
-                     v: Any) -> None:
-        if du is not None:
+                     v: Any, *, decays: bool = True) -> None:
+        if decays:
             self._declare_decays(du, dv)
         self._declare_threshold_bias_state(vth, bias_mant, bias_exp, u, v)
 
@@ -203,7 +203,7 @@ class IF(_LeakyBase):
     def __init__(self, shape: Any, vth: Any = 10, bias_mant: Any = 0, bias_exp: Any = 0,
                  u: Any = 0, v: Any = 0, name: str | None = None) -> None:
         super().__init__(shape, name)
-        self._declare_lif(None, None, vth, bias_mant, bias_exp, u, v)
+        self._declare_lif(None, None, vth, bias_mant, bias_exp, u, v, decays=False)
         self._finish()
 
 

@@ -390,7 +390,7 @@ cdef class WorkerKernel:
 
     def run_windows(self, int64_t t0, int64_t steps, int64_t window, exchange, double timeout,
                     const int64_t[:, ::1] outbox_addr, const int64_t[:, ::1] inbox_addr,
-                    out_counts, scratch_counts):
+                    out_counts, scratch_counts, progress=None):
         """Advance up to ``steps`` steps from ``t0`` in windows of ``window`` steps, exchanging
         with the other workers after each window, with no Python between windows but one call of
         ``exchange.exchange_counts`` (an ``ExchangeCore``; ``timeout`` in seconds, < 0 none).
@@ -399,11 +399,17 @@ cdef class WorkerKernel:
         ``p`` (``SharedMemoryTransport.mailbox_addresses``); ``out_counts``: int64 array of one
         count per worker (zero on entry), ``in_counts`` its scratch twin. Stops early, at a window
         boundary, when the spike record buffer could not hold another window; returns the steps
-        done (the caller grows the buffer and calls again).
+        done (the caller grows the buffer and calls again). ``progress`` (an int64 array of one,
+        in shared memory, or None) gets each window's steps added before its exchange: the host's
+        watchdog reads it.
         """
         cdef int64_t n_workers = outbox_addr.shape[1], w, s, n, done = 0, parity
         cdef int64_t[::1] counts = out_counts
         cdef int64_t[::1] in_counts = scratch_counts
+        cdef int64_t[::1] beat
+        cdef bint has_progress = progress is not None
+        if has_progress:
+            beat = progress
         cdef int64_t** boxes = <int64_t**>malloc(max(n_workers, 1) * sizeof(int64_t*))
         if boxes == NULL:
             raise MemoryError()
@@ -422,6 +428,8 @@ cdef class WorkerKernel:
                 with nogil:
                     self._run_any(t0 + done, n, boxes, &counts[0])
                 self._raise_hook_error()
+                if has_progress:
+                    beat[0] += n   # the host's watchdog reads this: steps done so far
                 parity = exchange.exchange_counts(out_counts, timeout, scratch_counts)
                 with nogil:
                     for s in range(n_workers):

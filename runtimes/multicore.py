@@ -12,10 +12,13 @@ KeyboardInterrupt.
 from __future__ import annotations
 
 import logging
+import mmap
 import multiprocessing
 import multiprocessing.connection
 import signal
+import threading
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -47,6 +50,10 @@ MAX_UNIT_STEPS_PER_COMMAND = 1 << 26
 #: Seconds to wait for workers to exit before killing them.
 STOP_GRACE_S = 2.0
 POLL_S = 0.2
+#: Shortest default watchdog limit (seconds without progress), and the factor on the estimated
+#: cost of a window that scales it up for big networks (see :func:`watchdog_limit`).
+WATCHDOG_MIN_S = 10.0
+WATCHDOG_FACTOR = 50.0
 #: Seconds to wait, after a worker stopped because the exchange was aborted, for the worker
 #: that caused it to report.
 ABORT_GRACE_S = 2.0
@@ -68,12 +75,17 @@ class MulticoreBackend:
         capacity)`` in the host before the workers are forked (default: shared memory, or none
         for one worker). It returns the creator's object, with ``for_rank(rank)`` (the view each
         worker uses), ``abort(code)`` and ``unlink()``; see ``runtimes/transport.py``.
+    watchdog_s
+        Seconds the workers may go without progress (steps done) while the host waits for them
+        before they are reported as stuck (a ``WorkerError`` naming the one behind, then torn
+        down). Default (None): :func:`watchdog_limit`, at least ``WATCHDOG_MIN_S`` and scaled up
+        with the expected cost of a window of steps.
     """
 
     name = "multicore"
 
     def __init__(self, exe: Executable, workers: int = 2, progress: bool = False,
-                 transport: Any = None) -> None:
+                 transport: Any = None, watchdog_s: float | None = None) -> None:
         self.exe = exe
         self.ir = exe.ir
         self.progress = progress
@@ -83,6 +95,17 @@ class MulticoreBackend:
         self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
         self.n_workers = len(self.programs)
         self.window = window_length(self.programs)
+        if watchdog_s is not None and (isinstance(watchdog_s, bool) or
+                                       not isinstance(watchdog_s, (int, float)) or
+                                       not 0 < watchdog_s < float("inf")):
+            raise SimulationError(f"watchdog_s must be a number of seconds > 0 (got "
+                                  f"{watchdog_s!r})")
+        self.watchdog_s = float(watchdog_s) if watchdog_s is not None else \
+            watchdog_limit(self.programs, self.window)
+        # one progress counter per worker in memory shared through fork (anonymous: nothing to
+        # unlink); the workers add the steps of each window, the host's watchdog reads them
+        self._beat_memory = mmap.mmap(-1, 8 * max(self.n_workers, 1))
+        self._beats = np.frombuffer(self._beat_memory, dtype=np.int64)
         self._spike_chunks: list[tuple[np.ndarray, np.ndarray]] = []   # int32 when they fit
         self._pop_offsets = np.array([pop.offset for pop in self.ir.populations], dtype=np.int64)
         self._pop_spikes = np.zeros(len(self.ir.populations), dtype=np.int64)
@@ -99,6 +122,9 @@ class MulticoreBackend:
             factory = transport if transport is not None else _shared_memory
             self.transport = factory(self.n_workers, capacity)
         self._start()
+        # a Runtime dropped without close() still has its workers reaped and its memory
+        # unlinked when it is collected (or at exit)
+        self._finalizer = weakref.finalize(self, _reap, self.procs, self.conns, self.transport)
         log.info("multicore runtime: %d cores on %d workers, window %d steps", exe.n_cores,
                  self.n_workers, self.window)
 
@@ -106,12 +132,15 @@ class MulticoreBackend:
     def _start(self) -> None:
         ctx = multiprocessing.get_context("fork")
         _logging.forward_worker_logs()
+        # the parent-death signal follows the forking *thread*: only the main thread may use it
+        from_main = threading.current_thread() is threading.main_thread()
         self.conns, self.procs = [], []
         try:
             for program in self.programs:
                 here, there = ctx.Pipe(duplex=True)
                 proc = ctx.Process(target=worker_main, name=f"nmgraph-worker-{program.rank}",
-                                   args=(program.rank, program, self.transport, there),
+                                   args=(program.rank, program, self.transport, there,
+                                         self._beats[program.rank:program.rank + 1], from_main),
                                    daemon=True)
                 proc.start()
                 there.close()
@@ -153,9 +182,20 @@ class MulticoreBackend:
         waiting = set(ranks)
         consequence: str | None = None
         deadline = None
+        seen = {r: int(self._beats[r]) for r in ranks}
+        moved = dict.fromkeys(ranks, time.monotonic())
         while waiting:
-            if deadline is not None and time.monotonic() > deadline:
+            now = time.monotonic()
+            if deadline is not None and now > deadline:
                 break
+            for r in waiting:
+                if int(self._beats[r]) != seen[r]:
+                    seen[r], moved[r] = int(self._beats[r]), now
+            if consequence is None and all(now - moved[r] > self.watchdog_s for r in waiting):
+                message = self._stall_message(sorted(waiting), seen, now - max(
+                    moved[r] for r in waiting))
+                self._fail(message, ABORT_PARENT)
+                raise WorkerError(message)
             handles = {self.conns[r]: r for r in waiting}
             handles.update({self.procs[r].sentinel: r for r in waiting})
             for ready in multiprocessing.connection.wait(list(handles), timeout=POLL_S):
@@ -179,6 +219,16 @@ class MulticoreBackend:
             self._fail(consequence, ABORT_PARENT)
             raise WorkerError(consequence)
         return [replies[r] for r in ranks]
+
+    def _stall_message(self, waiting: list[int], seen: dict[int, int], idle: float) -> str:
+        """Name the worker that holds the others up: a stopped one, else the one behind."""
+        stopped = [r for r in waiting if _process_state(self.procs[r].pid) == "T"]
+        culprit = stopped[0] if stopped else min(waiting, key=lambda r: (seen[r], r))
+        how = ("is stopped (SIGSTOP, or held by a debugger)" if stopped else
+               "is stuck (in a kernel, a model's step or a wait)")
+        return (f"{self._describe(culprit)} {how}: no worker made progress for {idle:.1f} s "
+                f"(watchdog limit {self.watchdog_s:.1f} s; steps done per worker: "
+                f"{[seen[r] for r in waiting]}; set watchdog_s= to change the limit)")
 
     def _receive(self, rank: int, ready: Any) -> tuple[str, Any]:
         if ready is self.conns[rank] or self.conns[rank].poll():
@@ -376,12 +426,57 @@ class MulticoreBackend:
         self.t = state.t
 
     def close(self) -> None:
+        """Stop the workers (gracefully, then by force), unlink the shared memory. An interrupt
+        (Ctrl-C) during it kills the workers instead and is re-raised; calling again finishes."""
         if self._closed:
             return
-        self._closed = True
-        if self._failed is None:
-            self._shutdown(kill=False)
+        try:
+            if self._failed is None:
+                self._shutdown(kill=False)
+        except BaseException:
+            self._shutdown(kill=True)
+            raise
+        finally:
+            if not any(proc.is_alive() for proc in self.procs) and self.transport is None:
+                self._closed = True
+                self._finalizer.detach()
 
+
+
+def _reap(procs: list[Any], conns: list[Any], transport: Any) -> None:
+    """Kill and reap workers, close pipes, unlink shared memory (the finalizer of a backend
+    that was not closed)."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(timeout=STOP_GRACE_S)
+    for conn in conns:
+        conn.close()
+    if transport is not None:
+        transport.unlink()
+
+
+def _process_state(pid: int | None) -> str:
+    """The state letter of a process from /proc (``"T"``: stopped), ``"?"`` when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def watchdog_limit(programs: list[WorkerProgram], window: int) -> float:
+    """The default watchdog limit in seconds: ``WATCHDOG_MIN_S``, or ``WATCHDOG_FACTOR`` times
+    a generous estimate of one window's work on the busiest worker if that is longer (10 ns per
+    unit update, 10 ns per synaptic event at a spike in 20 units per step, 1 ms per step for each
+    run of a model without a kernel), so that big networks are never cut off while they work."""
+    worst = 0.0
+    for program in programs:
+        synapses = int(program.arrays["syn_target"].size) if "syn_target" in program.arrays else 0
+        python_runs = sum(1 for run in program.runs if run.model.kernel is None)
+        step = 1e-8 * program.n_units + 1e-8 * synapses / 20 + 1e-3 * python_runs
+        worst = max(worst, step * window)
+    return max(WATCHDOG_MIN_S, WATCHDOG_FACTOR * worst)
 
 
 def _shared_memory(n_workers: int, capacity: np.ndarray) -> SharedMemoryTransport:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import implements, model_named, model_of, registered_models
 from nmgraph.runtimes import models as _builtin_models  # noqa: F401  (registers the built-ins)
@@ -58,10 +60,14 @@ def _multicore(ir: Any, executable: Any = None, workers: int | None = None,
 
     if workers is None:
         workers = 2
+    if isinstance(workers, np.integer):
+        workers = int(workers)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SimulationError(f"workers must be an int >= 1 (got {workers!r})")
-    unknown = set(options) - {"progress", "transport"}
+    unknown = set(options) - {"progress", "transport", "watchdog_s"}
     if unknown:
         raise SimulationError(f"unknown multicore options {sorted(unknown)}; known: progress, "
-                              "transport")
+                              "transport, watchdog_s")
+    if "progress" in options and not isinstance(options["progress"], bool):
+        raise SimulationError(f"progress must be True or False (got {options['progress']!r})")
     return MulticoreBackend(executable, workers=workers, **options)

@@ -55,6 +55,18 @@ def save_snapshot(exe: Executable, state: RunState, path: str | os.PathLike[str]
 
 
 def load_snapshot(path: str | os.PathLike[str]) -> tuple[Executable, RunState]:
+    """Read a snapshot written by :func:`save_snapshot` (see :func:`_load`); any failure is a
+    :class:`FileFormatError` naming the file."""
+    try:
+        return _load(path)
+    except FileFormatError:
+        raise
+    except Exception as exc:  # last resort: a corrupt file never surfaces as a bare error
+        raise FileFormatError(f"{os.fspath(path)}: corrupt snapshot ({type(exc).__name__}: "
+                              f"{exc})") from exc
+
+
+def _load(path: str | os.PathLike[str]) -> tuple[Executable, RunState]:
     """Read a snapshot written by :func:`save_snapshot`.
 
     Raises
@@ -71,17 +83,27 @@ def load_snapshot(path: str | os.PathLike[str]) -> tuple[Executable, RunState]:
                       for pop, vars_ in _field(reader, doc, "values", dict).items()}
             state = RunState(
                 t=int(_field(reader, doc, "t", int)), values=values,
-                pending=reader.array("state/pending.npy", "pending input"),
+                pending=reader.array("state/pending.npy", "pending input",
+                                     (exe.ir.max_delay, exe.ir.n_units)),
                 counters={k: int(v) for k, v in _field(reader, doc, "counters", dict).items()},
                 per_process=_field(reader, doc, "per_process", dict),
                 spike_times=reader.array("state/spike_times.npy", "spikes"),
                 spike_units=reader.array("state/spike_units.npy", "spikes"))
         except FileFormatError:
             raise
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise reader.fail(f"corrupt snapshot ({exc})") from exc
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError,
+                RecursionError, MemoryError) as exc:
+            raise reader.fail(f"corrupt snapshot ({type(exc).__name__}: {exc})") from exc
         _check(reader, exe, state)
+        _check_per_process(reader, state.per_process)
         return exe, state
+
+
+def _check_per_process(reader: ArchiveReader, per_process: Any) -> None:
+    for name, counts in per_process.items():
+        if not isinstance(counts, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+            raise reader.fail(f"per_process[{name!r}] must map counter names to counts >= 0")
 
 
 def _field(reader: ArchiveReader, doc: dict[str, Any], key: str, kind: type) -> Any:
@@ -92,13 +114,42 @@ def _field(reader: ArchiveReader, doc: dict[str, Any], key: str, kind: type) -> 
 
 
 def _check(reader: ArchiveReader, exe: Executable, state: RunState) -> None:
+    """Everything the runtimes will index or trust, checked: the pending input's shape and
+    dtype, every neuron population's values (the model's fields, each an integer array of one
+    value per unit within its declared range), and the spikes (times in 1..t, units in range)."""
     ir = exe.ir
-    if state.pending.shape != (ir.max_delay, ir.n_units):
-        raise reader.fail(f"pending input has shape {state.pending.shape}, expected "
-                          f"{(ir.max_delay, ir.n_units)}")
+    if state.t < 0:
+        raise reader.fail(f"step count t = {state.t} < 0")
+    pending = state.pending
+    if pending.shape != (ir.max_delay, ir.n_units) or pending.dtype.kind not in "iu":
+        raise reader.fail(f"pending input has shape {pending.shape} ({pending.dtype}), expected "
+                          f"integers of shape {(ir.max_delay, ir.n_units)}")
     for pop in ir.populations:
         if pop.is_source:
             continue
         given = state.values.get(pop.name)
-        if given is None or any(np.shape(v) != (pop.size,) for v in given.values()):
-            raise reader.fail(f"state of population '{pop.name}' is missing or misshapen")
+        specs = {**pop.params.specs(), **pop.state.specs()}
+        if given is None or set(given) != set(specs):
+            raise reader.fail(f"state of population '{pop.name}' must give exactly "
+                              f"{sorted(specs)}")
+        for var, value in given.items():
+            spec = specs[var]
+            expected = (pop.size,) if spec.per_unit else np.shape(pop.params[var])
+            if value.shape != expected or value.dtype.kind not in "iub":
+                raise reader.fail(f"state of population '{pop.name}': {var!r} must be integers "
+                                  f"of shape {expected} (got {value.dtype} {value.shape})")
+            if value.size and value.dtype.kind != "b" and (
+                    int(value.min()) < spec.low or int(value.max()) > spec.high):
+                raise reader.fail(f"state of population '{pop.name}': {var!r} holds values "
+                                  f"outside its declared range [{spec.low}, {spec.high}]")
+    times, units = state.spike_times, state.spike_units
+    if times.shape != units.shape or times.ndim != 1 or times.dtype.kind not in "iu" or \
+            units.dtype.kind not in "iu":
+        raise reader.fail("spikes: times and units must be integer arrays of one length")
+    if times.size and (int(times.min()) < 1 or int(times.max()) > state.t or
+                       int(units.min()) < 0 or int(units.max()) >= ir.n_units):
+        raise reader.fail(f"spikes: times must lie in 1..{state.t} and units in "
+                          f"0..{ir.n_units - 1}")
+    for name, value in state.counters.items():
+        if value < 0:
+            raise reader.fail(f"counter {name!r} = {value} < 0")

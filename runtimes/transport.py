@@ -92,6 +92,7 @@ __all__ = [
     "SpinBarrier",
     "Transport",
     "barrier_nslots",
+    "reclaim_stale_segments",
 ]
 
 _LINE = 8  # int64 slots per 64-byte cache line
@@ -209,6 +210,33 @@ def _unlink_all_at_exit() -> None:
         t.unlink()
 
 
+def reclaim_stale_segments(prefix: str, folder: str = "/dev/shm") -> list[str]:
+    """Unlink the segments ``<prefix>_<pid>_<token>`` whose creating process no longer exists
+    (a process group killed with SIGKILL leaves them behind); returns their names."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        parts = name.split("_")
+        if len(parts) != 3 or parts[0] != prefix or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+            continue                      # the owner is alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
 class SharedMemoryTransport:
     """Mailboxes and a spin barrier in one shared-memory segment, for ranks forked from the
     creator. ``create`` in the parent (the returned object has ``rank = -1``: it is no party);
@@ -254,6 +282,7 @@ class SharedMemoryTransport:
                     pos += _round_up(int(cap[s, d]))
         total = pos
 
+        reclaim_stale_segments(name_prefix)
         resource_tracker.ensure_running()  # before any fork: children share it (bpo-36867)
         name = f"{name_prefix}_{os.getpid()}_{secrets.token_hex(4)}"
         shm = shared_memory.SharedMemory(name=name, create=True, size=8 * total)

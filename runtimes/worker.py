@@ -16,6 +16,8 @@ import ctypes
 import logging
 import os
 import signal
+import threading
+import time
 import traceback
 from typing import Any
 
@@ -32,14 +34,19 @@ log = logging.getLogger("nmgraph.worker")
 _PR_SET_PDEATHSIG = 1
 
 
-def worker_main(rank: int, program: WorkerProgram, transport: Any, conn: Any) -> None:
-    """Entry point of a forked worker process."""
+def worker_main(rank: int, program: WorkerProgram, transport: Any, conn: Any,
+                progress: np.ndarray | None = None, from_main_thread: bool = True) -> None:
+    """Entry point of a forked worker process; ``progress`` is its int64 counter of steps done,
+    in memory shared with the host (the watchdog)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host handles Ctrl-C and stops us
-    _die_with_parent()
+    if from_main_thread:
+        _die_with_parent()
+    else:   # the parent-death signal would fire when the forking thread ends: watch instead
+        _watch_parent(os.getppid())
     code = 0
     try:
         view = transport.for_rank(rank) if transport is not None else InProcessTransport()
-        WorkerLoop(program, view, conn).serve()
+        WorkerLoop(program, view, conn, progress).serve()
     except BaseException:
         code = 1
         try:
@@ -57,6 +64,16 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the host still reaps us on every exit path
         pass
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the parent process is gone (reparented), checked twice a second."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nmgraph-parent-watch", daemon=True).start()
 
 
 class StepHook:
@@ -105,7 +122,8 @@ def _field(run: UnitRun, var: str) -> np.ndarray:
 class WorkerLoop:
     """Serves the host's commands for one worker."""
 
-    def __init__(self, program: WorkerProgram, transport: Any, conn: Any) -> None:
+    def __init__(self, program: WorkerProgram, transport: Any, conn: Any,
+                 progress: np.ndarray | None = None) -> None:
         from nmgraph.runtimes._worker_kernel import WorkerKernel
 
         self.program = program
@@ -117,6 +135,7 @@ class WorkerLoop:
         self.counts = np.zeros(program.n_workers, dtype=np.int64)
         self.scratch = np.zeros(program.n_workers, dtype=np.int64)
         self.out_addr, self.in_addr = transport.mailbox_addresses()
+        self.progress = progress
 
     def serve(self) -> None:
         while True:
@@ -145,7 +164,7 @@ class WorkerLoop:
             self._ensure_record_capacity(min(window, steps - done))
             n = kernel.run_windows(t, steps - done, window, self.transport.exchange_core,
                                    self.transport.timeout_s, self.out_addr, self.in_addr,
-                                   self.counts, self.scratch)
+                                   self.counts, self.scratch, self.progress)
             t += n
             done += n
         kernel.flush_costs()

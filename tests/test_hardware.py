@@ -235,7 +235,12 @@ def test_error_message_format():
     with pytest.raises(ValidationError) as info:
         HardwareProfile.from_dict(custom(neurons_per_core=-3))
     assert str(info.value) == ("HardwareProfile 'mychip'.neurons_per_core: must be a positive int "
-                               "(got -3)")
+                               "up to 2**62 (got -3)")
+
+
+def test_huge_profile_counts_are_refused():
+    with pytest.raises(ValidationError, match="up to 2"):
+        HardwareProfile.from_dict(custom(neurons_per_core=10**20))
 
 
 def test_unknown_key_lists_known_keys():

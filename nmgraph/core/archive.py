@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -17,7 +19,29 @@ from nmgraph._version import __version__
 from nmgraph.core.errors import FileFormatError
 from nmgraph.core.jsonable import loads_strict
 
-__all__ = ["ArchiveReader", "read_array_member", "write_archive"]
+__all__ = ["MAX_DOCUMENT_BYTES", "ArchiveReader", "load_budget", "read_array_member",
+           "write_archive"]
+
+#: Largest JSON document a file may hold (it describes structure, not data).
+MAX_DOCUMENT_BYTES = 64 << 20
+#: Environment variable that sets how many bytes of arrays one file may load (default: half the
+#: machine's physical memory).
+BUDGET_VARIABLE = "NMGRAPH_MAX_LOAD_BYTES"
+
+
+def load_budget() -> int:
+    """Bytes of array data one file may load: ``$NMGRAPH_MAX_LOAD_BYTES``, else half of the
+    physical memory (1 GiB where that cannot be read)."""
+    value = os.environ.get(BUDGET_VARIABLE)
+    if value:
+        try:
+            return max(0, int(value))
+        except ValueError:
+            pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 30
 
 _DEFLATE_LEVEL = 1
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so that saving the same content gives the same bytes
@@ -40,27 +64,76 @@ def write_archive(path: Path, texts: dict[str, str], arrays: Iterable[tuple[str,
 
 
 def read_array_member(archive: zipfile.ZipFile, member: Any, where: str,
-                      fail: Callable[[str], FileFormatError]) -> np.ndarray:
-    """Read one ``.npy`` member with ``allow_pickle=False``; ``fail(message)`` makes the error."""
+                      fail: Callable[[str], FileFormatError], *,
+                      shape: tuple[int, ...] | None = None, budget: list[int] | None = None
+                      ) -> np.ndarray:
+    """Read one ``.npy`` member with ``allow_pickle=False``; ``fail(message)`` makes the error.
+
+    Before any data is read, the ``.npy`` header is checked: a plain dtype (no objects), the
+    shape ``shape`` when given, and a data size that fits the remaining ``budget`` (a one-item
+    list of bytes, decreased by what is read) and agrees with the size the zip entry declares
+    (so a member cannot inflate beyond what it announced).
+    """
     if not isinstance(member, str):
         raise fail(f"{where}: an array reference must be a member name, not {member!r}")
     try:
-        stream = archive.open(member)
+        info = archive.getinfo(member)
+        stream = archive.open(info)
     except KeyError as exc:
         raise fail(f"{where}: the array member {member!r} is missing from the archive") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise fail(f"{where}: the array member {member!r} is corrupt ({exc})") from exc
     try:
         with stream:
-            array = np.lib.format.read_array(stream, allow_pickle=False)
+            array = _read_npy(stream, info, member, shape, budget)
             if stream.read(1):  # also makes zipfile check the member's CRC
                 raise ValueError("trailing bytes after the array data")
+    except _Refused as exc:
+        raise fail(f"{where}: the array member {member!r} {exc}") from None
     except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise fail(f"{where}: the array member {member!r} holds Python objects; nmgraph "
-                       "never unpickles its files") from exc
         raise fail(f"{where}: the array member {member!r} is corrupt ({exc})") from exc
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise fail(f"{where}: the array member {member!r} is corrupt ({exc})") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, MemoryError, zlib.error) as exc:
+        raise fail(f"{where}: the array member {member!r} is corrupt ({type(exc).__name__}: "
+                   f"{exc})") from exc
     return array
+
+
+class _Refused(Exception):
+    """A member that is well formed but not acceptable (objects, shape, size)."""
+
+
+def _read_npy(stream: IO[bytes], info: zipfile.ZipInfo, member: str,
+              shape: tuple[int, ...] | None, budget: list[int] | None) -> np.ndarray:
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        found, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        found, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if dtype.hasobject or dtype.kind not in "biufc" or dtype.fields is not None:
+        raise _Refused(f"holds {dtype} values (Python objects?); nmgraph never unpickles its "
+                       "files, which hold plain numbers")
+    if shape is not None and tuple(found) != tuple(shape):
+        raise _Refused(f"has shape {tuple(found)}, but the document says {tuple(shape)}")
+    items = 1
+    for n in found:
+        items *= int(n)
+    nbytes = items * dtype.itemsize
+    header_len = stream.tell() if hasattr(stream, "tell") else None
+    if header_len is not None and header_len + nbytes != info.file_size:
+        raise ValueError(f"its header announces {nbytes} bytes of data but the zip entry holds "
+                         f"{info.file_size - header_len}")
+    if budget is not None:
+        if nbytes > budget[0]:
+            raise _Refused(f"needs {nbytes:,} bytes, more than the {budget[0]:,} left of this "
+                           f"file's load budget (set {BUDGET_VARIABLE} to allow more)")
+        budget[0] -= nbytes
+    data = stream.read(nbytes)
+    if len(data) != nbytes:
+        raise ValueError(f"truncated: {len(data)} of {nbytes} bytes")
+    array = np.frombuffer(data, dtype=dtype).copy() if items else np.zeros(0, dtype)
+    return array.reshape(found, order="F" if fortran else "C")
 
 
 def _member_info(name: str, method: int) -> zipfile.ZipInfo:
@@ -78,6 +151,8 @@ def _member_info(name: str, method: int) -> zipfile.ZipInfo:
 def _write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write through ``write`` into a new file next to ``path``, then rename it over ``path``."""
     directory = path.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {directory} does not exist")
     while True:
         temp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
         try:  # mode 0o666 so that the umask applies, as for any new file
@@ -124,6 +199,8 @@ class ArchiveReader:
         self.kind = kind or file_format
         self._archive: zipfile.ZipFile | None = None
         self.document: dict[str, Any] = {}
+        #: Bytes of array data this file may still load (see :func:`load_budget`).
+        self.budget = [load_budget()]
 
     def fail(self, message: str) -> FileFormatError:
         """The error to raise (``raise reader.fail(...) from cause``): it names the file."""
@@ -139,27 +216,46 @@ class ArchiveReader:
         return self
 
     def _open(self) -> zipfile.ZipFile:
-        if self.path.is_dir():
-            raise self.fail(f"is a directory, not an {self.kind} file")
-        if not self.path.exists():
-            raise self.fail("no such file")
         try:
-            return zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, EOFError) as exc:
+            mode = os.stat(self.path).st_mode
+        except FileNotFoundError:
+            raise self.fail("no such file") from None
+        except OSError as exc:
+            raise self.fail(f"cannot be read ({exc})") from exc
+        if stat.S_ISDIR(mode):
+            raise self.fail(f"is a directory, not an {self.kind} file")
+        if not stat.S_ISREG(mode):   # a FIFO or a device would block or never end
+            raise self.fail(f"is not a regular file, so not an {self.kind} file")
+        try:
+            archive = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
             raise self.fail(f"not an {self.kind} file (not a zip archive, or a truncated one: "
                             f"{exc})") from exc
         except OSError as exc:
             raise self.fail(f"cannot be read ({exc})") from exc
+        declared = sum(info.file_size for info in archive.infolist())
+        if declared > self.budget[0] + MAX_DOCUMENT_BYTES:
+            archive.close()
+            raise self.fail(f"its members declare {declared:,} bytes, more than the load budget "
+                            f"of {self.budget[0]:,} (set {BUDGET_VARIABLE} to allow more)")
+        return archive
 
     def _read_document(self, archive: zipfile.ZipFile) -> dict[str, Any]:
         try:
-            raw = archive.read(self.member)
+            info = archive.getinfo(self.member)
+            if info.file_size > MAX_DOCUMENT_BYTES:
+                raise self.fail(f"{self.member} declares {info.file_size:,} bytes, more than "
+                                f"the {MAX_DOCUMENT_BYTES:,} a document may hold")
+            raw = archive.read(info)
         except KeyError as exc:
             raise self.fail(f"not an {self.kind} file (the archive has no {self.member})") from exc
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
+                zlib.error) as exc:
             raise self.fail(f"{self.member} is corrupt ({exc})") from exc
         try:
             document = loads_strict(raw.decode("utf-8"))
+        except RecursionError:
+            raise self.fail(f"{self.member} nests JSON too deeply") from None
         except (UnicodeDecodeError, ValueError) as exc:
             raise self.fail(f"{self.member} is not valid JSON ({exc})") from exc
         if not isinstance(document, dict):
@@ -180,11 +276,14 @@ class ArchiveReader:
                             "nmgraph (pip install --upgrade nmgraph) to load it")
         return document
 
-    def array(self, member: Any, where: str) -> np.ndarray:
-        """The ``.npy`` member named ``member`` (``where`` says what refers to it, for errors)."""
+    def array(self, member: Any, where: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The ``.npy`` member named ``member`` (``where`` says what refers to it, for errors),
+        checked against ``shape`` when the document implies it, and against the load budget,
+        before its data is read."""
         if self._archive is None:
             raise self.fail("archive is closed")
-        return read_array_member(self._archive, member, where, self.fail)
+        return read_array_member(self._archive, member, where, self.fail, shape=shape,
+                                 budget=self.budget)
 
     def close(self) -> None:
         if self._archive is not None:

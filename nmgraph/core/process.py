@@ -128,7 +128,7 @@ class Process:
         if name is None:
             counter = Process._name_counters.setdefault(type(self).__name__, itertools.count())
             name = f"{type(self).__name__}_{next(counter)}"
-        if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
             raise ValidationError(f"{type(self).__name__} {name!r}", "name",
                                   "must be a non-empty string of letters, digits and _ . : - "
                                   "(no '/' or spaces)", name)

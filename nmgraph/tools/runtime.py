@@ -11,6 +11,7 @@ import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR, PopulationIR
 from nmgraph.compilers.lower import lower
+from nmgraph.core.checks import as_int_array
 from nmgraph.core.errors import SimulationError, ValidationError
 from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.network import Network
@@ -152,8 +153,13 @@ class Runtime:
         declared = self._declared_var(process, pop, var)
         if declared is not None:
             array = declared.validate(value)
-        else:
-            array = np.asarray(value)
+        fields = pop.state if var in pop.state else pop.params
+        if var in fields:   # the model's declared range, whichever way the process was named
+            spec = fields.specs()[var]
+            array = as_int_array(_label(process), var, array if declared is not None else value,
+                                 low=spec.low, high=spec.high)
+        elif declared is None:
+            raise SimulationError(f"{_label(process)} has no settable {var!r}")
         try:
             array = np.broadcast_to(array, pop.shape).ravel()
         except ValueError:
