@@ -110,6 +110,7 @@ cdef struct Program:
     int64_t* rec_time
     int32_t* rec_unit
     int64_t rec_count
+    int64_t last_step     # the last step whose spikes are all recorded
 
 
 cdef inline int64_t _deliver_segments(Program* p, acc_t* ring, tgt_t* tgt, int64_t first,
@@ -210,6 +211,7 @@ cdef void _run(Program* p, acc_t* ring, tgt_t* tgt, int64_t t0, int64_t steps,
                 out_counts[w] += 1
             p.counters[C_MSG_WORKERS] += f.remote_count
         p.rec_count += n_spk
+        p.last_step = t
         p.counters[C_SPIKES] += n_spk
         p.counters[C_SYNAPTIC_OPS] += synapses
 
@@ -352,6 +354,14 @@ cdef class WorkerKernel:
 
     def reset_records(self):
         self.p.rec_count = 0
+
+    @property
+    def last_step(self):
+        """The last step this worker finished (its spikes are all recorded)."""
+        return self.p.last_step
+
+    def set_last_step(self, int64_t t):
+        self.p.last_step = t
 
     @property
     def rec_count(self):

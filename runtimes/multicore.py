@@ -116,6 +116,7 @@ class MulticoreBackend:
         self._counters = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
         self._failed: str | None = None
         self._closed = False
+        self._running = 0   # steps of the run command being waited for (0: none)
         self.transport = None
         if transport is not None or self.n_workers > 1:
             capacity = outbox_capacity(self.programs, self.window)
@@ -175,13 +176,16 @@ class MulticoreBackend:
             raise WorkerError(message) from None
 
     def _gather(self, ranks: list[int]) -> list[Any]:
-        """Replies of ``ranks``. A worker that stopped only because the exchange was aborted is
-        a consequence: the host waits up to ``ABORT_GRACE_S`` for the worker that caused it (its
-        error or its death) and names that one."""
+        """Replies of ``ranks``. When a worker fails, the host waits up to ``ABORT_GRACE_S`` for
+        the others to report (what they recorded, and which one caused the failure: a worker
+        that stopped only because the exchange was aborted is a consequence), then names the
+        cause."""
         replies: dict[int, Any] = {}
         waiting = set(ranks)
         consequence: str | None = None
+        cause: str | None = None
         deadline = None
+        partials: dict[int, Any] = {}
         seen = {r: int(self._beats[r]) for r in ranks}
         moved = dict.fromkeys(ranks, time.monotonic())
         while waiting:
@@ -191,7 +195,7 @@ class MulticoreBackend:
             for r in waiting:
                 if int(self._beats[r]) != seen[r]:
                     seen[r], moved[r] = int(self._beats[r]), now
-            if consequence is None and all(now - moved[r] > self.watchdog_s for r in waiting):
+            if deadline is None and all(now - moved[r] > self.watchdog_s for r in waiting):
                 message = self._stall_message(sorted(waiting), seen, now - max(
                     moved[r] for r in waiting))
                 self._fail(message, ABORT_PARENT)
@@ -207,18 +211,43 @@ class MulticoreBackend:
                 if status == "ok":
                     replies[rank] = payload
                     continue
+                if isinstance(payload, dict):   # a failed run: what it had recorded
+                    partials[rank] = payload.get("partial")
+                    payload = payload.get("message")
                 if status == "aborted":
                     consequence = consequence or f"{self._describe(rank)} stopped: {payload}"
-                    deadline = deadline or time.monotonic() + ABORT_GRACE_S
-                    continue
-                message = (self._death_message(rank) if status == "died" else
-                           f"{self._describe(rank)} failed:\n{payload}")
-                self._fail(message, ABORT_PARENT)
-                raise WorkerError(message)
-        if consequence is not None:
-            self._fail(consequence, ABORT_PARENT)
-            raise WorkerError(consequence)
+                else:
+                    cause = cause or (self._death_message(rank) if status == "died" else
+                                      f"{self._describe(rank)} failed:\n{payload}")
+                if deadline is None:   # release the others from the exchange, so they report
+                    deadline = time.monotonic() + ABORT_GRACE_S
+                    if self.transport is not None:
+                        self.transport.abort(ABORT_PARENT)
+        message = cause or consequence
+        if message is not None:
+            self._keep_partial(ranks, partials, replies)
+            self._fail(message, ABORT_PARENT)
+            raise WorkerError(message)
         return [replies[r] for r in ranks]
+
+    def _keep_partial(self, ranks: list[int], partials: dict[int, Any],
+                      replies: dict[int, Any]) -> None:
+        """Keep the spikes a failed run had recorded up to the last step every worker finished,
+        when every worker could say (a worker that died takes its spikes of the run with it)."""
+        if not self._running or any(partials.get(r) is None and r not in replies for r in ranks):
+            return
+        done = [partials[r] for r in ranks if r in partials]
+        done += [{"times": replies[r]["times"], "units": replies[r]["units"],
+                  "last_step": self.t + self._running} for r in ranks if r in replies]
+        last = min(int(p["last_step"]) for p in done)
+        if last <= self.t:
+            return
+        times = np.concatenate([p["times"] for p in done])
+        units = np.concatenate([p["units"] for p in done])
+        keep = times <= last
+        self._count_spikes(units[keep])
+        self._spike_chunks.append((times[keep], units[keep]))
+        self.t = last
 
     def _stall_message(self, waiting: list[int], seen: dict[int, int], idle: float) -> str:
         """Name the worker that holds the others up: a stopped one, else the one behind."""
@@ -296,7 +325,11 @@ class MulticoreBackend:
         try:
             while done < steps:
                 n = min(chunk, steps - done)
-                replies = self._call(("run", self.t, n, window))
+                self._running = n
+                try:
+                    replies = self._call(("run", self.t, n, window))
+                finally:
+                    self._running = 0
                 self._absorb(replies, n)
                 done += n
                 if bar is not None:

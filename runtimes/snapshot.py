@@ -20,7 +20,7 @@ from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.executable_io import executable_from_payload, executable_payload
 from nmgraph.core.archive import ArchiveReader, write_archive
 from nmgraph.core.errors import FileFormatError
-from nmgraph.runtimes.state import RunState
+from nmgraph.runtimes.state import MAX_STEPS, RunState
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_snapshot", "save_snapshot"]
 
@@ -95,15 +95,24 @@ def _load(path: str | os.PathLike[str]) -> tuple[Executable, RunState]:
                 RecursionError, MemoryError) as exc:
             raise reader.fail(f"corrupt snapshot ({type(exc).__name__}: {exc})") from exc
         _check(reader, exe, state)
-        _check_per_process(reader, state.per_process)
+        _check_per_process(reader, exe, state.per_process)
         return exe, state
 
 
-def _check_per_process(reader: ArchiveReader, per_process: Any) -> None:
+#: The counters kept for each population.
+PER_PROCESS_COUNTERS = {"spikes", "synaptic_ops", "neuron_updates"}
+
+
+def _check_per_process(reader: ArchiveReader, exe: Executable, per_process: Any) -> None:
+    names = {pop.name for pop in exe.ir.populations}
+    if set(per_process) != names:
+        raise reader.fail(f"per_process must have one entry per population {sorted(names)}")
     for name, counts in per_process.items():
-        if not isinstance(counts, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
-            raise reader.fail(f"per_process[{name!r}] must map counter names to counts >= 0")
+        if not isinstance(counts, dict) or set(counts) != PER_PROCESS_COUNTERS or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
+            for v in counts.values()):
+            raise reader.fail(f"per_process[{name!r}] must give the counts "
+                              f"{sorted(PER_PROCESS_COUNTERS)}, each an int >= 0")
 
 
 def _field(reader: ArchiveReader, doc: dict[str, Any], key: str, kind: type) -> Any:
@@ -118,8 +127,8 @@ def _check(reader: ArchiveReader, exe: Executable, state: RunState) -> None:
     dtype, every neuron population's values (the model's fields, each an integer array of one
     value per unit within its declared range), and the spikes (times in 1..t, units in range)."""
     ir = exe.ir
-    if state.t < 0:
-        raise reader.fail(f"step count t = {state.t} < 0")
+    if not 0 <= state.t <= MAX_STEPS:
+        raise reader.fail(f"step count t = {state.t} outside 0..{MAX_STEPS}")
     pending = state.pending
     if pending.shape != (ir.max_delay, ir.n_units) or pending.dtype.kind not in "iu":
         raise reader.fail(f"pending input has shape {pending.shape} ({pending.dtype}), expected "
@@ -151,5 +160,5 @@ def _check(reader: ArchiveReader, exe: Executable, state: RunState) -> None:
         raise reader.fail(f"spikes: times must lie in 1..{state.t} and units in "
                           f"0..{ir.n_units - 1}")
     for name, value in state.counters.items():
-        if value < 0:
-            raise reader.fail(f"counter {name!r} = {value} < 0")
+        if not 0 <= value < 2**63:
+            raise reader.fail(f"counter {name!r} = {value} outside 0..2**63 - 1")

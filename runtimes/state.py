@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["RunState"]
+__all__ = ["MAX_STEPS", "RunState"]
+
+#: Steps a run may reach: the multi-core runtime's messages carry the step in 31 bits.
+MAX_STEPS = 2**31 - 1
 
 
 @dataclass(eq=False)

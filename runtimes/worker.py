@@ -47,6 +47,8 @@ def worker_main(rank: int, program: WorkerProgram, transport: Any, conn: Any,
     try:
         view = transport.for_rank(rank) if transport is not None else InProcessTransport()
         WorkerLoop(program, view, conn, progress).serve()
+    except _Reported:
+        code = 1
     except BaseException:
         code = 1
         try:
@@ -56,6 +58,10 @@ def worker_main(rank: int, program: WorkerProgram, transport: Any, conn: Any,
     finally:
         conn.close()
         os._exit(code)  # no atexit handlers in a forked child: the host owns the shared memory
+
+
+class _Reported(Exception):
+    """The worker's failure has been sent to the host already."""
 
 
 def _die_with_parent() -> None:
@@ -147,8 +153,13 @@ class WorkerLoop:
             try:
                 reply = getattr(self, f"do_{op}")(*args)
             except BarrierAborted as exc:
-                self.conn.send(("aborted", str(exc)))
+                self.conn.send(("aborted", {"message": str(exc), "partial": self._partial(op)}))
                 return
+            except Exception:
+                self.transport.abort(ABORT_PARENT)
+                self.conn.send(("error", {"message": traceback.format_exc(),
+                                          "partial": self._partial(op)}))
+                raise _Reported() from None
             except BaseException:
                 self.transport.abort(ABORT_PARENT)
                 raise
@@ -156,9 +167,19 @@ class WorkerLoop:
             if op == "stop":
                 return
 
+    def _partial(self, op: str) -> dict[str, Any] | None:
+        """The spikes recorded in a failing run, up to the last step this worker finished."""
+        if op != "run":
+            return None
+        count = self.kernel.rec_count
+        return {"times": narrow_ids(self.program.rec_time[:count]),
+                "units": narrow_ids(self.program.units[self.program.rec_unit[:count]]),
+                "last_step": int(self.kernel.last_step)}
+
     # -- commands ----------------------------------------------------------------------------------
     def do_run(self, t0: int, steps: int, window: int) -> dict[str, Any]:
         kernel, program = self.kernel, self.program
+        kernel.set_last_step(t0)
         t, done = t0, 0
         while done < steps:
             self._ensure_record_capacity(min(window, steps - done))

@@ -71,6 +71,9 @@ class FixedPoint:
     dtype: np.dtype
     per_unit: bool = True
     doc: str = ""
+    #: Axes of a per-unit field (units on the last one); the shape of a population-wide one.
+    ndim: int = 1
+    shape: tuple[int, ...] = ()
 
     def check(self, owner: str, name: str, array: np.ndarray) -> None:
         """Raise if ``array`` has values outside ``[low, high]``, naming the first one."""
@@ -86,7 +89,8 @@ class FixedPoint:
 
 
 def fixed(bits: int, *, signed: bool = True, low: int | None = None, high: int | None = None,
-          dtype: Any = np.int64, per_unit: bool = True, doc: str = "") -> Any:
+          dtype: Any = np.int64, per_unit: bool = True, doc: str = "", ndim: int = 1,
+          shape: tuple[int, ...] = ()) -> Any:
     """Declare a field of a model's ``Params`` or ``State`` dataclass.
 
     Parameters
@@ -102,13 +106,18 @@ def fixed(bits: int, *, signed: bool = True, low: int | None = None, high: int |
         One value per unit (last axis), or one for the population.
     doc
         What it is, with its unit.
+    ndim
+        Axes of a per-unit field (1: one value per unit; a spike raster ``(steps, units)``: 2).
+    shape
+        Shape of a population-wide field (default ``()``: one number).
     """
     if signed:
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     else:
         lo, hi = 0, (1 << bits) - 1
     spec = FixedPoint(bits=bits, low=lo if low is None else low, high=hi if high is None else high,
-                      dtype=np.dtype(dtype), per_unit=per_unit, doc=doc)
+                      dtype=np.dtype(dtype), per_unit=per_unit, doc=doc, ndim=ndim,
+                      shape=tuple(shape))
     return dataclasses.field(metadata={"fixed": spec})
 
 
@@ -186,9 +195,11 @@ class FieldSet:
             array = np.asarray(values[name])
             if spec.dtype.kind in "iub" and array.dtype.kind not in "iub":
                 raise fail(name, f"must be integer ({spec.dtype}), got {array.dtype}")
-            if spec.per_unit and (array.ndim == 0 or array.shape[-1] != size):
-                raise fail(name, f"must have {size} units on its last axis (got shape "
-                                 f"{array.shape})")
+            if spec.per_unit and (array.ndim != spec.ndim or array.shape[-1] != size):
+                raise fail(name, f"must have {spec.ndim} axes, {size} units on the last (got "
+                                 f"shape {array.shape})")
+            if not spec.per_unit and array.shape != spec.shape:
+                raise fail(name, f"must have shape {spec.shape} (got {array.shape})")
             if array.size and array.dtype != np.bool_ and spec.dtype != np.bool_:
                 low, high = int(array.min()), int(array.max())
                 if low < spec.low or high > spec.high:

@@ -19,6 +19,7 @@ from nmgraph.core.process import Process
 from nmgraph.processes.base import PopulationProcess
 from nmgraph.runtimes.registry import backend_factory
 from nmgraph.runtimes.results import Counters, SpikeEvents
+from nmgraph.runtimes.state import MAX_STEPS
 
 __all__ = ["Runtime"]
 
@@ -106,6 +107,9 @@ class Runtime:
         self._check_open()
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
             raise ValidationError("Runtime", "run", "steps must be an int >= 0", steps)
+        if self.t + int(steps) > MAX_STEPS:
+            raise ValidationError("Runtime", "run", f"a run reaches at most step {MAX_STEPS} "
+                                  f"(2**31 - 1); this one is at step {self.t}", steps)
         self._backend.run(int(steps))
 
     def record(self, process: Process | str, var: str) -> None:

@@ -61,7 +61,7 @@ class PoissonModel(SourceModel):
 
 @dataclass(eq=False)
 class GeneratorParams(FieldSet):
-    data: np.ndarray = fixed(1, signed=False, dtype=np.bool_,
+    data: np.ndarray = fixed(1, signed=False, dtype=np.bool_, ndim=2,
                              doc="raster (steps, units): row k is emitted at step k + 1")
     repeat: np.ndarray = fixed(1, signed=False, dtype=np.bool_, per_unit=False,
                                doc="loop over the rows instead of stopping")
@@ -85,6 +85,8 @@ class GeneratorModel(SourceModel):
              index: np.ndarray) -> np.ndarray:
         steps = params.data.shape[0]
         row = t - 1
+        if steps == 0:
+            return np.zeros(index.size, dtype=bool)
         if bool(params.repeat):
             row %= steps
         if row >= steps:

@@ -18,6 +18,7 @@ import io
 import json
 import sys
 import tempfile
+import traceback
 import zipfile
 from pathlib import Path
 
@@ -175,7 +176,19 @@ def campaign(count: int, seed: int, folder: Path) -> collections.Counter:
         mutation = MUTATIONS[(number // len(KINDS)) % len(MUTATIONS)]
         target = folder / f"case{number % 4}{paths[kind].suffix}"
         target.write_bytes(mutate(data[kind], rng, mutation))
-        counts[(kind, mutation, outcome(target, kind, workers=1 + number % 2))] += 1
+        try:
+            result = outcome(target, kind, workers=1 + number % 2)
+        except Exception as exc:  # a finding: kept, with the file, and reported
+            result = f"ERROR {type(exc).__name__}: {exc}"[:160]
+            keep = folder / f"finding{number}{paths[kind].suffix}"
+            keep.write_bytes(target.read_bytes())
+            print(f"finding {number} ({kind}, {mutation}): {keep}\n"
+                  + "".join(traceback.format_exception(exc)[-4:]), file=sys.stderr)
+        if result == "DIFFERENT":
+            keep = folder / f"different{number}{paths[kind].suffix}"
+            keep.write_bytes(target.read_bytes())
+            print(f"different {number} ({kind}, {mutation}): {keep}", file=sys.stderr)
+        counts[(kind, mutation, result)] += 1
     return counts
 
 
@@ -183,16 +196,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="folder for the files (findings are kept there); default: temporary")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder:
-        counts = campaign(args.count, args.seed, Path(folder))
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        counts = campaign(args.count, args.seed, args.keep)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            counts = campaign(args.count, args.seed, Path(folder))
     total = collections.Counter()
     for (kind, mutation, result), n in sorted(counts.items()):
         print(f"{kind:10s} {mutation:8s} {result:9s} {n}")
         total[result] += n
     print("total:", dict(total))
-    if total["DIFFERENT"]:
-        raise SystemExit("a mutated file ran with other spikes than the reference")
+    bad = {k: n for k, n in total.items() if k not in ("rejected", "identical")}
+    if bad:
+        raise SystemExit(f"findings: {bad}")
 
 
 if __name__ == "__main__":
