@@ -157,3 +157,32 @@ def test_set_by_name_is_validated_like_set_by_process(backend: str, var: str, va
                 rt.set(target, var, value)
         rt.run(3)   # still usable
         assert rt.t == 6
+
+
+def test_smaller_input_checks(tmp_path) -> None:
+    net = random_network(1)
+    with nm.Runtime(net, workers=np.int64(2)) as rt:          # numpy integers are ints
+        rt.run(2)
+        assert rt.backend.n_workers == 2
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            rt.snapshot(tmp_path / "missing" / "x.nms")        # names the folder, not a temp file
+    with pytest.raises(nm.SimulationError, match="progress"):
+        nm.Runtime(net, workers=2, progress="yes")
+    with pytest.raises(nm.ValidationError, match="du"):
+        nm.processes.LIF(shape=3, du=None)
+    with pytest.raises(nm.ValidationError, match="name"):
+        nm.processes.LIF(shape=3, name="exc\n")
+    big = nm.Network()
+    big.add(nm.processes.LIF(shape=(10**6, 10**6), name="big"))
+    with pytest.raises(nm.ValidationError, match="GiB"):
+        nm.compile(big)
+    with pytest.raises(nm.ValidationError, match="2\\*\\*62"):
+        nm.compile(net, hardware={"name": "x", "neurons_per_core": 10**20, "max_delay": 8})
+
+
+def test_runs_stop_at_the_step_limit() -> None:
+    from nmgraph.runtimes.state import MAX_STEPS
+
+    with nm.Runtime(random_network(2), backend="reference") as rt:
+        with pytest.raises(nm.ValidationError, match="2\\*\\*31"):
+            rt.run(MAX_STEPS + 1)
