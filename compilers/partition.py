@@ -48,19 +48,28 @@ class CoreLimits:
     bits_per_synapse: int
     synapse_bits: int | None
     fanout_cores: int | None
+    #: Units a source core may hold (a profile's ``spike_sources_per_core``, else its neurons).
+    sources: int = 0
 
     @classmethod
     def from_profile(cls, profile, max_neurons_per_core: int | None = None) -> CoreLimits:
         neurons = int(profile.neurons_per_core)
+        sources = int(profile.spike_source_capacity)
         if max_neurons_per_core is not None:
             if (isinstance(max_neurons_per_core, bool) or not isinstance(max_neurons_per_core, int)
                     or max_neurons_per_core < 1):
                 raise ValidationError("compile", "max_neurons_per_core",
                                       "must be a positive int", max_neurons_per_core)
             neurons = min(neurons, max_neurons_per_core)
+            sources = min(sources, max_neurons_per_core)
         return cls(profile.name, neurons, profile.axons_in_per_core, profile.axons_out_per_core,
                    profile.synapse_capacity, int(profile.bits_per_synapse or 0),
-                   profile.synapse_memory_bits_per_core, profile.fanout_cores_per_neuron)
+                   profile.synapse_memory_bits_per_core, profile.fanout_cores_per_neuron,
+                   sources)
+
+    def units(self, kind: str) -> int:
+        """Units a core of ``kind`` (``"neuron"`` or ``"source"``) may hold."""
+        return self.sources if kind == "source" and self.sources else self.neurons
 
     def limit(self, resource: str) -> int | None:
         return {"neurons": self.neurons, "axons_in": self.axons_in,
@@ -195,7 +204,8 @@ def _populations_by_kind(ir: NetworkIR) -> list:
 def _fit_by_caps(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits, in_degree: np.ndarray,
                  strategy: str) -> Partition:
     cut = _CUTTERS[strategy]
-    caps = {pop.name: limits.neurons for pop in ir.populations}
+    caps = {pop.name: limits.units("source" if pop.is_source else "neuron")
+            for pop in ir.populations}
     for _ in range(MAX_ROUNDS):
         unit_core = np.empty(ir.n_units, dtype=np.int64)
         core_pop: list[str] = []
@@ -208,7 +218,7 @@ def _fit_by_caps(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits, in_degr
                 kinds.append("source" if pop.is_source else "neuron")
         usage, fanout = measure_usage(graph, unit_core, len(core_pop), limits.bits_per_synapse,
                                       in_degree)
-        overflow = _overflows(usage, limits)
+        overflow = _overflows(usage, limits, kinds)
         if not overflow:
             _check_fanout(ir, fanout, limits)
             return _result(ir, graph, limits, unit_core, kinds, usage, strategy)
@@ -238,7 +248,7 @@ def _fit_by_splitting(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits,
     for _ in range(MAX_ROUNDS):
         n_cores = len(kinds)
         usage, fanout = measure_usage(graph, unit_core, n_cores, limits.bits_per_synapse)
-        overflow = _overflows(usage, limits)
+        overflow = _overflows(usage, limits, kinds)
         if not overflow:
             _check_fanout(ir, fanout, limits)
             return _result(ir, graph, limits, unit_core, kinds, usage, strategy)
@@ -254,14 +264,19 @@ def _fit_by_splitting(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits,
                        f"{MAX_ROUNDS} rounds; try max_neurons_per_core")
 
 
-def _overflows(usage: dict[str, np.ndarray], limits: CoreLimits) -> list[tuple[str, int, int, int]]:
+def _overflows(usage: dict[str, np.ndarray], limits: CoreLimits,
+               kinds: list[str]) -> list[tuple[str, int, int, int]]:
     found = []
     for resource in RESOURCES:
         limit = limits.limit(resource)
         if limit is None:
             continue
-        for core in np.flatnonzero(usage[resource] > limit):
-            found.append((resource, int(core), int(usage[resource][core]), int(limit)))
+        per_core = np.full(len(kinds), limit, dtype=np.int64)
+        if resource == "neurons":   # source cores hold up to the sources' limit
+            per_core[np.array([kind == "source" for kind in kinds], dtype=bool)] = \
+                limits.units("source")
+        for core in np.flatnonzero(usage[resource] > per_core):
+            found.append((resource, int(core), int(usage[resource][core]), int(per_core[core])))
     return found
 
 
@@ -324,7 +339,8 @@ def lower_bounds(ir: NetworkIR, graph: SynapseGraph, limits: CoreLimits) -> dict
     """
     sources = sum(pop.size for pop in ir.populations if pop.is_source)
     neurons = ir.n_units - sources
-    bound = {"neurons": math.ceil(neurons / limits.neurons) + math.ceil(sources / limits.neurons)}
+    bound = {"neurons": math.ceil(neurons / limits.neurons)
+             + math.ceil(sources / limits.units("source"))}
     senders = int(np.count_nonzero(graph.out_degree()))
     if limits.synapses:
         bound["synapses"] = math.ceil(graph.n_synapses / limits.synapses)

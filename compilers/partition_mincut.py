@@ -38,8 +38,9 @@ def mincut_assignment(ir: NetworkIR, graph: SynapseGraph, limits, in_degree: np.
     for pop in ir.populations:
         if not pop.is_source:
             continue
-        for start in range(pop.offset, pop.stop, limits.neurons):
-            unit_core[start:min(start + limits.neurons, pop.stop)] = len(kinds)
+        per_core = limits.units("source")
+        for start in range(pop.offset, pop.stop, per_core):
+            unit_core[start:min(start + per_core, pop.stop)] = len(kinds)
             kinds.append("source")
     return unit_core, kinds
 
