@@ -72,14 +72,16 @@ def test_worker_exception_names_worker_and_cores() -> None:
     rt.close()
 
 
-def test_killed_worker_is_reported_within_seconds() -> None:
+def signal_worker_during_run(sig: int, deadline_s: float = DEADLINE_S,
+                             **options: object) -> str:
+    """Send ``sig`` to worker 1 of a busy runtime while it runs; check that the run ends with a
+    WorkerError within ``deadline_s``, everything cleaned up and earlier spikes kept; return the
+    error's message."""
     before = shm_entries()
-    exe = busy_executable()
-    rt = nm.Runtime(exe, workers=2)
+    rt = nm.Runtime(busy_executable(), workers=2, **options)
     rt.run(5)
     kept = rt.spikes("lif")
-    victim = rt._backend.procs[1]
-    timer = threading.Timer(0.5, os.kill, args=(victim.pid, signal.SIGKILL))
+    timer = threading.Timer(0.5, os.kill, args=(rt.backend.procs[1].pid, sig))
     timer.start()
     start = time.monotonic()
     try:
@@ -87,11 +89,16 @@ def test_killed_worker_is_reported_within_seconds() -> None:
             rt.run(10_000_000)
     finally:
         timer.cancel()
-    assert time.monotonic() - start < DEADLINE_S
-    assert "worker 1" in str(info.value) and "SIGKILL" in str(info.value)
+    assert time.monotonic() - start < deadline_s
     assert_clean(rt, before)
     assert rt.spikes("lif") == kept
     rt.close()
+    return str(info.value)
+
+
+def test_killed_worker_is_reported_within_seconds() -> None:
+    message = signal_worker_during_run(signal.SIGKILL)
+    assert "worker 1" in message and "SIGKILL" in message
 
 
 def test_ctrl_c_stops_cleanly() -> None:

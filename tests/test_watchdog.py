@@ -4,16 +4,14 @@ scales with the network."""
 
 from __future__ import annotations
 
-import os
 import signal
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
-from test_faults import assert_clean, busy_executable, shm_entries
+from test_faults import assert_clean, busy_executable, shm_entries, signal_worker_during_run
 
 import nmgraph as nm
 from nmgraph.processes import Dense, NeuronProcess, PoissonSource
@@ -21,25 +19,8 @@ from nmgraph.runtimes.multicore import WATCHDOG_MIN_S, MulticoreBackend
 
 
 def test_stopped_worker_is_reported() -> None:
-    before = shm_entries()
-    rt = nm.Runtime(busy_executable(), workers=2, watchdog_s=1.0)
-    rt.run(3)
-    kept = rt.spikes("lif")
-    victim = rt.backend.procs[1]
-    timer = threading.Timer(0.3, os.kill, args=(victim.pid, signal.SIGSTOP))
-    timer.start()
-    start = time.monotonic()
-    try:
-        with pytest.raises(nm.WorkerError) as info:
-            rt.run(10_000_000)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - start < 6.0
-    message = str(info.value)
+    message = signal_worker_during_run(signal.SIGSTOP, deadline_s=6.0, watchdog_s=1.0)
     assert "worker 1" in message and "stopped" in message and "watchdog" in message
-    assert_clean(rt, before)
-    assert rt.spikes("lif") == kept
-    rt.close()
 
 
 class Spinner(NeuronProcess):
