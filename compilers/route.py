@@ -14,11 +14,12 @@ Hops are counted on the mesh of cores (``core_mesh``) or, on ``chip_router`` pro
 on the grid of chips (see :func:`~nmgraph.compilers.place.hop_positions`).
 
 Router tables (profiles with ``router_entries_per_chip``, such as SpiNNaker's 1,023): keys are
-allocated per source core (one contiguous key block per core, one mask covering it), so at a chip
-all the units of one source core whose trees leave that chip the same way (the same set of
-outgoing links and the same set of local destination cores) share one entry. A chip needs an entry
-for a tree only where the packet does not pass straight through: at the source chip, at each
-destination chip, and where the tree turns from its row into a destination column; elsewhere
+allocated per source core (one contiguous key block per core, one mask covering it) and each source
+core has one multicast tree, to the union of its units' destination cores, as sPyNNaker routes a
+machine vertex's packets: a chip needs one entry per source core whose tree needs one there. A
+chip needs an entry for a tree only where the packet does not pass straight through: at the
+source chip, at each destination chip, and where the tree turns from its row into a destination
+column; elsewhere
 default routing (out of the link opposite the one it came in on) carries it, as on SpiNNaker.
 Trees are taken on the grid of chips (the chip-level projection of the core-level X-then-Y paths
 is the X-then-Y path between the chips). This is an idealised count: it assumes each group's keys
@@ -124,7 +125,7 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
         crossings = np.abs(_delta(chip_xy[:, 0], cores, unit_core, dest_indptr, spans)[1])
         crossings += np.abs(_delta(chip_xy[:, 1], cores, unit_core, dest_indptr, spans)[1])
     if profile.router_entries_per_chip is not None:
-        entries = _router_entries(sources, cores, dest_indptr, unit_core, placement)
+        entries = _core_tree_entries(sources, cores, unit_core, n_cores, placement)
     else:
         entries = np.zeros(placement.n_chips, dtype=np.int64)
     routing = Routing(dest_indptr=dest_indptr, dest_core=cores, dest_axon=dest_axon,
@@ -306,6 +307,19 @@ def _tree_hops(sources: np.ndarray, dest_indptr: np.ndarray, x1: np.ndarray, dx:
 # --------------------------------------------------------------------------------------------------
 # router tables
 # --------------------------------------------------------------------------------------------------
+
+def _core_tree_entries(sources: np.ndarray, cores: np.ndarray, unit_core: np.ndarray,
+                       n_cores: int, placement: Placement) -> np.ndarray:
+    """Router entries per chip with one key block and one multicast tree per source core, to the
+    union of its units' destination cores (as sPyNNaker allocates keys per machine vertex): the
+    (source core, destination core) pairs are routed as the units' pairs are."""
+    pair = unit_core[sources].astype(np.int64) * n_cores + cores
+    pair = np.unique(pair)
+    core_sources, core_dests = pair // n_cores, pair % n_cores
+    indptr = _sorted_indptr(core_sources, n_cores)
+    return _router_entries(core_sources, core_dests, indptr, np.arange(n_cores, dtype=np.int64),
+                           placement)
+
 
 def _router_entries(sources: np.ndarray, cores: np.ndarray, dest_indptr: np.ndarray,
                     unit_core: np.ndarray, placement: Placement) -> np.ndarray:

@@ -112,15 +112,18 @@ def tree_links(source, destinations) -> set:
 
 
 def reference_entries(routing, partition, placement) -> np.ndarray:
-    """Router entries per chip from explicit chip-level trees (see the route module docstring)."""
+    """Router entries per chip from explicit chip-level trees, one tree per source core to the
+    union of its units' destination cores (see the route module docstring)."""
     chip_at = {tuple(int(v) for v in xy): chip for chip, xy in enumerate(placement.chip_xy)}
     chip_of = [tuple(int(v) for v in placement.chip_xy[c]) for c in placement.core_chip]
-    groups = set()
+    union = defaultdict(set)
     for unit in range(routing.dest_indptr.size - 1):
         dests = routing.dest_core[routing.dest_indptr[unit]:routing.dest_indptr[unit + 1]]
-        if not dests.size:
+        union[int(partition.unit_core[unit])].update(int(c) for c in dests)
+    groups = set()
+    for source_core, dests in union.items():
+        if not dests:
             continue
-        source_core = int(partition.unit_core[unit])
         start = chip_of[source_core]
         out_links, local, came_from = defaultdict(set), defaultdict(set), {}
         for core in dests:
@@ -419,6 +422,18 @@ def test_router_entries_merge_units_of_a_source_core():
     # neuron 5 is on core 7: chip 3 at (1, 1). Tree: chip 0 (source), chip 1 (turn), chip 3 (local)
     np.testing.assert_array_equal(routing.router_entries, [2, 2, 0, 2])
     np.testing.assert_array_equal(routing.tree_hops[:3], [2, 2, 2])
+
+
+def test_one_tree_per_source_core_whatever_its_units_reach():
+    # sources 0 and 1 share core 0 but reach different cores of chip 3 (neurons 4 and 5 on cores
+    # 6 and 7): one tree per source core, to the union, so one entry per chip on its way
+    graph = fan_out_graph(6, targets=[], n_sources=2, source_targets=[[4], [5]])
+    partition = hand_partition([0, 0, 1, 2, 3, 4, 6, 7])
+    profile = router_profile(cores_per_chip=2)
+    placement = place(partition, graph, profile)
+    routing = route(partition, placement, graph, profile)
+    assert placement.core_chip[6] == placement.core_chip[7] == 3
+    np.testing.assert_array_equal(routing.router_entries, [1, 1, 0, 1])
 
 
 def test_straight_through_chips_need_no_entry():
