@@ -19,11 +19,10 @@ core has one multicast tree, to the union of its units' destination cores, as sP
 machine vertex's packets: a chip needs one entry per source core whose tree needs one there. A
 chip needs an entry for a tree only where the packet does not pass straight through: at the
 source chip, at each destination chip, and where the tree turns from its row into a destination
-column; elsewhere
-default routing (out of the link opposite the one it came in on) carries it, as on SpiNNaker.
-Trees are taken on the grid of chips (the chip-level projection of the core-level X-then-Y paths
-is the X-then-Y path between the chips). This is an idealised count: it assumes each group's keys
-can be covered by one key/mask pair, as a key allocator that orders keys by group can arrange.
+column; elsewhere default routing (out of the link opposite the one it came in on) carries it, as
+on SpiNNaker. Trees are taken on the grid of chips (the chip-level projection of the core-level
+X-then-Y paths is the X-then-Y path between the chips). Still idealised: a square grid of chips
+rather than SpiNN-5's hexagonal one, and no merging or compression of entries.
 """
 
 from __future__ import annotations
