@@ -21,11 +21,16 @@ chip needs an entry for a tree only where the packet does not pass straight thro
 source chip, at each destination chip, and where the tree turns from its row into a destination
 column; elsewhere default routing (out of the link opposite the one it came in on) carries it, as
 on SpiNNaker. Trees are taken on the grid of chips (the chip-level projection of the core-level
-X-then-Y paths is the X-then-Y path between the chips). Still idealised: a square grid of chips
-rather than SpiNN-5's hexagonal one, and no merging or compression of entries.
+X-then-Y paths is the X-then-Y path between the chips). Entries of one population's source cores
+that leave a chip the same way merge where their keys allow (consecutive key blocks per
+population: one key/mask pair per aligned power-of-two block of machine-vertex indices). Still
+idealised: a square grid of chips rather than SpiNN-5's hexagonal one, and no ordered-covering
+compression.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -124,7 +129,8 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
         crossings = np.abs(_delta(chip_xy[:, 0], cores, unit_core, dest_indptr, spans)[1])
         crossings += np.abs(_delta(chip_xy[:, 1], cores, unit_core, dest_indptr, spans)[1])
     if profile.router_entries_per_chip is not None:
-        entries = _core_tree_entries(sources, cores, unit_core, n_cores, placement)
+        entries = _core_tree_entries(sources, cores, unit_core, n_cores, placement,
+                                     _core_vertices(graph, unit_core, n_cores))
     else:
         entries = np.zeros(placement.n_chips, dtype=np.int64)
     routing = Routing(dest_indptr=dest_indptr, dest_core=cores, dest_axon=dest_axon,
@@ -308,21 +314,92 @@ def _tree_hops(sources: np.ndarray, dest_indptr: np.ndarray, x1: np.ndarray, dx:
 # --------------------------------------------------------------------------------------------------
 
 def _core_tree_entries(sources: np.ndarray, cores: np.ndarray, unit_core: np.ndarray,
-                       n_cores: int, placement: Placement) -> np.ndarray:
+                       n_cores: int, placement: Placement,
+                       core_vertex: np.ndarray | None = None) -> np.ndarray:
     """Router entries per chip with one key block and one multicast tree per source core, to the
     union of its units' destination cores (as sPyNNaker allocates keys per machine vertex): the
-    (source core, destination core) pairs are routed as the units' pairs are."""
+    (source core, destination core) pairs are routed as the units' pairs are.
+
+    Entries merge where keys and routes allow: the source cores of one population (sPyNNaker's
+    application vertex) take consecutive key blocks, so at a chip the entries of its cores that
+    leave by the same links to the same local cores are covered by as many key/mask pairs as
+    their machine-vertex indices form aligned power-of-two blocks (all of a population's cores
+    with one route: one entry). ``core_vertex`` is ``(population, index among its cores)`` per
+    core (-1: a core of several populations, never merged).
+    """
     pair = unit_core[sources].astype(np.int64) * n_cores + cores
     pair = np.unique(pair)
     core_sources, core_dests = pair // n_cores, pair % n_cores
     indptr = _sorted_indptr(core_sources, n_cores)
-    return _router_entries(core_sources, core_dests, indptr, np.arange(n_cores, dtype=np.int64),
-                           placement)
+    chips, group, local = _router_entries(core_sources, core_dests, indptr,
+                                          np.arange(n_cores, dtype=np.int64), placement,
+                                          rows=True)
+    n_chips = placement.n_chips
+    if chips.size == 0:
+        return np.zeros(n_chips, dtype=np.int64)
+    core, route = group >> 4, group & 15
+    for word in local:   # one dense id per distinct route (links, local cores)
+        route = _combine(route, word)
+    if core_vertex is None:
+        return np.bincount(chips, minlength=n_chips).astype(np.int64)
+    population, index = core_vertex[0][core], core_vertex[1][core]
+    alone = population < 0
+    population = np.where(alone, population.max(initial=0) + 1 + core, population)
+    index = np.where(alone, 0, index)
+    order = np.lexsort((index, route, population, chips))
+    chips, population, route, index = (a[order] for a in (chips, population, route, index))
+    same = np.ones(chips.size, dtype=bool)   # same (chip, population, route) as the row before
+    same[0] = False
+    same[1:] = ((chips[1:] == chips[:-1]) & (population[1:] == population[:-1])
+                & (route[1:] == route[:-1]))
+    counts = np.zeros(n_chips, dtype=np.int64)
+    starts = np.flatnonzero(~same)
+    bounds = np.append(starts, chips.size)
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        counts[chips[lo]] += _aligned_blocks(index[lo:hi])
+    return counts
+
+
+def _core_vertices(graph: SynapseGraph, unit_core: np.ndarray,
+                   n_cores: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(population, index among the population's cores)`` of each core, in core order;
+    ``(-1, 0)`` for a core holding units of several populations."""
+    sizes = [pop.size for pop in graph.ir.populations]
+    unit_pop = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    low = np.full(n_cores, np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(n_cores, -1, dtype=np.int64)
+    np.minimum.at(low, unit_core, unit_pop)
+    np.maximum.at(high, unit_core, unit_pop)
+    population = np.where(low == high, low, -1)
+    index = np.zeros(n_cores, dtype=np.int64)
+    for pop in np.unique(population[population >= 0]).tolist():
+        mine = np.flatnonzero(population == pop)
+        index[mine] = np.arange(mine.size)
+    return population, index
+
+
+def _aligned_blocks(indices: np.ndarray) -> int:
+    """Key/mask pairs that cover exactly these (sorted, distinct) machine-vertex indices: the
+    aligned power-of-two blocks of their runs of consecutive values."""
+    if indices.size == 1:
+        return 1
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    blocks = 0
+    for run in np.split(indices, breaks):
+        start, stop = int(run[0]), int(run[-1]) + 1
+        while start < stop:
+            size = start & -start if start else 1 << 62
+            while start + size > stop:
+                size >>= 1
+            blocks += 1
+            start += size
+    return blocks
 
 
 def _router_entries(sources: np.ndarray, cores: np.ndarray, dest_indptr: np.ndarray,
-                    unit_core: np.ndarray, placement: Placement) -> np.ndarray:
-    """Router-table entries each chip needs (see the module docstring)."""
+                    unit_core: np.ndarray, placement: Placement, *, rows: bool = False) -> Any:
+    """Router-table entries each chip needs (see the module docstring); with ``rows``, the
+    tree nodes that need one instead: ``(chip, source core * 16 + links, local core bitsets)``."""
     n_chips = placement.n_chips
     grid_cols = int(placement.chip_xy[:, 0].max()) + 1
     grid_rows = int(placement.chip_xy[:, 1].max()) + 1
@@ -360,11 +437,16 @@ def _router_entries(sources: np.ndarray, cores: np.ndarray, dest_indptr: np.ndar
                                   "(a route crosses a grid place without a chip)")
         found.append((chips, unit_core[u0 + unit] * 16 + mask, local[:, unit * n_places + place]))
     if not found:
+        if rows:
+            return (np.zeros(0, np.int64), np.zeros(0, np.int64),
+                    np.zeros((n_words, 0), np.uint64))
         return np.zeros(n_chips, dtype=np.int64)
     chips = np.concatenate([f[0] for f in found])
     group = np.concatenate([f[1] for f in found])
     local = np.concatenate([f[2] for f in found], axis=1)
     del found
+    if rows:
+        return chips, group, local
     local_bits = int(core_index.max()) + 1
     group_bits = int(group.max()).bit_length()
     if n_words == 1 and (n_chips - 1).bit_length() + group_bits + local_bits <= 62:

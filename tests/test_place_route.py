@@ -111,7 +111,7 @@ def tree_links(source, destinations) -> set:
     return links
 
 
-def reference_entries(routing, partition, placement) -> np.ndarray:
+def reference_entries(routing, partition, placement, graph) -> np.ndarray:
     """Router entries per chip from explicit chip-level trees, one tree per source core to the
     union of its units' destination cores (see the route module docstring)."""
     chip_at = {tuple(int(v) for v in xy): chip for chip, xy in enumerate(placement.chip_xy)}
@@ -139,10 +139,44 @@ def reference_entries(routing, partition, placement) -> np.ndarray:
             if not straight:
                 groups.add((chip_at[node], source_core, frozenset(out_links[node]),
                             frozenset(local[node])))
+    # merge: the cores of one population with one route at a chip take as many key/mask pairs as
+    # the smallest cover of their indices by aligned power-of-two blocks (recursive halving)
+    pops = partition_populations(partition, graph.ir)
+    merged = defaultdict(set)
+    for chip, core, links, local in groups:
+        population, index = pops[core]
+        key = (chip, population if population >= 0 else ("alone", core), links, local)
+        merged[key].add(index)
     counts = np.zeros(placement.n_chips, dtype=np.int64)
-    for chip, *_ in groups:
-        counts[chip] += 1
+    for (chip, *_), indices in merged.items():
+        counts[chip] += cover(sorted(indices), 0, 1 << 20)
     return counts
+
+
+def cover(indices: list[int], lo: int, size: int) -> int:
+    """Aligned blocks of size a power of two, within [lo, lo + size), that cover ``indices``."""
+    inside = [i for i in indices if lo <= i < lo + size]
+    if not inside:
+        return 0
+    if len(inside) == size:
+        return 1
+    half = size // 2
+    return cover(inside, lo, half) + cover(inside, lo + half, half)
+
+
+def partition_populations(partition, ir) -> list[tuple[int, int]]:
+    """(population, index among its cores) per core (-1 for a core of several populations)."""
+    unit_pop = np.repeat(np.arange(len(ir.populations)), [p.size for p in ir.populations])
+    out, seen = [], defaultdict(int)
+    for core in range(partition.n_cores):
+        pops = set(unit_pop[partition.unit_core == core].tolist())
+        if len(pops) == 1:
+            pop = pops.pop()
+            out.append((pop, seen[pop]))
+            seen[pop] += 1
+        else:
+            out.append((-1, 0))
+    return out
 
 
 # -- routes ---------------------------------------------------------------------------------------
@@ -396,7 +430,7 @@ def test_router_entries_match_explicit_trees(seed):
     routing = route(partition, placement, graph, profile)
     assert routing.multicast
     np.testing.assert_array_equal(routing.router_entries,
-                                  reference_entries(routing, partition, placement))
+                                  reference_entries(routing, partition, placement, graph))
 
 
 def test_router_entries_on_chips_of_more_than_64_cores():
@@ -408,19 +442,20 @@ def test_router_entries_on_chips_of_more_than_64_cores():
     assert placement.core_index.max() >= 64
     routing = route(partition, placement, graph, profile)
     np.testing.assert_array_equal(routing.router_entries,
-                                  reference_entries(routing, partition, placement))
+                                  reference_entries(routing, partition, placement, graph))
 
 
 def test_router_entries_merge_units_of_a_source_core():
     # two sources on core 0 (chip 0) reach the same core on chip 3: one shared entry per chip on
-    # the way; a third source on core 1 needs its own entries
+    # the way; a third source on core 1, of the same population and with the same route, merges
+    # with them (machine-vertex indices 0 and 1: one key/mask pair)
     graph = fan_out_graph(6, targets=[], n_sources=3, source_targets=[[5], [5], [5]])
     partition = hand_partition([0, 0, 1, 2, 3, 4, 5, 6, 7])  # sources 0, 1 on core 0; 2 on core 1
     profile = router_profile(cores_per_chip=2)  # 4 chips on a 2 x 2 grid
     placement = place(partition, graph, profile)
     routing = route(partition, placement, graph, profile)
     # neuron 5 is on core 7: chip 3 at (1, 1). Tree: chip 0 (source), chip 1 (turn), chip 3 (local)
-    np.testing.assert_array_equal(routing.router_entries, [2, 2, 0, 2])
+    np.testing.assert_array_equal(routing.router_entries, [1, 1, 0, 1])
     np.testing.assert_array_equal(routing.tree_hops[:3], [2, 2, 2])
 
 
