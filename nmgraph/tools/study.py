@@ -28,9 +28,11 @@ spikes (exact active-update counts).
 Columns of a record (:data:`COLUMNS`)
 ------------------------------------
 ``profile``, ``partition``, ``place``, ``max_neurons_per_core``; ``cores`` and ``lower_bound`` (on
-cores), ``chips``; ``utilisation``: mean over neuron cores of their fullest resource, as a fraction
-of its limit; ``messages`` (all spike messages of the run), ``messages_inter_core`` (those leaving
-their core, to any core), ``messages_inter_chip`` (those leaving their chip), ``hops``;
+cores), ``chips``; ``router_entries`` (the most router-table entries of any chip, None on
+profiles without router tables); ``utilisation``: mean over neuron cores of their fullest
+resource, as a fraction of its limit; ``messages`` (all spike messages of the run),
+``messages_inter_core`` (those leaving their core, to any core), ``messages_inter_chip`` (those
+leaving their chip), ``hops``;
 ``energy_j`` and ``energy_per_step_j`` (None when the profile has no energy constants),
 ``energy_unknown`` (categories that occurred but whose constants the profile lacks: the energy is
 then a lower bound); ``time_per_step_s``, ``real_time`` (``yes``/``no``/``unverified``/
@@ -75,9 +77,9 @@ log = logging.getLogger("nmgraph.tools.study")
 #: The fields of every record, in table order (see the module docstring).
 COLUMNS: tuple[str, ...] = (
     "profile", "partition", "place", "max_neurons_per_core", "cores", "lower_bound", "chips",
-    "utilisation", "messages", "messages_inter_core", "messages_inter_chip", "hops", "energy_j",
-    "energy_per_step_j", "energy_unknown", "time_per_step_s", "real_time", "ann_ratio", "label",
-    "error")
+    "router_entries", "utilisation", "messages", "messages_inter_core", "messages_inter_chip",
+    "hops", "energy_j", "energy_per_step_j", "energy_unknown", "time_per_step_s", "real_time",
+    "ann_ratio", "label", "error")
 
 #: Metrics :meth:`StudyResult.plot` draws by default (one panel each).
 DEFAULT_PLOT_METRICS = ("energy_per_step_j", "time_per_step_s", "cores", "messages_inter_core")
@@ -328,6 +330,8 @@ def _record(key: dict[str, Any], exe: Any, counters: Any, report: EnergyReport) 
     record.update(key)
     record.update(
         cores=exe.n_cores, lower_bound=mapping.lower_bound.get("cores"), chips=exe.n_chips,
+        router_entries=(int(exe.routing.router_entries.max(initial=0))
+                        if exe.profile.router_entries_per_chip is not None else None),
         utilisation=_utilisation(mapping), messages=int(counters.messages),
         messages_inter_core=int(counters.messages_cores + counters.messages_chips),
         messages_inter_chip=int(counters.messages_chips), hops=int(counters.hops),
@@ -399,13 +403,17 @@ def _written(text: str, path: str | Path | None) -> str:
 # markdown
 # ==================================================================================================
 def _markdown(result: StudyResult) -> str:
+    header = ("profile", "partition", "place", "cores / bound", "chips",
+              "router entries (max / chip)", "utilisation",
+              "messages leaving core", "messages leaving chip", "hops", "energy / step",
+              "time / step", "real time", "ANN / SNN", "label", "note")
     notes: list[str] = []
     rows = []
     for index, record in enumerate(result.records):
         name = (record["profile"], record["partition"], record["place"])
         if record["error"]:
             notes.append(f"{' / '.join(name)}: does not fit: {record['error']}")
-            rows.append((*name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+            rows.append((*name, *["-"] * (len(header) - len(name) - 1),
                          f"does not fit [{len(notes)}]"))
             continue
         energy = format_si(record["energy_per_step_j"], "J")
@@ -421,13 +429,11 @@ def _markdown(result: StudyResult) -> str:
         cores = f"{record['cores']:,}" + (f" (≤{cap} neurons)" if cap is not None else "")
         rows.append((
             *name, f"{cores} / {record['lower_bound']:,}", f"{record['chips']:,}",
+            "-" if record["router_entries"] is None else f"{record['router_entries']:,}",
             "-" if record["utilisation"] is None else f"{100 * record['utilisation']:.0f}%",
             f"{record['messages_inter_core']:,}", f"{record['messages_inter_chip']:,}",
             f"{record['hops']:,}", energy, format_si(record["time_per_step_s"], "s"),
             record["real_time"], format_ratio(record["ann_ratio"]), label, note))
-    header = ("profile", "partition", "place", "cores / bound", "chips", "utilisation",
-              "messages leaving core", "messages leaving chip", "hops", "energy / step",
-              "time / step", "real time", "ANN / SNN", "label", "note")
     baseline = ANN_BASELINES.get(result.ann_energy)
     per_mac = ("" if baseline is None
                else f" ({format_si(baseline.mac_j, 'J')} per MAC, {baseline.source})")
