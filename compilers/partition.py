@@ -31,7 +31,7 @@ from nmgraph.compilers.mapping_data import RESOURCES, Partition
 from nmgraph.compilers.synapse_graph import SynapseGraph, axon_pairs, core_runs, count_values, synapse_cores
 from nmgraph.core.errors import MappingError, ValidationError
 
-__all__ = ["STRATEGIES", "CoreLimits", "measure_usage", "partition"]
+__all__ = ["STRATEGIES", "CoreLimits", "apply_splitters", "measure_usage", "partition"]
 
 MAX_ROUNDS = 60
 
@@ -50,9 +50,13 @@ class CoreLimits:
     fanout_cores: int | None
     #: Units a source core may hold (a profile's ``spike_sources_per_core``, else its neurons).
     sources: int = 0
+    #: Neurons reach one core only (TrueNorth): splitters are inserted after partitioning, so the
+    #: partitioner itself ignores fan-out and output axons (see :func:`apply_splitters`).
+    splitters: bool = False
 
     @classmethod
-    def from_profile(cls, profile, max_neurons_per_core: int | None = None) -> CoreLimits:
+    def from_profile(cls, profile, max_neurons_per_core: int | None = None, *,
+                     strict_fanout: bool = False) -> CoreLimits:
         neurons = int(profile.neurons_per_core)
         sources = int(profile.spike_source_capacity)
         if max_neurons_per_core is not None:
@@ -62,10 +66,12 @@ class CoreLimits:
                                       "must be a positive int", max_neurons_per_core)
             neurons = min(neurons, max_neurons_per_core)
             sources = min(sources, max_neurons_per_core)
-        return cls(profile.name, neurons, profile.axons_in_per_core, profile.axons_out_per_core,
+        splitters = profile.fanout_cores_per_neuron == 1 and not strict_fanout
+        return cls(profile.name, neurons, profile.axons_in_per_core,
+                   None if splitters else profile.axons_out_per_core,
                    profile.synapse_capacity, int(profile.bits_per_synapse or 0),
-                   profile.synapse_memory_bits_per_core, profile.fanout_cores_per_neuron,
-                   sources)
+                   profile.synapse_memory_bits_per_core,
+                   None if splitters else profile.fanout_cores_per_neuron, sources, splitters)
 
     def units(self, kind: str) -> int:
         """Units a core of ``kind`` (``"neuron"`` or ``"source"``) may hold."""
@@ -194,6 +200,36 @@ def partition(ir: NetworkIR, graph: SynapseGraph, profile, strategy: str = "gree
         unit_core, kinds = mincut_assignment(ir, graph, limits, in_degree, seed, rates)
         return _fit_by_splitting(ir, graph, limits, unit_core, kinds, strategy)
     return _fit_by_caps(ir, graph, limits, in_degree, strategy)
+
+
+def apply_splitters(ir: NetworkIR, graph: SynapseGraph, parts: Partition, profile,
+                    max_neurons_per_core: int | None = None
+                    ) -> tuple[NetworkIR, SynapseGraph, Partition]:
+    """On profiles whose neurons reach one core (TrueNorth), relay the spikes of units with
+    targets on several cores through splitter neurons (``compilers/splitters.py``) and check the
+    result against every limit, fan-out and output axons included."""
+    limits = CoreLimits.from_profile(profile, max_neurons_per_core)
+    if not limits.splitters:
+        return ir, graph, parts
+    from nmgraph.compilers.splitters import insert_splitters
+
+    new_ir, new_graph, unit_core, kinds, stats = insert_splitters(ir, graph, parts,
+                                                                  limits.neurons)
+    if stats is None:
+        return ir, graph, parts
+    strict = CoreLimits.from_profile(profile, max_neurons_per_core, strict_fanout=True)
+    usage, fanout = measure_usage(new_graph, unit_core, len(kinds), strict.bits_per_synapse)
+    overflow = _overflows(usage, strict, kinds)
+    if overflow:
+        resource, core, need, limit = overflow[0]
+        raise MappingError(f"after inserting splitters for {profile.name}, core {core} needs "
+                           f"{need} {resource} but {profile.name} allows {limit}; lower the "
+                           "fan-out or max_neurons_per_core")
+    _check_fanout(new_ir, fanout, strict)
+    result = Partition(unit_core=unit_core, core_kind=kinds, usage=usage,
+                       lower_bound=lower_bounds(new_ir, new_graph, strict), strategy=parts.strategy,
+                       notes=[*parts.notes, stats.note(profile.name)])
+    return new_ir, new_graph, result
 
 
 def _populations_by_kind(ir: NetworkIR) -> list:

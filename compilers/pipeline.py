@@ -12,6 +12,7 @@ from nmgraph.compilers.executable import Executable, build_core_tables
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.lower import lower
+from nmgraph.compilers.partition import apply_splitters
 from nmgraph.compilers.partition import partition as partition_pass
 from nmgraph.compilers.place import place as place_pass
 from nmgraph.compilers.quantize import quantize
@@ -90,6 +91,9 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
     lap("synapse_graph")
     parts = partition_pass(ir, graph, profile, partition, seed=int(seed),
                            max_neurons_per_core=max_neurons_per_core, rates=rates)
+    ir, graph, parts = apply_splitters(ir, graph, parts, profile, max_neurons_per_core)
+    if rates is not None and rates.size != ir.n_units:   # splitters relay their units' rates
+        rates = np.concatenate([rates, _splitter_rates(ir, graph, rates)])
     lap("partition")
     pairs = axon_pairs(graph, parts.unit_core, parts.n_cores)
     placement = place_pass(parts, graph, profile, strategy=place, seed=int(seed), rates=rates,
@@ -107,3 +111,14 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
              profile.name, parts.n_cores, int(np.unique(placement.core_chip).size), partition,
              place, sum(timings.values()))
     return Executable(ir, profile, parts, placement, routing, tables, quantization, options, rates)
+
+
+def _splitter_rates(ir: NetworkIR, graph, rates: np.ndarray) -> np.ndarray:
+    """A splitter spikes as often as the unit it relays."""
+    relays = ir.populations[-1]
+    source = np.full(relays.size, -1, dtype=np.int64)
+    for proj in ir.projections:
+        if proj.post == relays.name:
+            pre = ir.population(proj.pre)
+            source[np.asarray(proj.targets, dtype=np.int64)] = pre.offset + proj.sources()
+    return rates[source]

@@ -385,13 +385,10 @@ def test_study_of_the_demo_over_all_profiles(demo_study, demo_net) -> None:
     assert [r["profile"] for r in demo_study][::2] == list(BUILTIN_NAMES)
     for record in demo_study:
         assert list(record) == list(COLUMNS)
-        if record["profile"] == "truenorth":  # every demo neuron reaches many cores
-            assert "truenorth allows 1 destination core" in record["error"]
-            assert record["cores"] is None
-        else:
-            assert record["error"] == ""
-            assert record["cores"] >= record["lower_bound"] >= 1
-            assert record["messages"] >= record["messages_inter_core"] >= 0
+        # every demo neuron reaches many cores: on truenorth through splitter neurons
+        assert record["error"] == ""
+        assert record["cores"] >= record["lower_bound"] >= 1
+        assert record["messages"] >= record["messages_inter_core"] >= 0
     loihi = next(r for r in demo_study if r["profile"] == "loihi1" and r["partition"] == "greedy")
     # the study's reuse of one run per profile gives what a run of that mapping gives
     run = Run(demo_net, "loihi1", partition="greedy")
@@ -403,15 +400,14 @@ def test_study_of_the_demo_over_all_profiles(demo_study, demo_net) -> None:
     assert generic["energy_j"] is None and generic["label"] is None
 
 
-def test_study_of_a_brunel_network_has_a_truenorth_row_with_its_reason() -> None:
+def test_study_of_a_brunel_network_has_a_truenorth_row() -> None:
     result = study(_brunel_network(), partition="greedy", steps=80)
     assert [r["profile"] for r in result] == list(BUILTIN_NAMES)
     truenorth = result.records[BUILTIN_NAMES.index("truenorth")]
-    assert "truenorth" in truenorth["error"]
-    assert truenorth["energy_j"] is None
-    assert "does not fit" in result.to_markdown()
+    # one weight per source population is not TrueNorth's 4 axon types, or it fits with splitters
+    assert truenorth["error"] == "" or "truenorth" in truenorth["error"]
     fitting = [r for r in result if not r["error"]]
-    assert len(fitting) == len(BUILTIN_NAMES) - 1
+    assert len(fitting) >= len(BUILTIN_NAMES) - 1
     assert all(r["messages"] > 0 for r in fitting)
 
 
@@ -420,9 +416,10 @@ def test_study_with_a_fitting_truenorth_row_and_a_neuron_cap() -> None:
                    max_neurons_per_core=[None, 16])
     assert [(r["profile"], r["max_neurons_per_core"]) for r in result] == [
         ("truenorth", None), ("truenorth", 16), ("loihi1", None), ("loihi1", 16)]
-    # capped at 16 neurons, the 32 targets of each input span 2 cores: TrueNorth allows 1
-    assert [bool(r["error"]) for r in result] == [False, True, False, False]
-    assert "truenorth allows 1" in result.records[1]["error"]
+    # capped at 16 neurons, the 32 targets of each input span 2 cores: TrueNorth relays them
+    # through splitter neurons, which add cores
+    assert [bool(r["error"]) for r in result] == [False, False, False, False]
+    assert result.records[1]["cores"] > result.records[0]["cores"]
     assert result.records[3]["cores"] > result.records[2]["cores"]
     assert result.records[0]["energy_unknown"]  # truenorth: only synaptic energy is known
     assert "partial" in result.to_markdown()
@@ -460,7 +457,7 @@ def test_study_exports_csv_json_markdown(demo_study, tmp_path) -> None:
     markdown = demo_study.to_markdown(tmp_path / "s.md")
     assert markdown.startswith("# Study: 'demo'")
     assert "| profile | partition | place |" in markdown
-    assert "does not fit" in markdown and "loihi2:" in markdown  # uncertain constants listed
+    assert "loihi2:" in markdown  # uncertain constants listed
 
 
 # -- CLI ------------------------------------------------------------------------------------------
@@ -490,7 +487,8 @@ def test_cli_study_of_a_saved_brunel_network_over_all_profiles(tmp_path) -> None
                  "--out", str(out)]) == 0
     records = json.loads((out / "study.json").read_text())["records"]
     assert len(records) == 2 * len(BUILTIN_NAMES)
-    assert any(r["profile"] == "truenorth" and r["error"] for r in records)
+    truenorth = [r for r in records if r["profile"] == "truenorth"]
+    assert all(r["error"] == "" or "truenorth" in r["error"] for r in truenorth)
 
 
 def test_cli_study_row_of_a_network_over_truenorths_256_input_axons_names_that_limit(
