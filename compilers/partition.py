@@ -332,8 +332,8 @@ def _check_fanout(ir: NetworkIR, fanout: np.ndarray, limits: CoreLimits) -> None
     raise MappingError(
         f"{pop.process_type} '{pop.name}': unit {unit - pop.offset} sends spikes to "
         f"{int(fanout[unit])} cores but {limits.profile_name} allows {limits.fanout_cores} "
-        f"destination core(s) per neuron; nmgraph does not insert splitter neurons: lower the "
-        f"fan-out or keep each neuron's targets within one core")
+        f"destination core(s) per neuron; lower the fan-out or keep each neuron's targets within "
+        f"one core")
 
 
 def _raise_unit_overflow(ir: NetworkIR, pop_name: str, resource: str, need: int, limit: int,
