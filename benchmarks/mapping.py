@@ -12,6 +12,10 @@ Cases (issue 3, "Done means"):
 ``brunel1m``    Brunel N = 1,000,000, K = 100 (100M synapses) on generic and on loihi1,
                 greedy/linear: target < 90 s and < 8 GiB peak (issue 3); on generic, build and
                 compile within 4 GiB, leaving the runtime room within issue 5's 6 GiB.
+``spinnaker``   Brunel N = 4,000 / 20,000 / 80,000, K = 400, delay 1, on spinnaker1, beside
+                sPyNNaker 7.4.1's mapping of the same network (26 / 119 / 473 cores, 3 / 10 / 33
+                chips, at most 12 / 33 / 63 router entries on a chip): cores, chips and the most
+                router entries of any chip (column ``entries``).
 ``clustered``   8 communities x 512 neurons (p_in 0.2, p_out 0.002, shuffled order) on loihi1,
                 greedy vs mincut and linear vs traffic, with the default 1,024 neurons per core and
                 capped at 128 neurons per core (32 cores, where placement matters).
@@ -66,6 +70,8 @@ class Case:
 CASES = [
     Case("brunel80k-loihi1", "brunel80k", "brunel", "loihi1", args={"n": 80_000, "k": 400}),
     Case("brunel1m-generic", "brunel1m", "brunel", "generic", args={"n": 1_000_000, "k": 100}),
+    *(Case(f"brunel{n // 1000}k-spinnaker1", "spinnaker", "brunel", "spinnaker1",
+           args={"n": n, "k": 400, "delay": 1}) for n in (4_000, 20_000, 80_000)),
     Case("brunel1m-loihi1", "brunel1m", "brunel", "loihi1", args={"n": 1_000_000, "k": 100}),
 ]
 for _cap in (None, 128):
@@ -83,7 +89,8 @@ def peak_mib() -> float:
 
 def build(case: Case, seed: int):
     if case.network == "brunel":
-        return brunel(case.args["n"], case.args["k"], seed=seed)
+        return brunel(case.args["n"], case.args["k"], seed=seed,
+                      delay=case.args.get("delay", (1, 2)))
     return clustered(seed=seed, **case.args)
 
 
@@ -120,6 +127,7 @@ def run_case(case: Case, seed: int = 0, profile_path: str | None = None) -> dict
         "synapses": exe.ir.n_synapses, "hardware": case.hardware, "partition": case.partition,
         "place": case.place, "cap": case.max_neurons_per_core, "cores": exe.n_cores,
         "chips": exe.n_chips, "lower_bound": int(exe.partition.lower_bound["cores"]),
+        "router_entries": int(exe.routing.router_entries.max(initial=0)),
         "build_s": built, "timings_s": timings, "compile_s": sum(timings.values()),
         "compile_wall_s": wall, "peak_build_mib": peak_build, "peak_mib": peak_mib(),
     }
@@ -194,7 +202,8 @@ def run_in_subprocess(case: Case, seed: int, timeout: float) -> dict:
 def format_table(results: list[dict]) -> str:
     from nmgraph.core import markdown
 
-    head = ["case", "synapses", "profile", "partition", "place", "cores", "bound", "build",
+    head = ["case", "synapses", "profile", "partition", "place", "cores", "bound", "chips",
+            "entries", "build",
             *PASSES, "compile", "peak MiB", "x-msg/spk", "hop-msg"]
     rows = []
     for r in results:
@@ -204,8 +213,9 @@ def format_table(results: list[dict]) -> str:
         t = r["timings_s"]
         rows.append([
             r["case"], f"{r['synapses']:,}", r["hardware"] + (f"/cap{r['cap']}" if r["cap"] else ""),
-            r["partition"], r["place"], str(r["cores"]), str(r["lower_bound"]),
-            f"{r['build_s']:.1f}", *(f"{t.get(p, 0.0):.2f}" for p in PASSES),
+            r["partition"], r["place"], str(r["cores"]), str(r["lower_bound"]), str(r["chips"]),
+            str(r.get("router_entries", "")), f"{r['build_s']:.1f}",
+            *(f"{t.get(p, 0.0):.2f}" for p in PASSES),
             f"{r['compile_s']:.1f}", f"{r['peak_mib']:.0f}",
             f"{r['inter_core_per_spike']:.2f}" if "inter_core_per_spike" in r else "",
             f"{r['hop_messages']:,}" if "hop_messages" in r else ""])
@@ -214,8 +224,9 @@ def format_table(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="compile benchmark networks; print a table")
-    parser.add_argument("--cases", nargs="*", default=["brunel80k", "brunel1m", "clustered"],
-                        help="case names or groups (brunel80k, brunel1m, clustered)")
+    parser.add_argument("--cases", nargs="*",
+                        default=["brunel80k", "brunel1m", "spinnaker", "clustered"],
+                        help="case names or groups (brunel80k, brunel1m, spinnaker, clustered)")
     parser.add_argument("--case", help="run one case in this process")
     parser.add_argument("--json", action="store_true", help="with --case: print JSON")
     parser.add_argument("--profile", help="with --case: write a cProfile of the compile here")
