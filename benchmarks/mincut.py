@@ -30,6 +30,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from nmgraph.compilers import mincut as mincut_module
 from nmgraph.compilers.mincut import cut_weight, mincut_parts
 
 
@@ -72,11 +73,27 @@ def random_graph(n: int, in_degree: int, seed: int):
     return synapse_graph(n, rng.integers(0, n, n * in_degree), in_degree)
 
 
+def ring_lattice(n: int, neighbours: int, seed: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """A ring where each vertex links to its ``neighbours`` nearest on each side, vertex order
+    shuffled (the planted partition: contiguous arcs of the ring)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    rows = np.repeat(np.arange(n), 2 * neighbours)
+    offsets = np.tile(np.concatenate([np.arange(1, neighbours + 1),
+                                      -np.arange(1, neighbours + 1)]), n)
+    cols = (rows + offsets) % n
+    adjacency = sp.csr_matrix((np.ones(rows.size), (order[rows], order[cols])), shape=(n, n))
+    planted = np.empty(n, dtype=np.int64)
+    planted[order] = np.arange(n) * 21 // n
+    return adjacency, planted
+
+
 def run(name: str, adjacency: sp.csr_matrix, in_degree: int, capacity: int, n_parts: int,
         planted: np.ndarray | None, seed: int) -> None:
     n = adjacency.shape[0]
     weights = np.column_stack([np.ones(n), np.full(n, float(in_degree))])
     caps = np.array([float(capacity), np.inf])
+    own = _without_metis(adjacency, weights, caps, n_parts, seed)
     wall, cpu = time.perf_counter(), time.process_time()
     parts = mincut_parts(adjacency, weights, caps, n_parts, seed=seed)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -92,10 +109,27 @@ def run(name: str, adjacency: sp.csr_matrix, in_degree: int, capacity: int, n_pa
     print(f"  cut, mincut       {cut:14,.0f}  ({cut / total:6.1%} of all edge weight)")
     print(f"  cut, chunks       {chunks:14,.0f}  ({chunks / total:6.1%}); "
           f"mincut / chunks = {cut / chunks:.3f}")
+    if own is not None:
+        print(f"  cut, no METIS     {cut_weight(adjacency, own):14,.0f}  (nmgraph's multilevel "
+              f"alone; with METIS's start kept where it wins: {cut:,.0f})")
     if planted is not None:
         planted_cut = cut_weight(adjacency, planted)
         print(f"  cut, planted      {planted_cut:14,.0f}  ({planted_cut / total:6.1%}); "
               f"mincut / planted = {cut / planted_cut:.3f}")
+
+
+def _without_metis(adjacency, weights, caps, n_parts, seed) -> np.ndarray | None:
+    """The partition without METIS's start (None when pymetis is not installed)."""
+    try:
+        import pymetis  # noqa: F401
+    except ImportError:
+        return None
+    original = mincut_module._metis_start
+    mincut_module._metis_start = lambda *args: None
+    try:
+        return mincut_parts(adjacency, weights, caps, n_parts, seed=seed)
+    finally:
+        mincut_module._metis_start = original
 
 
 def main() -> None:
@@ -103,6 +137,10 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="also 1M vertices x in-degree 100")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+
+    adjacency, planted = ring_lattice(20_000, 10, args.seed)
+    run("ring lattice 20,000 x 20, shuffled", adjacency, 20, 953, 21, planted, args.seed)
+    del adjacency
 
     t = time.perf_counter()
     adjacency, planted, per = clustered(64, 1000, 38, 5, args.seed)

@@ -64,11 +64,14 @@ deterministic for a given ``seed``.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import numbers
 
 import numpy as np
 import scipy.sparse as sp
+
+log = logging.getLogger("nmgraph.compile")
 
 __all__ = ["cut_weight", "mincut_parts"]
 
@@ -189,7 +192,50 @@ def mincut_parts(adjacency: sp.csr_matrix, vertex_weights: np.ndarray, capacitie
         part = _refine(graph, w, part, k, fit, _passes_for(graph), exact, min_gain)
     part = np.unique(part, return_inverse=True)[1].astype(np.int64).reshape(-1)
     _verify(part, exact_weights, caps)
+    seeded = _metis_start(adj, weights, fit, n_parts, seed)
+    if seeded is not None:   # METIS's partition under the same repair: keep the smaller cut
+        k = int(seeded.max()) + 1
+        exact = adj if finest is not adj else None
+        min_gain = (3.0 * np.asarray(finest.sum(axis=1)).ravel() / (2 * SAMPLES_PER_ROW)
+                    if exact is not None else 0.0)
+        seeded = _rebalance(finest, weights, seeded, k, fit)
+        seeded, k = _overflow(finest, weights, seeded, k, fit)
+        seeded, k = _dissolve(finest, weights, seeded, k, n_parts, fit)
+        seeded = _refine(finest, weights, seeded, k, fit, _passes_for(finest), exact, min_gain)
+        seeded = np.unique(seeded, return_inverse=True)[1].astype(np.int64).reshape(-1)
+        _verify(seeded, exact_weights, caps)
+        if int(seeded.max()) == int(part.max()) and cut_weight(adj, seeded) < cut_weight(adj, part):
+            log.debug("mincut: METIS's start under nmgraph's repair wins")
+            part = seeded
     return part
+
+
+def _metis_start(adj: sp.csr_matrix, weights: np.ndarray, fit: np.ndarray, n_parts: int,
+                 seed: int) -> np.ndarray | None:
+    """METIS's k-way partition (pymetis) of the graph, as a start for the capacity repair; one
+    vertex weight (its largest share of any capacity, so METIS balances what binds) and integer
+    edge weights. None when pymetis is not installed or the graph is trivial."""
+    if n_parts < 2 or adj.shape[0] <= n_parts or adj.nnz == 0:
+        return None
+    try:
+        import pymetis
+    except ImportError:
+        return None
+    graph = adj.tocoo()
+    keep = graph.row != graph.col
+    graph = sp.csr_matrix((graph.data[keep], (graph.row[keep], graph.col[keep])), shape=adj.shape)
+    finite = np.isfinite(fit)
+    share = (weights[:, finite] / fit[finite]).max(axis=1) if finite.any() else \
+        np.ones(adj.shape[0])
+    vweights = np.maximum(1, np.rint(1000 * share)).astype(np.int64)
+    scale = 1000.0 / max(float(graph.data.max()), 1e-300) if graph.nnz else 1.0
+    eweights = np.maximum(1, np.rint(graph.data * scale)).astype(np.int64)
+    options = pymetis.Options(seed=int(seed) % 2**31)
+    adjacency = pymetis.CSRAdjacency(adj_starts=graph.indptr, adjacent=graph.indices)
+    _, part = pymetis.part_graph(int(n_parts), adjacency=adjacency, vweights=vweights,
+                                 eweights=eweights, options=options)
+    part = np.asarray(part, dtype=np.int64)
+    return np.unique(part, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
 def cut_weight(adjacency: sp.spmatrix, parts: np.ndarray) -> float:
