@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Inline fixed-point arithmetic shared by the Cython kernels: one definition of each
-equation, used by ``_neurons.pyx`` (the per-array kernels) and the models' kernels
-``_k_*.pyx`` (called by the per-worker step). A header only: no module is built from it; ``cimport`` copies the inline bodies.
+equation, used by the models' kernels ``_k_*.pyx`` (called by the per-worker step). A header
+only: no module is built from it; ``cimport`` copies the inline bodies.
 
 Arithmetic that could overflow int64 on out-of-range inputs is done modulo 2**64 (through uint64),
 as NumPy's int64 arrays do: no undefined behaviour in C, and bit-identity with

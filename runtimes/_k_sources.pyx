@@ -9,6 +9,8 @@ per unit, int64 ``repeat``): row ``t - 1`` (modulo ``steps`` with repeat), nothi
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
+import numpy as np
+
 from nmgraph.runtimes._fixed cimport splitmix
 from nmgraph.runtimes._kernel cimport KernelRun
 
@@ -42,3 +44,18 @@ cdef void generator(KernelRun* r, void* a_in, uint8_t* spiked, int64_t t) noexce
 #: input: the same function serves both).
 KERNELS = {"poisson": (<size_t>&poisson, <size_t>&poisson),
            "generator": (<size_t>&generator, <size_t>&generator)}
+
+
+def splitmix_hash(uint64_t seed, index, uint64_t t):
+    """The hash the Poisson kernel draws from, ``splitmix(seed, i, t)`` for every i in ``index``
+    (array-like of uint64): a uint64 array of the shape of ``index`` (0-d for a scalar). For
+    checking the C hash against the NumPy and pure-Python ones."""
+    idx = np.array(index, dtype=np.uint64, order="C")
+    out = np.empty(idx.shape, dtype=np.uint64)
+    cdef const uint64_t[::1] src = idx.reshape(-1)
+    cdef uint64_t[::1] dst = out.reshape(-1)
+    cdef Py_ssize_t j, n = src.shape[0]
+    with nogil:
+        for j in range(n):
+            dst[j] = splitmix(seed, src[j], t)
+    return out

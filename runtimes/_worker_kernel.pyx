@@ -1,8 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The per-worker step of the multi-core runtime: all of a worker's cores in one fused call.
 
-One call of :meth:`WorkerKernel.run` advances the worker's cores by a window of steps without the
-GIL. Within step ``t`` it:
+One call of :meth:`WorkerKernel.run_windows` advances the worker's cores window after window,
+exchanging with the other workers in between, with the GIL released except for the exchange call
+(and the per-step hook, when set). Within step ``t`` it:
 
 1. runs the kernel of every run of units (``_kernel.pxd``): neurons read and clear their input
    ``a_in(t)`` straight from the delay ring buffer (slot ``t % ring_slots``), sources fill their
@@ -13,7 +14,8 @@ GIL. Within step ``t`` it:
    one ring slot), and writes one message ``(t << 32) | row`` to the outbox of each other worker
    that holds a row for it.
 
-Messages from other workers are delivered by :meth:`WorkerKernel.deliver` after the exchange.
+After each window's exchange, the messages from the other workers are delivered from their
+inboxes into the ring buffer.
 
 The ring buffer is int32 when the build proved that no neuron's input in one step can leave int32
 (the sum of the magnitudes of all its synapses' weights is below ``2**31``), else int64 (the rule:
@@ -255,8 +257,8 @@ cdef void* _ptr(array):
 cdef class WorkerKernel:
     """Raw views of one worker's program (arrays owned by the program, which this holds).
 
-    Local units are ordered ``[LIF | ALIF | Poisson | generator]``; neurons (the first
-    ``n_neurons``) have a column in the ring buffer. See ``runtimes/multicore_program.py`` for how
+    Local units are neurons (the first ``n_neurons``, each with a column in the ring buffer), then
+    sources, in runs with one kernel record each. See ``runtimes/multicore_program.py`` for how
     the arrays are built from an Executable.
     """
 
@@ -371,33 +373,6 @@ cdef class WorkerKernel:
     def record_capacity(self):
         return self.program.arrays["rec_time"].size
 
-    def run(self, int64_t t0, int64_t steps, list outboxes, int64_t[::1] out_counts):
-        """Advance steps ``t0 + 1 .. t0 + steps``; messages for other workers go to
-        ``outboxes[w][out_counts[w]++]``. Returns the number of spikes recorded in the window.
-
-        The caller guarantees record capacity for ``n_units * steps`` more spikes (checked here)
-        and outbox capacity for every message of the window (bounded by construction: each unit
-        spikes at most once per step and sends at most one message to each other worker).
-        """
-        cdef int64_t n_out = len(outboxes)
-        cdef int64_t** boxes = <int64_t**>malloc(max(n_out, 1) * sizeof(int64_t*))
-        cdef int64_t w, before = self.p.rec_count
-        if boxes == NULL:
-            raise MemoryError()
-        try:
-            if out_counts.shape[0] < n_out:
-                raise ValueError("out_counts is shorter than outboxes")
-            for w in range(n_out):
-                boxes[w] = <int64_t*>_ptr(np.asarray(outboxes[w]))
-            if self.p.rec_count + self.p.n_units * steps > self.record_capacity:
-                raise ValueError("spike record buffer too small for this window")
-            with nogil:
-                self._run_any(t0, steps, boxes, &out_counts[0])
-            self._raise_hook_error()
-        finally:
-            free(boxes)
-        return self.p.rec_count - before
-
     def run_windows(self, int64_t t0, int64_t steps, int64_t window, exchange, double timeout,
                     const int64_t[:, ::1] outbox_addr, const int64_t[:, ::1] inbox_addr,
                     out_counts, scratch_counts, progress=None):
@@ -451,14 +426,6 @@ cdef class WorkerKernel:
         finally:
             free(boxes)
         return done
-
-    def deliver(self, const int64_t[::1] messages):
-        """Deliver messages ``(t << 32) | row`` received from other workers."""
-        cdef Py_ssize_t n = messages.shape[0]
-        if n == 0:
-            return
-        with nogil:
-            self._deliver_any(&messages[0], n)
 
     cdef void _run_any(self, int64_t t0, int64_t steps, int64_t** boxes,
                        int64_t* out_counts) noexcept nogil:

@@ -1,7 +1,8 @@
 """Loihi's fixed-point equations in plain NumPy: the specification every kernel matches.
 
-The reference simulator calls these; the Cython kernels in ``_neurons.pyx`` are tested equal to them
-on random arrays. All functions update state arrays in place and return a boolean spike array.
+The models' NumPy steps (``runtimes/models/``) call these; the Cython kernels (``_k_*.pyx``) are
+tested equal to them on random and edge-case arrays. All functions update state arrays in place
+and return a boolean spike array.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from nmgraph.runtimes._worker_kernel import (
     SEGMENT_DTYPE,
 )
 
-__all__ = ["UnitRun", "WorkerProgram", "assign_workers", "build_programs", "kernel_entry",
-           "kernel_records", "narrow_ids", "refresh_runs", "window_length"]
+__all__ = ["UnitRun", "WorkerProgram", "assign_workers", "build_programs", "fill_record",
+           "kernel_entry", "kernel_records", "narrow_ids", "refresh_runs", "window_length"]
 
 #: Longest window between exchanges (bounds mailbox memory).
 MAX_WINDOW = 64
@@ -257,37 +257,47 @@ def kernel_records(runs: list[UnitRun]) -> np.ndarray:
     alive and in place)."""
     records = np.zeros(len(runs), dtype=KERNEL_RUN_DTYPE)
     for record, run in zip(records, runs):
-        if run.model.kernel is not None:
-            record["fn32"], record["fn64"] = kernel_entry(run.model.kernel, run.model)
-        record["start"], record["count"] = run.start, run.count
-        record["index0"] = int(run.index[0]) if run.count else 0
-        state = [run.state[name] for name in run.state.names()]
-        if run.model.kernel is not None and (len(state) > KERNEL_SLOTS or
-                                             len(run.kernel_arrays) > KERNEL_SLOTS):
-            raise SimulationError(f"model {run.model.name!r}: a kernel takes at most "
-                                  f"{KERNEL_SLOTS} state fields and {KERNEL_SLOTS} parameters")
-        for k, array in enumerate(state[:KERNEL_SLOTS]):
-            record["state"][k] = array.ctypes.data if array.size else 0
-        for k, array in enumerate(run.kernel_arrays):
-            if array.shape[:1] != (run.count,) or not array.flags.c_contiguous:
-                raise SimulationError(f"model {run.model.name!r}: kernel parameter {k} must be a "
-                                      f"contiguous array with a row per unit")
-            record["param"][k] = array.ctypes.data if array.size else 0
-            record["width"][k] = array.shape[1] if array.ndim == 2 else 1
-    _fill_uniform(records, runs)
+        entry = (0, 0) if run.model.kernel is None else kernel_entry(run.model.kernel, run.model)
+        try:
+            fill_record(record, entry, run.start, run.count, int(run.index[0]) if run.count else 0,
+                        [run.state[name] for name in run.state.names()], run.kernel_arrays)
+        except ValueError as exc:
+            raise SimulationError(f"model {run.model.name!r}: {exc}") from None
     return records
 
 
-def _fill_uniform(records: np.ndarray, runs: list[UnitRun]) -> None:
-    for record, run in zip(records, runs):
-        arrays = run.kernel_arrays
-        uniform = bool(arrays) and run.count > 0 and all(
-            a.ndim == 1 and bool((a == a[0]).all()) for a in arrays)
-        record["uniform"] = uniform
-        record["konst"][:] = 0
-        if uniform:
-            record["konst"][:len(arrays)] = [int(np.array(a[0]).astype(np.int64)) if a.dtype.kind != "u"
-                                             else int(np.array(a[0]).view(np.int64)) for a in arrays]
+def fill_record(record: np.void, entry: tuple[int, int], start: int, count: int, index0: int,
+                state: list[np.ndarray], kernel_arrays: tuple[np.ndarray, ...]) -> None:
+    """Point one ``KernelRun`` record at a run's arrays: the kernel ``entry`` (addresses for an
+    int32 and an int64 ring; ``(0, 0)``: no kernel), its units ``start .. start + count`` (the
+    first being ``index0`` of its population), its int64 state fields and its kernel
+    parameters (a row per unit), which must stay alive and in place; and mark it uniform when
+    every parameter array holds one value."""
+    if entry != (0, 0) and (len(state) > KERNEL_SLOTS or len(kernel_arrays) > KERNEL_SLOTS):
+        raise ValueError(f"a kernel takes at most {KERNEL_SLOTS} state fields and "
+                         f"{KERNEL_SLOTS} parameters")
+    record["fn32"], record["fn64"] = entry
+    record["start"], record["count"], record["index0"] = start, count, index0
+    for k, array in enumerate(state[:KERNEL_SLOTS]):
+        record["state"][k] = array.ctypes.data if array.size else 0
+    for k, array in enumerate(kernel_arrays):
+        if array.shape[:1] != (count,) or not array.flags.c_contiguous:
+            raise ValueError(f"kernel parameter {k} must be a contiguous array with a row per unit")
+        record["param"][k] = array.ctypes.data if array.size else 0
+        record["width"][k] = array.shape[1] if array.ndim == 2 else 1
+    _set_uniform(record, kernel_arrays, count)
+
+
+def _set_uniform(record: np.void, arrays: tuple[np.ndarray, ...], count: int) -> None:
+    """``uniform`` and ``konst`` of a record: the parameters as constants (int64 bits) when every
+    unit of the run shares them."""
+    uniform = bool(arrays) and count > 0 and all(
+        a.ndim == 1 and bool((a == a[0]).all()) for a in arrays)
+    record["uniform"] = uniform
+    record["konst"][:] = 0
+    if uniform:
+        values = [int(a[0]) for a in arrays]    # as int64 bits: uint64 above 2**63 wraps
+        record["konst"][:len(arrays)] = [v - (1 << 64) if v >= 1 << 63 else v for v in values]
 
 
 def refresh_runs(program: WorkerProgram, runs: list[UnitRun] | None = None) -> None:
@@ -299,7 +309,8 @@ def refresh_runs(program: WorkerProgram, runs: list[UnitRun] | None = None) -> N
             continue
         for old, new in zip(run.kernel_arrays, run.model.kernel_params(run.params)):
             old[...] = new
-    _fill_uniform(program.arrays["kernel_runs"], program.runs)
+    for record, run in zip(program.arrays["kernel_runs"], program.runs):
+        _set_uniform(record, run.kernel_arrays, run.count)
 
 
 #: Synapses converted and scattered per chunk when building fan-out tables (bounds temporaries).

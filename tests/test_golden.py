@@ -567,11 +567,9 @@ def test_hash_triples_match_nmgraph_implementations(seed, i, t):
 
     got = fixed_point.splitmix_hash(seed, np.array([i], dtype=np.uint64), t)
     assert int(got[0]) == expected
-    try:
-        from nmgraph.runtimes import _neurons
-    except ImportError:                                    # pragma: no cover - not built
-        pytest.skip("Cython kernels not built")
-    assert int(_neurons.splitmix_hash(seed, np.array([i], dtype=np.uint64), t)[0]) == expected
+    from nmgraph.runtimes import _k_sources  # the hash the Poisson kernel draws from
+
+    assert int(_k_sources.splitmix_hash(seed, np.array([i], dtype=np.uint64), t)[0]) == expected
 
 
 def test_hash_literal_values():

@@ -1,8 +1,10 @@
-"""The Cython kernels (runtimes/_neurons.pyx) against the NumPy spec (runtimes/fixed_point.py).
+"""The runtime's Cython kernels (``_k_lif``: LIF, ALIF; ``_k_sources``: Poisson, and its hash)
+against the NumPy spec (runtimes/fixed_point.py), called through the same kernel records the
+worker kernel uses, on edge values and on any int64 state.
 
-Every comparison is exact: state arrays after each of several steps, the spike vectors and the
-spike counts. The hash is also checked against a pure-Python integer transcription of the hash and
-against a published SplitMix64 output.
+Every comparison is exact: state arrays after each of several steps and the spike vectors. The
+hash is also checked against a pure-Python integer transcription and against a published
+SplitMix64 output.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nmgraph.runtimes import _neurons
+from nmgraph.runtimes import _k_lif, _k_sources
 from nmgraph.runtimes import fixed_point as fp
+from nmgraph.runtimes._worker_kernel import KERNEL_RUN_DTYPE, apply_kernels
+from nmgraph.runtimes.multicore_program import fill_record
 
 LIMIT = 2**23
 MASK64 = 2**64 - 1
@@ -74,37 +78,66 @@ def neuron_cases(draw, adaptive: bool, full_range: bool = False):
     return case
 
 
+# ---- calling a kernel on arrays ------------------------------------------------------------------
+
+def kernel_step(entry: tuple[int, int], state: list[np.ndarray], params: list[np.ndarray],
+                a_in: np.ndarray | None, t: int = 1, index0: int = 0, n: int | None = None
+                ) -> np.ndarray:
+    """One step of one run of a kernel (state updated in place); returns the spike bytes."""
+    n = (state[0] if state else params[0]).size if n is None else n
+    records = np.zeros(1, dtype=KERNEL_RUN_DTYPE)
+    kernel_params = tuple(np.ascontiguousarray(p) for p in params)
+    fill_record(records[0], entry, 0, n, index0, state, kernel_params)
+    spiked = np.zeros(n, dtype=np.uint8)
+    apply_kernels(records, None if a_in is None else np.array(a_in, dtype=np.int64), spiked, t)
+    return spiked
+
+
+def lif_update(u, v, a_in, du, dv, vth, bias) -> np.ndarray:
+    return kernel_step(_k_lif.KERNELS["lif"], [u, v],
+                       [du.astype(np.int64), dv.astype(np.int64), vth.astype(np.int64), bias],
+                       a_in)
+
+
+def alif_update(u, v, b, a_in, du, dv, db, vth, beta, bias) -> np.ndarray:
+    return kernel_step(_k_lif.KERNELS["alif"], [u, v, b],
+                       [du.astype(np.int64), dv.astype(np.int64), vth.astype(np.int64), bias,
+                        db.astype(np.int64), beta.astype(np.int64)], a_in)
+
+
+def poisson_fill(seed: int, threshold: np.ndarray, offset: int, t: int) -> np.ndarray:
+    n = threshold.size
+    return kernel_step(_k_sources.KERNELS["poisson"], [],
+                       [np.asarray(threshold, dtype=np.uint64),
+                        np.full(n, seed, dtype=np.uint64)], None, t=t, index0=offset, n=n)
+
+
 # ---- LIF / ALIF against the spec ----------------------------------------------------------------
 
 def _run_lif(case: dict) -> None:
     spec = {k: case[k].copy() for k in ("u", "v")}
     kern = {k: case[k].copy() for k in ("u", "v")}
-    spiked = np.empty(case["u"].size, dtype=np.uint8)
     for a_in in case["a_in"]:
         want = fp.lif_step(spec["u"], spec["v"], a_in, case["du"], case["dv"], case["vth"],
                            case["bias"])
-        count = _neurons.lif_update(kern["u"], kern["v"], a_in, case["du"], case["dv"],
-                                    case["vth"], case["bias"], spiked)
+        spiked = lif_update(kern["u"], kern["v"], a_in, case["du"], case["dv"], case["vth"],
+                            case["bias"])
         np.testing.assert_array_equal(kern["u"], spec["u"])
         np.testing.assert_array_equal(kern["v"], spec["v"])
         np.testing.assert_array_equal(spiked, want.astype(np.uint8))
-        assert count == int(want.sum())
 
 
 def _run_alif(case: dict) -> None:
     spec = {k: case[k].copy() for k in ("u", "v", "b")}
     kern = {k: case[k].copy() for k in ("u", "v", "b")}
-    spiked = np.empty(case["u"].size, dtype=np.uint8)
     for a_in in case["a_in"]:
         want = fp.alif_step(spec["u"], spec["v"], spec["b"], a_in, case["du"], case["dv"],
                             case["db"], case["vth"], case["beta"], case["bias"])
-        count = _neurons.alif_update(kern["u"], kern["v"], kern["b"], a_in, case["du"],
-                                     case["dv"], case["db"], case["vth"], case["beta"],
-                                     case["bias"], spiked)
+        spiked = alif_update(kern["u"], kern["v"], kern["b"], a_in, case["du"], case["dv"],
+                             case["db"], case["vth"], case["beta"], case["bias"])
         for k in ("u", "v", "b"):
             np.testing.assert_array_equal(kern[k], spec[k], err_msg=k)
         np.testing.assert_array_equal(spiked, want.astype(np.uint8))
-        assert count == int(want.sum())
 
 
 @SETTINGS
@@ -161,9 +194,8 @@ def test_bulk_random_matches_spec(seed):
 def _lif_once(u, v, a_in, du=0, dv=0, vth=0, bias=0):
     arrays = [np.array([x], dtype=np.int64) for x in (u, v, a_in)]
     params = [np.array([x], dtype=np.int32) for x in (du, dv, vth)]
-    spiked = np.zeros(1, dtype=np.uint8)
-    count = _neurons.lif_update(*arrays, *params, np.array([bias], dtype=np.int64), spiked)
-    return int(arrays[0][0]), int(arrays[1][0]), int(spiked[0]), count
+    spiked = lif_update(*arrays, *params, np.array([bias], dtype=np.int64))
+    return int(arrays[0][0]), int(arrays[1][0]), int(spiked[0]), int(spiked.sum())
 
 
 @pytest.mark.parametrize(("u", "a_in", "du", "want_u"), [
@@ -206,9 +238,8 @@ def _alif_once(v, b, vth, beta, db=0):
     u, v, b = (np.array([x], dtype=np.int64) for x in (0, v, b))
     params = [np.array([x], dtype=np.int32) for x in (0, 0, db, vth, beta)]  # du, dv, db, vth, beta
     zero = np.zeros(1, dtype=np.int64)
-    spiked = np.zeros(1, dtype=np.uint8)
-    count = _neurons.alif_update(u, v, b, zero, *params, zero, spiked)
-    return int(v[0]), int(b[0]), int(spiked[0]), count
+    spiked = alif_update(u, v, b, zero, *params, zero)
+    return int(v[0]), int(b[0]), int(spiked[0]), int(spiked.sum())
 
 
 def test_alif_threshold_and_growth():
@@ -223,31 +254,33 @@ def test_alif_threshold_and_growth():
 
 # ---- argument checks ----------------------------------------------------------------------------
 
-def _lif_arrays(n: int):
-    i64 = [np.zeros(n, dtype=np.int64) for _ in range(3)]
-    i32 = [np.zeros(n, dtype=np.int32) for _ in range(3)]
-    return [*i64, *i32, np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.uint8)]
+def test_empty_run_and_read_only_parameters():
+    empty = [np.zeros(0, dtype=np.int64) for _ in range(6)]
+    assert lif_update(*empty, np.zeros(0, dtype=np.int64)).size == 0
+    u, v, a_in = (np.zeros(4, dtype=np.int64) for _ in range(3))
+    params = [np.zeros(4, dtype=np.int64) for _ in range(4)]
+    for p in params:
+        p.flags.writeable = False
+    assert not kernel_step(_k_lif.KERNELS["lif"], [u, v], params, a_in).any()
 
 
-def test_empty_and_readonly_inputs():
-    assert _neurons.lif_update(*_lif_arrays(0)) == 0
-    arrays = _lif_arrays(4)
-    for a in arrays[2:7]:
-        a.flags.writeable = False
-    assert _neurons.lif_update(*arrays) == 0
-
-
-def test_length_and_dtype_errors():
-    arrays = _lif_arrays(4)
-    arrays[4] = np.zeros(3, dtype=np.int32)
-    with pytest.raises(ValueError, match="dv has length 3"):
-        _neurons.lif_update(*arrays)
-    arrays = _lif_arrays(4)
-    arrays[3] = np.zeros(4, dtype=np.int64)
-    with pytest.raises(ValueError):
-        _neurons.lif_update(*arrays)
-    with pytest.raises(ValueError, match="spiked has length 2"):
-        _neurons.poisson_fill(0, np.zeros(3, dtype=np.uint64), 0, 1, np.zeros(2, dtype=np.uint8))
+def test_record_and_call_errors():
+    records = np.zeros(1, dtype=KERNEL_RUN_DTYPE)
+    short = [np.zeros(4, dtype=np.int64)] * 3 + [np.zeros(3, dtype=np.int64)]
+    with pytest.raises(ValueError, match="parameter 3 must be a contiguous array with a row"):
+        fill_record(records[0], _k_lif.KERNELS["lif"], 0, 4, 0,
+                    [np.zeros(4, dtype=np.int64)] * 2, tuple(short))
+    with pytest.raises(ValueError, match="at most 8"):
+        fill_record(records[0], _k_lif.KERNELS["lif"], 0, 4, 0,
+                    [np.zeros(4, dtype=np.int64)] * 9, ())
+    fill_record(records[0], _k_lif.KERNELS["lif"], 0, 4, 0, [np.zeros(4, dtype=np.int64)] * 2,
+                tuple(np.zeros(4, dtype=np.int64) for _ in range(4)))
+    with pytest.raises(ValueError, match="outside the arrays"):
+        apply_kernels(records, np.zeros(4, dtype=np.int64), np.zeros(2, dtype=np.uint8), 1)
+    with pytest.raises(TypeError, match="int32 or int64"):
+        apply_kernels(records, np.zeros(4, dtype=np.float64), np.zeros(4, dtype=np.uint8), 1)
+    with pytest.raises(ValueError, match="no kernel"):
+        apply_kernels(np.zeros(1, dtype=KERNEL_RUN_DTYPE), None, np.zeros(1, dtype=np.uint8), 1)
 
 
 # ---- hash and Poisson units ---------------------------------------------------------------------
@@ -275,8 +308,8 @@ TRIPLES = [
 @pytest.mark.parametrize(("seed", "index", "t"), TRIPLES)
 def test_hash_matches_python_integers(seed, index, t):
     want = hash_ref(seed, index, t)
-    assert int(_neurons.splitmix_hash(seed, [index], t)[0]) == want
-    assert int(_neurons.splitmix_hash(seed, index, t)) == want          # 0-d for a scalar
+    assert int(_k_sources.splitmix_hash(seed, [index], t)[0]) == want
+    assert int(_k_sources.splitmix_hash(seed, index, t)) == want          # 0-d for a scalar
     with np.errstate(over="ignore"):
         assert int(fp.splitmix_hash(seed, np.array([index], dtype=np.uint64), t)[0]) == want
 
@@ -287,42 +320,41 @@ def test_hash_is_splitmix64():
     0xE220A8397B1DCDAF."""
     index = (-C_OFFSET * pow(C_INDEX, -1, 2**64)) % 2**64
     assert hash_ref(1, index, 0) == 0xE220A8397B1DCDAF
-    assert int(_neurons.splitmix_hash(1, index, 0)) == 0xE220A8397B1DCDAF
+    assert int(_k_sources.splitmix_hash(1, index, 0)) == 0xE220A8397B1DCDAF
 
 
 @SETTINGS
 @given(seed=_ints(0, MASK64), t=_ints(0, MASK64),
        index=st.lists(_ints(0, MASK64), min_size=1, max_size=16))
 def test_hash_matches_python_integers_random(seed, index, t):
-    got = _neurons.splitmix_hash(seed, np.array(index, dtype=np.uint64), t)
+    got = _k_sources.splitmix_hash(seed, np.array(index, dtype=np.uint64), t)
     assert got.dtype == np.uint64
     assert [int(x) for x in got] == [hash_ref(seed, i, t) for i in index]
 
 
 @SETTINGS
-@given(seed=_ints(0, MASK64), t=_ints(0, MASK64), offset=_ints(0, 2**40),
+@given(seed=_ints(0, MASK64), t=_ints(0, 2**62), offset=_ints(0, 2**40),   # kernel steps: int64
        threshold=hnp.arrays(np.uint64, st.integers(1, 48), elements=_ints(0, 2**32)))
 def test_poisson_fill_matches_spec(seed, t, offset, threshold):
     n = threshold.size
-    spiked = np.empty(n, dtype=np.uint8)
-    count = _neurons.poisson_fill(seed, threshold, offset, t, spiked)
+    spiked = poisson_fill(seed, threshold, offset, t)
     index = np.arange(offset, offset + n, dtype=np.uint64)
     want = fp.poisson_spikes(seed, threshold, t, index=index)
     np.testing.assert_array_equal(spiked, want.astype(np.uint8))
-    assert count == int(want.sum())
     assert list(spiked) == [int(hash_ref(seed, offset + j, t) >> 32 < int(threshold[j]))
                             for j in range(n)]
 
 
 def test_poisson_rate_edges():
     n = 1000
-    spiked = np.empty(n, dtype=np.uint8)
-    assert _neurons.poisson_fill(3, np.full(n, 2**32, dtype=np.uint64), 0, 5, spiked) == n
-    assert _neurons.poisson_fill(3, np.zeros(n, dtype=np.uint64), 0, 5, spiked) == 0
-    # A slice of a process (index_offset) gives the same spikes as the whole process.
-    whole = np.empty(2 * n, dtype=np.uint8)
+    assert poisson_fill(3, np.full(n, 2**32, dtype=np.uint64), 0, 5).sum() == n   # shared: konst
+    assert poisson_fill(3, np.zeros(n, dtype=np.uint64), 0, 5).sum() == 0
+    # A slice of a process (index0) gives the same spikes as the whole process; a per-unit
+    # threshold (one unit different) reads the thresholds and agrees too.
     threshold = fp.poisson_threshold(np.full(2 * n, 0.3))
-    _neurons.poisson_fill(9, threshold, 0, 17, whole)
-    _neurons.poisson_fill(9, threshold[n:], n, 17, spiked)
-    np.testing.assert_array_equal(spiked, whole[n:])
+    whole = poisson_fill(9, threshold, 0, 17)
+    np.testing.assert_array_equal(poisson_fill(9, threshold[n:], n, 17), whole[n:])
+    mixed = threshold.copy()
+    mixed[0] = 0
+    np.testing.assert_array_equal(poisson_fill(9, mixed, 0, 17)[1:], whole[1:])
     assert 0.25 < whole.mean() < 0.35

@@ -86,13 +86,7 @@ def test_user_model_snapshot_continues(tmp_path, backend: str) -> None:
 def test_user_model_in_executable_file(tmp_path) -> None:
     net, _, _ = izhikevich_network()
     exe = nm.compile(net, hardware="generic")
-    path = exe.save(tmp_path / "izh.nmx") if hasattr(exe, "save") else None
-    if path is None:
-        from nmgraph.compilers.executable_io import save_executable
-        path = save_executable(exe, tmp_path / "izh.nmx")
-    from nmgraph.compilers.executable_io import load_executable
-
-    again = load_executable(path)
+    again = nm.compilers.executable.Executable.load(exe.save(tmp_path / "izh.nmx"))
     assert again.ir.population("izh").model == exe.ir.population("izh").model
     assert again.ir.equals(exe.ir)
 

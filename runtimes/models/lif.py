@@ -103,7 +103,7 @@ class ALIFState(LIFState):
 
 
 @implements(ALIF, name="alif")
-class ALIFModel(NeuronModel):
+class ALIFModel(LIFModel):
     """LIF with an adaptive threshold (module docstring); kernel ``_k_lif:alif``."""
 
     Params = ALIFParams
@@ -115,7 +115,6 @@ class ALIFModel(NeuronModel):
                          params.vth, params.beta, params.bias())
 
     def kernel_params(self, params: ALIFParams) -> tuple[np.ndarray, ...]:
-        """int64 ``du, dv, vth, bias, db, beta`` per neuron."""
-        return (params.du.astype(np.int64), params.dv.astype(np.int64),
-                params.vth.astype(np.int64), params.bias(), params.db.astype(np.int64),
+        """int64 ``du, dv, vth, bias`` (as LIF), then ``db, beta`` per neuron."""
+        return (*super().kernel_params(params), params.db.astype(np.int64),
                 params.beta.astype(np.int64))
