@@ -7,7 +7,8 @@ checked for types, shapes, ranges and consistency here. Everything *derived* fro
 routing and the per-core synapse tables, which the multi-core runtime's kernels index without
 bounds checks) is rebuilt from them with the compiler's own passes and compared with the file,
 array by array: a file whose tables differ from what its IR and mapping give is refused, naming the
-member. So a file that loads runs exactly as its IR says, which is what the reference simulator
+member, and the Executable then holds the rebuilt arrays (so not even a file's choice of dtype
+reaches a kernel). So a file that loads runs exactly as its IR says, which is what the reference simulator
 runs: bit-identical results are guaranteed for every file that validates.
 """
 
@@ -137,7 +138,11 @@ def _compare(fail: Fail, prefix: str, given: object, rebuilt: object) -> None:
 
 
 def validate_executable(exe: Executable, fail: Fail) -> None:
-    """Check an Executable read from a file (see the module docstring); raise ``fail(...)``."""
+    """Check an Executable read from a file (see the module docstring); raise ``fail(...)``.
+
+    The derived routing and tables it holds afterwards are the rebuilt ones (equal in value to
+    the file's, in the compiler's own dtypes), so nothing the kernels index comes from the file.
+    """
     profile = exe.profile
     max_delay = int(profile.max_delay) if profile.max_delay else 255
     validate_ir(exe.ir, max_delay, fail)
@@ -156,3 +161,4 @@ def validate_executable(exe: Executable, fail: Fail) -> None:
         raise fail(f"its IR and mapping cannot be routed ({exc})") from exc
     _compare(fail, "routing", exe.routing, routing)
     _compare(fail, "tables", exe.tables, tables)
+    exe.routing, exe.tables = routing, tables

@@ -137,20 +137,14 @@ def _check(reader: ArchiveReader, exe: Executable, state: RunState) -> None:
         if pop.is_source:
             continue
         given = state.values.get(pop.name)
-        specs = {**pop.params.specs(), **pop.state.specs()}
-        if given is None or set(given) != set(specs):
+        names = set(pop.params.names()) | set(pop.state.names())
+        if given is None or set(given) != names:
             raise reader.fail(f"state of population '{pop.name}' must give exactly "
-                              f"{sorted(specs)}")
-        for var, value in given.items():
-            spec = specs[var]
-            expected = (pop.size,) if spec.per_unit else np.shape(pop.params[var])
-            if value.shape != expected or value.dtype.kind not in "iub":
-                raise reader.fail(f"state of population '{pop.name}': {var!r} must be integers "
-                                  f"of shape {expected} (got {value.dtype} {value.shape})")
-            if value.size and value.dtype.kind != "b" and (
-                    int(value.min()) < spec.low or int(value.max()) > spec.high):
-                raise reader.fail(f"state of population '{pop.name}': {var!r} holds values "
-                                  f"outside its declared range [{spec.low}, {spec.high}]")
+                              f"{sorted(names)}")
+        label = f"{reader.path}: state of population '{pop.name}'"
+        for fields in (pop.params, pop.state):   # the model's declared dtypes, shapes, ranges
+            type(fields).build(label, {k: given[k] for k in fields.names()}, pop.size,
+                               error=FileFormatError)
     times, units = state.spike_times, state.spike_units
     if times.shape != units.shape or times.ndim != 1 or times.dtype.kind not in "iu" or \
             units.dtype.kind not in "iu":

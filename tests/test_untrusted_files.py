@@ -76,6 +76,16 @@ def test_out_of_range_indices_never_reach_a_kernel(files, tmp_path, change) -> N
             nm.Runtime(load_executable(out), workers=2).close()
 
 
+def test_derived_tables_come_from_the_compiler_not_the_file(files, tmp_path) -> None:
+    """A table whose values match but whose dtype does not (floats) loads, and the Executable
+    holds the rebuilt integer arrays: no array the kernels index comes from the file."""
+    out = rewrite(files["executable"], tmp_path / "x.nmx", "arrays/tables/core_units.npy",
+                  lambda data: edited(data, lambda a: a.astype(np.float64)))
+    exe = load_executable(out)
+    assert exe.tables.core_units.dtype.kind == "i"
+    assert fuzz_files.outcome(out, "executable") == "identical"
+
+
 def test_consistent_edit_of_the_ir_runs_as_the_reference(files, tmp_path) -> None:
     """The IR is the source of truth: a file whose weights were changed everywhere they are
     stored (IR and tables, as a re-save does) is a different network, run identically by both
