@@ -23,12 +23,16 @@ class SpikeEvents:
         Number of units of the process.
     steps
         Steps run so far (the number of rows of :meth:`to_dense`).
+    dt_ms
+        Length of a step in milliseconds (the network's ``dt_ms``; 1.0 unless set): step ``k``
+        ends at ``k * dt_ms`` ms.
     """
 
     times: np.ndarray
     indices: np.ndarray
     n: int
     steps: int
+    dt_ms: float = 1.0
 
     def __len__(self) -> int:
         return int(self.times.size)
@@ -44,8 +48,40 @@ class SpikeEvents:
         return np.bincount(self.indices, minlength=self.n).astype(np.int64)
 
     def rates(self) -> np.ndarray:
-        """Spikes per step of each unit (``counts / steps``)."""
+        """Spikes per step of each unit (``counts / steps``); see :meth:`rates_hz`."""
         return self.counts() / max(self.steps, 1)
+
+    def rates_hz(self) -> np.ndarray:
+        """Mean firing rate of each unit in Hz (``counts / (steps * dt_ms / 1000)``)."""
+        return self.counts() / max(self.steps * self.dt_ms * 1e-3, 1e-300)
+
+    def population_rate(self, bin_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Population rate in Hz per time bin, as Brian2's PopulationRateMonitor smoothed by bins.
+
+        .. math:: r_b = \\frac{\\text{spikes in bin } b}{n \\cdot \\text{bin length in s}}
+
+        Parameters
+        ----------
+        bin_ms
+            Bin length in ms, a whole number of steps (default: one step). The last bin holds the
+            steps left over when ``steps`` is not a multiple of the bin and is scaled by its own length.
+
+        Returns
+        -------
+        (bin_end_ms, rate_hz)
+            Float arrays: the end time of each bin in ms and the mean rate of a unit in it, in Hz.
+        """
+        bin_steps = 1 if bin_ms is None else _bin_steps(bin_ms, self.dt_ms)
+        n_bins = -(-self.steps // bin_steps)
+        counts = np.bincount((self.times - 1) // bin_steps, minlength=n_bins)[:n_bins]
+        ends = np.minimum(np.arange(1, n_bins + 1) * bin_steps, self.steps)
+        lengths = ends - np.arange(n_bins) * bin_steps
+        rate = counts / (max(self.n, 1) * lengths * self.dt_ms * 1e-3)
+        return ends * self.dt_ms, rate
+
+    def times_ms(self) -> np.ndarray:
+        """Time of each spike in ms (``times * dt_ms``: a spike of step ``k`` at the step's end)."""
+        return self.times * self.dt_ms
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SpikeEvents):
@@ -55,6 +91,17 @@ class SpikeEvents:
                 and np.array_equal(self.indices, other.indices))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _bin_steps(bin_ms: float, dt_ms: float) -> int:
+    """Steps per bin of ``bin_ms`` ms; the bin must be a positive whole number of steps."""
+    from nmgraph.core.errors import ValidationError
+
+    steps = float(bin_ms) / dt_ms
+    if not np.isfinite(steps) or steps < 1 or abs(steps - round(steps)) > 1e-9 * max(steps, 1):
+        raise ValidationError("SpikeEvents", "bin_ms", f"must be a positive whole number of steps "
+                              f"of {dt_ms:g} ms", bin_ms)
+    return round(steps)
 
 
 @dataclass
