@@ -24,8 +24,9 @@ from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
 from nmgraph.compilers.mapping_data import Partition, Placement, Routing
 from nmgraph.compilers.quantize import ProjectionQuantization, QuantizationReport
 from nmgraph.core.archive import ArchiveReader, write_archive
-from nmgraph.core.errors import FileFormatError, NmgraphError
+from nmgraph.core.errors import FileFormatError, NmgraphError, ValidationError
 from nmgraph.core.models import model_named
+from nmgraph.core.network import check_dt_ms
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "executable_from_payload", "executable_payload", "load_executable",
            "save_executable"]
@@ -86,7 +87,8 @@ def executable_payload(exe: Executable, prefix: str = "arrays"
     document = {
         "format": FORMAT, "version": FORMAT_VERSION, "nmgraph": __version__,
         "profile": exe.profile.to_dict(),
-        "ir": {"name": ir.name, "populations": populations, "projections": projections},
+        "ir": {"name": ir.name, "dt_ms": ir.dt_ms, "populations": populations,
+               "projections": projections},
         "partition": {"unit_core": arrays.put("partition/unit_core", part.unit_core),
                       "core_kind": list(part.core_kind), "strategy": part.strategy,
                       "lower_bound": dict(part.lower_bound), "notes": list(part.notes),
@@ -183,7 +185,11 @@ def _build(reader: ArchiveReader, doc: dict[str, Any]) -> Executable:
     ir_doc = doc["ir"]
     populations = [_population(reader, p) for p in ir_doc["populations"]]
     projections = [_projection(reader, p) for p in ir_doc["projections"]]
-    ir = NetworkIR(ir_doc["name"], populations, projections)
+    try:   # files written before dt_ms stepped by 1 ms
+        dt_ms = check_dt_ms("the IR", ir_doc.get("dt_ms", 1.0))
+    except ValidationError as exc:
+        raise reader.fail(str(exc)) from None
+    ir = NetworkIR(ir_doc["name"], populations, projections, dt_ms=dt_ms)
     part_doc = doc["partition"]
     partition = Partition(
         unit_core=get(part_doc["unit_core"], "partition", (ir.n_units,)),

@@ -127,6 +127,8 @@ class NetworkIR:
     name: str
     populations: list[PopulationIR]
     projections: list[ProjectionIR]
+    #: Length of a step in ms (the Network's ``dt_ms``): results and reports convert with it.
+    dt_ms: float = 1.0
 
     def __post_init__(self) -> None:
         self._by_name = {pop.name: pop for pop in self.populations}

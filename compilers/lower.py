@@ -122,7 +122,7 @@ def lower(net: Network) -> NetworkIR:
             raise ValidationError(process, "", "is neither a population nor a synapse process; "
                                   "nmgraph cannot lower it")
     projections = _projections(flat)
-    return NetworkIR(net.name, populations, projections)
+    return NetworkIR(net.name, populations, projections, dt_ms=net.dt_ms)
 
 
 def _physical_memory() -> int:

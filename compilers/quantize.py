@@ -94,7 +94,7 @@ def quantize(ir: NetworkIR, profile) -> tuple[NetworkIR, QuantizationReport]:
         weights, note = _apply_rule(rule, proj, ir, profile)
         projections.append(dataclasses.replace(proj, weights=weights))
         report.projections.append(_entry(proj, weights, rule, note))
-    return NetworkIR(ir.name, list(ir.populations), projections), report
+    return NetworkIR(ir.name, list(ir.populations), projections, dt_ms=ir.dt_ms), report
 
 
 def _check_delays(proj: ProjectionIR, profile) -> None:

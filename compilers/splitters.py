@@ -115,7 +115,7 @@ def insert_splitters(ir: NetworkIR, graph: SynapseGraph, partition: Partition,
                                     relay_source[mine] - pop.offset, relay,
                                     np.ones(relay.size, np.int16), np.ones(relay.size, np.int64),
                                     0, 8))
-    new_ir = NetworkIR(ir.name, [*ir.populations, relays], projections)
+    new_ir = NetworkIR(ir.name, [*ir.populations, relays], projections, dt_ms=ir.dt_ms)
 
     # splitter cores: the splitters of one unit together, packed in order
     group_size = fanout[np.unique(relay_source)]

@@ -4,10 +4,13 @@ from nmgraph import errors as errors  # nm.errors, the error classes
 from nmgraph._version import __version__
 from nmgraph.compilers.pipeline import compile_network as compile
 from nmgraph.core.errors import (
+    AdjustmentWarning,
     FileFormatError,
     MappingError,
     NmgraphError,
+    NmgraphWarning,
     PortError,
+    QuantizationWarning,
     SimulationError,
     ValidationError,
     WorkerError,
@@ -27,6 +30,7 @@ from nmgraph.core.process import Process, Var
 from nmgraph.tools.runtime import Runtime
 
 __all__ = [
+    "AdjustmentWarning",
     "Connection",
     "FieldSet",
     "FileFormatError",
@@ -36,9 +40,11 @@ __all__ = [
     "Network",
     "NeuronModel",
     "NmgraphError",
+    "NmgraphWarning",
     "OutPort",
     "PortError",
     "Process",
+    "QuantizationWarning",
     "Runtime",
     "SimulationError",
     "SourceModel",

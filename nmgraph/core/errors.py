@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AdjustmentWarning",
     "FileFormatError",
     "MappingError",
     "NmgraphError",
+    "NmgraphWarning",
     "PortError",
+    "QuantizationWarning",
     "SimulationError",
     "ValidationError",
     "WorkerError",
@@ -88,3 +91,16 @@ def _short_repr(value: Any) -> str:
         pass
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+class NmgraphWarning(UserWarning):
+    """Base class of the warnings nmgraph emits: something was changed or adjusted for you."""
+
+
+class QuantizationWarning(NmgraphWarning):
+    """A value was changed to fit fixed point or a chip (weights, time constants, rates); the
+    message says how much and where the full account is."""
+
+
+class AdjustmentWarning(NmgraphWarning):
+    """A request that was adjusted to what there is (more workers asked than cores to run)."""

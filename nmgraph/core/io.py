@@ -132,6 +132,7 @@ def save_network(net: Network, path: str | os.PathLike[str], *, compress: bool =
         "version": FORMAT_VERSION,
         "nmgraph": __version__,
         "name": net.name,
+        "dt_ms": net.dt_ms,
         "processes": [writer.process(p, p.name) for p in net.processes],
         "connections": _connections(net),
     }
@@ -289,10 +290,11 @@ class _Decoder:
     def network(self) -> Network:
         document = self.reader.document
         name = self.field(document, "name", str, "the document")
+        dt_ms = document.get("dt_ms", 1.0)   # files before dt_ms stepped by 1 ms
         try:
-            net = Network(name)
+            net = Network(name, dt_ms=dt_ms)
         except NmgraphError as exc:
-            raise self.fail(f"bad network name ({exc})") from exc
+            raise self.fail(f"bad network name or dt_ms ({exc})") from exc
         self.fill(net, document, "the network")
         return net
 

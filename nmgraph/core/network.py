@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+import numpy as np
 
 from nmgraph.core.errors import PortError, ValidationError
 from nmgraph.core.ports import InPort, OutPort, Port, PortView
@@ -16,7 +17,18 @@ from nmgraph.core.process import Process
 if TYPE_CHECKING:
     from nmgraph.core.hierarchy import Hierarchical
 
-__all__ = ["Connection", "Network"]
+__all__ = ["Connection", "Network", "check_dt_ms"]
+
+
+def check_dt_ms(owner: Any, dt_ms: Any) -> float:
+    """``dt_ms`` as a float, checked to be a finite number of milliseconds > 0."""
+    if isinstance(dt_ms, bool) or not isinstance(dt_ms, (int, float, np.integer, np.floating)):
+        raise ValidationError(owner, "dt_ms", "must be a number of milliseconds", dt_ms)
+    value = float(dt_ms)
+    if not np.isfinite(value) or value <= 0:
+        raise ValidationError(owner, "dt_ms", "must be a finite number of milliseconds > 0",
+                              dt_ms)
+    return value
 
 
 @dataclass(frozen=True)
@@ -43,15 +55,25 @@ class Network:
     ----------
     name
         Name of the network (used in reports and file names).
+    dt_ms
+        Length of one time step in milliseconds (default 1 ms, the step of Loihi and SpiNNaker
+        networks run in real time). The arithmetic is in steps and fixed point whatever ``dt_ms``
+        is; ``dt_ms`` converts rates in Hz and time constants in ms into per-step values, and steps
+        back into ms in plots, reports and ``Runtime`` results. Processes built from physical
+        units (``PoissonSource(rate_hz=...)``, ``LIF.from_time_constants(tau_u_ms=...)``) remember
+        the step they were converted with, and :meth:`add` refuses one converted with another.
     """
 
-    def __init__(self, name: str = "network") -> None:
+    def __init__(self, name: str = "network", dt_ms: float = 1.0) -> None:
         if not isinstance(name, str) or not name:
             raise ValidationError("Network", "name", "must be a non-empty string", name)
         self.name = name
+        self.dt_ms = check_dt_ms(f"Network '{name}'", dt_ms)
         self.graph = nx.MultiDiGraph(name=name)
         #: The hierarchical process this network lives in, if it is a sub-network.
         self.owner: Hierarchical | None = None
+        #: Bumped by every change of structure (process added, connection made).
+        self.structure_revision = 0
 
     # -- building -----------------------------------------------------------------------------
     def add(self, process: Process) -> Process:
@@ -66,8 +88,14 @@ class Network:
         if process.name in self.graph:
             raise ValidationError(process, "name", f"Network '{self.name}' already has a process "
                                   "with this name; give each process a unique name", process.name)
+        step = getattr(process, "dt_ms", None)
+        if step is not None and self.owner is None and step != self.dt_ms:
+            raise ValidationError(process, "dt_ms", f"was converted from physical units with a "
+                                  f"step of {step:g} ms, but Network '{self.name}' steps by "
+                                  f"{self.dt_ms:g} ms; build it with dt_ms={self.dt_ms:g}", step)
         self.graph.add_node(process.name, process=process)
         process.network = self
+        self.structure_revision += 1
         return process
 
     def connect(self, out_port: Port | PortView, in_port: Port | PortView) -> Connection:
@@ -107,6 +135,7 @@ class Network:
                             f"{src.process.name}.{src.name}; connect once (weights add up)")
         self.graph.add_edge(src.process.name, dst.process.name, key=key, src_port=src.name,
                             dst_port=dst.name)
+        self.structure_revision += 1
         return Connection(src.process, src.name, dst.process, dst.name)
 
     def _check_member(self, port: Port) -> None:
@@ -136,6 +165,27 @@ class Network:
                            data["dst_port"])
                 for u, v, data in self.graph.edges(data=True)]
 
+    def all_processes(self) -> Iterator[Process]:
+        """Every process, with the children of hierarchical processes after their parent."""
+        for process in self.processes:
+            yield process
+            children = getattr(process, "children", None)
+            if isinstance(children, Network):
+                yield from children.all_processes()
+
+    def revision(self) -> dict[str, int]:
+        """A stamp of the network as it is now: ``{qualified process name: revision}`` plus
+        ``{"": structure revision}`` summed over sub-networks. Any edit of a process (a Var set,
+        a rate or seed assigned) or of the structure changes it; :func:`nmgraph.compile` keeps
+        the stamp so that a Runtime can tell that an Executable no longer matches its network."""
+        stamp = {"": self.structure_revision}
+        for process in self.all_processes():
+            stamp[process.qualified_name] = process.revision
+            children = getattr(process, "children", None)
+            if isinstance(children, Network):
+                stamp[""] += children.structure_revision
+        return stamp
+
     def __getitem__(self, name: str) -> Process:
         try:
             return self.graph.nodes[name]["process"]
@@ -154,8 +204,9 @@ class Network:
         return self.graph.number_of_nodes()
 
     def __repr__(self) -> str:
+        step = "" if self.dt_ms == 1.0 else f", dt {self.dt_ms:g} ms"
         return (f"<Network '{self.name}': {len(self)} processes, "
-                f"{self.graph.number_of_edges()} connections>")
+                f"{self.graph.number_of_edges()} connections{step}>")
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

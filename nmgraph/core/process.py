@@ -90,6 +90,7 @@ class Var:
     def set(self, value: Any) -> None:
         """Replace the declared value (validated)."""
         self._value = self.validate(value)
+        self.owner.touch()
 
     def get(self) -> np.ndarray:
         """A writable copy of the declared value."""
@@ -136,6 +137,7 @@ class Process:
         self.ports: dict[str, Port] = {}
         self.vars: dict[str, Var] = {}
         self.network: Network | None = None
+        object.__setattr__(self, "_revision", 0)
 
     # -- declaration helpers used by subclasses -------------------------------------------------
     def _in_port(self, name: str, shape: tuple[int, ...], kind: str) -> InPort:
@@ -160,8 +162,19 @@ class Process:
         """Called at the end of a subclass ``__init__``: from now on attribute typos warn."""
         object.__setattr__(self, "_ready", True)
 
+    @property
+    def revision(self) -> int:
+        """Number of edits since construction (Var sets, public attributes assigned)."""
+        return self._revision
+
+    def touch(self) -> None:
+        """Count an edit (called by every change of a Var or public attribute)."""
+        object.__setattr__(self, "_revision", self._revision + 1)
+
     def __setattr__(self, key: str, value: Any) -> None:
         if getattr(self, "_ready", False):
+            if not key.startswith("_") and key != "network":
+                self.touch()
             if key == "name":
                 raise ValidationError(self, "name", "cannot be changed after construction (the "
                                       "network and saved files refer to it); pass name= instead",
