@@ -1,7 +1,15 @@
 """The standard process library: neurons, synapse blocks, spike sources and connectors."""
 
 from nmgraph.processes.base import NeuronProcess, PopulationProcess, SourceProcess, SynapseProcess
-from nmgraph.processes.connectors import fixed_indegree, fixed_probability, one_to_one
+from nmgraph.processes.connectors import (
+    all_to_all,
+    distance_dependent,
+    fixed_indegree,
+    fixed_probability,
+    from_list,
+    grid_positions,
+    one_to_one,
+)
 from nmgraph.processes.neurons import ALIF, IF, LIF, LIFRefractory
 from nmgraph.processes.sources import PoissonSource, SpikeGenerator
 from nmgraph.processes.synapses import Dense, Sparse
@@ -19,7 +27,11 @@ __all__ = [
     "Sparse",
     "SpikeGenerator",
     "SynapseProcess",
+    "all_to_all",
+    "distance_dependent",
     "fixed_indegree",
     "fixed_probability",
+    "from_list",
+    "grid_positions",
     "one_to_one",
 ]
