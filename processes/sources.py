@@ -10,6 +10,7 @@ import numpy as np
 from nmgraph.core.checks import as_float_array, as_int_array, as_int_scalar, as_shape, process_label
 from nmgraph.core.errors import ValidationError
 from nmgraph.processes.base import SourceProcess
+from nmgraph.processes.units import step_of
 
 __all__ = ["SEED_MAX", "PoissonSource", "SpikeGenerator", "seed_from_name"]
 
@@ -102,14 +103,33 @@ class PoissonSource(SourceProcess):
     seed
         0..2**64 - 1. When not given it is derived from the process name (BLAKE2b of the name), so
         that two sources never share a train by accident and a run is still reproducible.
+    rate_hz
+        The rate in Hz instead of ``rate``: ``rate = rate_hz * dt_ms / 1000`` (at most one spike
+        per step, so at most ``1000 / dt_ms`` Hz).
+    dt_ms
+        The step ``rate_hz`` is converted with (default 1 ms); it must be the network's ``dt_ms``.
+
+    Examples
+    --------
+    >>> drive = PoissonSource(100, rate_hz=20)          # 20 Hz at 1 ms steps: rate 0.02
+    >>> fast = PoissonSource(100, rate_hz=20, dt_ms=0.1)  # for Network(dt_ms=0.1): rate 0.002
     """
 
     abstract = False
 
-    def __init__(self, shape: Any, rate: Any = 0.0, seed: int | None = None,
-                 name: str | None = None) -> None:
+    def __init__(self, shape: Any, rate: Any = None, seed: int | None = None,
+                 name: str | None = None, *, rate_hz: Any = None,
+                 dt_ms: float | None = None) -> None:
         super().__init__(shape, name)
-        self.rate = rate
+        if rate is not None and rate_hz is not None:
+            raise ValidationError(self, "rate_hz", "give rate (probability per step) or rate_hz "
+                                  "(Hz), not both", rate_hz)
+        if dt_ms is not None or rate_hz is not None:   # converted from Hz: the step is kept
+            object.__setattr__(self, "_dt_ms", step_of(self, dt_ms))
+        if rate_hz is not None:
+            self._rate = self._from_hz(rate_hz)
+        else:
+            self._rate = self._probability(0.0 if rate is None else rate)
         self.seed = seed_from_name(self.name) if seed is None else seed
         self._finish()
 
@@ -129,16 +149,54 @@ class PoissonSource(SourceProcess):
 
     @rate.setter
     def rate(self, value: Any) -> None:
-        rate = as_float_array(self, "rate", value, shape=self.shape, low=0.0, high=1.0)
-        rate.flags.writeable = False
-        self._rate = rate
+        self._rate = self._probability(value)
+
+    @property
+    def rate_hz(self) -> np.ndarray:
+        """Rate of each unit in Hz, ``rate * 1000 / dt_ms`` with the step this source was built
+        for (else its network's, else 1 ms); assign to change it."""
+        return self._rate * 1000.0 / self._step_ms()
+
+    @rate_hz.setter
+    def rate_hz(self, value: Any) -> None:
+        self._rate = self._from_hz(value)
+
+    def _step_ms(self) -> float:
+        if self.dt_ms is not None:
+            return self.dt_ms
+        network = self.network
+        while network is not None and network.owner is not None:
+            network = network.owner.network
+        return network.dt_ms if network is not None else 1.0
+
+    def _from_hz(self, value: Any) -> np.ndarray:
+        step = self._step_ms()
+        hz = as_float_array(self, "rate_hz", value, shape=self.shape, low=0.0)
+        if hz.size and hz.max() * step / 1000.0 > 1.0:
+            raise ValidationError(self, "rate_hz", f"is at most {1000.0 / step:g} Hz at steps of "
+                                  f"{step:g} ms (one spike per step)", float(hz.max()))
+        return self._probability(hz * step / 1000.0)
+
+    def _probability(self, value: Any) -> np.ndarray:
+        probability = as_float_array(self, "rate", value, shape=self.shape, low=0.0)
+        if probability.size and probability.max() > 1.0:
+            step = self._step_ms()
+            raise ValidationError(self, "rate", f"is a spike probability per step (0..1), not a "
+                                  f"rate in Hz; for a rate in Hz give rate_hz= (at {step:g} ms "
+                                  f"steps, rate_hz=50 is rate={50 * step / 1000:g})",
+                                  float(probability.max()))
+        probability.flags.writeable = False
+        return probability
 
     def constructor_args(self) -> dict[str, Any]:
         """``shape``, ``rate`` (a float when uniform, else the per-unit array) and ``seed``."""
         rate = self.rate
         uniform = rate.size == 0 or bool(np.all(rate == rate.flat[0]))
-        return {"shape": self.shape, "rate": float(rate.flat[0]) if uniform else np.array(rate),
+        args = {"shape": self.shape, "rate": float(rate.flat[0]) if uniform else np.array(rate),
                 "seed": self.seed}
+        if self.dt_ms is not None:
+            args["dt_ms"] = self.dt_ms
+        return args
 
 
 def seed_from_name(name: str) -> int:

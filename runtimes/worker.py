@@ -94,8 +94,8 @@ class StepHook:
         self.program = program
         self.error: BaseException | None = None
         self.python_runs = [run for run in program.runs if run.model.kernel is None]
-        #: (population, var) -> rows recorded since the last reply (one array per step)
-        self.recording: dict[tuple[int, str], list[np.ndarray]] = {}
+        #: (population, var) -> what to record and the rows recorded since the last reply
+        self.recording: dict[tuple[int, str], Recording] = {}
 
     @property
     def needed(self) -> bool:
@@ -114,9 +114,26 @@ class StepHook:
                 spikes = checked_step(run.model, run.label, run.state, run.params, a_in, t,
                                       run.index)
                 spiked[run.units] = spikes
-        for (population, var), rows in self.recording.items():
-            rows.append(np.concatenate([_field(run, var) for run in
-                                        program.runs_of(population)] or [np.zeros(0, np.int64)]))
+        for (_, var), recording in self.recording.items():
+            if (t - recording.first) % recording.every == 0:
+                recording.rows.append(recording.sample(var))
+
+
+class Recording:
+    """One recorded Var of one population on this worker: from step ``first`` every ``every``
+    steps, the units ``picks[i]`` (positions in the run's units; all when None) of each run."""
+
+    def __init__(self, runs: list[UnitRun], first: int, every: int,
+                 picks: list[np.ndarray | None], units: np.ndarray) -> None:
+        self.runs, self.first, self.every, self.picks = runs, first, every, picks
+        #: Global ids of the recorded units, in the order of the sampled columns.
+        self.units = units
+        self.rows: list[np.ndarray] = []
+
+    def sample(self, var: str) -> np.ndarray:
+        parts = [_field(run, var) if pick is None else _field(run, var)[..., pick]
+                 for run, pick in zip(self.runs, self.picks)]
+        return np.concatenate(parts, axis=-1) if parts else np.zeros(0, np.int64)
 
 
 def _field(run: UnitRun, var: str) -> np.ndarray:
@@ -194,10 +211,11 @@ class WorkerLoop:
         units = narrow_ids(program.units[program.rec_unit[:count]])
         kernel.reset_records()
         recorded = {}
-        for key, rows in self.hook.recording.items():
-            recorded[key] = (self._units_of(key[0]), np.stack(rows) if rows else
-                             np.zeros((0, self._units_of(key[0]).size), np.int64))
-            rows.clear()
+        for key, recording in self.hook.recording.items():
+            rows = recording.rows
+            recorded[key] = (recording.units, np.stack(rows) if rows else
+                             np.zeros((0, recording.units.size), np.int64))
+            recording.rows = []
         return {"times": times, "units": units, "counters": program.counters.copy(),
                 "recorded": recorded}
 
@@ -209,8 +227,27 @@ class WorkerLoop:
             return np.zeros(0, dtype=np.int64)
         return np.concatenate([program.units[run.units] for run in runs])
 
-    def do_record(self, population: int, var: str) -> None:
-        self.hook.recording.setdefault((population, var), [])
+    def do_record(self, population: int, var: str, units: np.ndarray | None = None,
+                  first: int = 1, every: int = 1) -> None:
+        """Record ``var`` of ``population`` from step ``first`` every ``every`` steps, for the
+        global ``units`` (sorted) that live here, or all of them when None."""
+        program = self.program
+        runs = program.runs_of(population)
+        picks: list[np.ndarray | None] = []
+        kept = []
+        for run in runs:
+            mine = program.units[run.units]
+            if units is None:
+                picks.append(None)
+                kept.append(mine)
+                continue
+            where = np.searchsorted(units, mine)
+            hit = (where < units.size) & (units[np.minimum(where, units.size - 1)] == mine)
+            picks.append(np.flatnonzero(hit))
+            kept.append(mine[hit])
+        recorded_units = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+        self.hook.recording.setdefault((population, var),
+                                       Recording(runs, first, every, picks, recorded_units))
         self.kernel.set_hook(self.hook)
 
     def do_get(self, population: int, var: str) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from nmgraph.core.process import Process
 if TYPE_CHECKING:
     from nmgraph.core.hierarchy import Hierarchical
 
-__all__ = ["Connection", "Network", "check_dt_ms"]
+__all__ = ["Connection", "Network", "NetworkStamp", "check_dt_ms"]
 
 
 def check_dt_ms(owner: Any, dt_ms: Any) -> float:
@@ -92,7 +93,8 @@ class Network:
         if step is not None and self.owner is None and step != self.dt_ms:
             raise ValidationError(process, "dt_ms", f"was converted from physical units with a "
                                   f"step of {step:g} ms, but Network '{self.name}' steps by "
-                                  f"{self.dt_ms:g} ms; build it with dt_ms={self.dt_ms:g}", step)
+                                  f"{self.dt_ms:g} ms; build the process with dt_ms={self.dt_ms:g} or the "
+                                  f"Network with dt_ms={step:g}", step)
         self.graph.add_node(process.name, process=process)
         process.network = self
         self.structure_revision += 1
@@ -214,3 +216,32 @@ class Network:
         from nmgraph.core.io import save_network
 
         return save_network(self, path)
+
+
+class NetworkStamp:
+    """A Network and its :meth:`~Network.revision` at one moment (a weak reference: it does not
+    keep the network alive). :meth:`changes` says what was edited since."""
+
+    def __init__(self, network: Network) -> None:
+        self._network = weakref.ref(network)
+        self.name = network.name
+        self.revision = network.revision()
+
+    @property
+    def network(self) -> Network | None:
+        """The network, or None when it no longer exists."""
+        return self._network()
+
+    def changes(self) -> list[str]:
+        """What changed since the stamp: ``"the structure (...)"`` and the processes edited;
+        empty when nothing did (or the network is gone)."""
+        network = self._network()
+        if network is None:
+            return []
+        now = network.revision()
+        changed = []
+        if now.get("") != self.revision.get(""):
+            changed.append("its structure (processes added or connections made)")
+        changed += [f"'{name}'" for name, rev in now.items()
+                    if name and self.revision.get(name, rev) != rev]
+        return changed

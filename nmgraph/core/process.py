@@ -163,6 +163,13 @@ class Process:
         object.__setattr__(self, "_ready", True)
 
     @property
+    def dt_ms(self) -> float | None:
+        """The step length in ms that this process's physical units (Hz, ms) were converted
+        with, or None when it was given per-step values; a Network with another ``dt_ms``
+        refuses it."""
+        return self.__dict__.get("_dt_ms")
+
+    @property
     def revision(self) -> int:
         """Number of edits since construction (Var sets, public attributes assigned)."""
         return self._revision

@@ -20,6 +20,7 @@ from nmgraph.processes.base import PopulationProcess
 from nmgraph.runtimes.registry import backend_factory
 from nmgraph.runtimes.results import Counters, SpikeEvents
 from nmgraph.runtimes.state import MAX_STEPS
+from nmgraph.tools.monitor import Monitor, select_units
 
 __all__ = ["Runtime"]
 
@@ -45,7 +46,11 @@ class Runtime:
     workers
         Worker processes of the multicore backend (default 2); the reference backend takes 1.
     options
-        Backend options: ``progress=True`` shows a progress bar (multicore).
+        Backend options. ``progress`` (both backends): a tqdm bar during :meth:`run`; None
+        (default) draws it when stderr is a terminal and the run lasts over half a second
+        (``NMGRAPH_PROGRESS=0`` turns that off, ``1`` on), True always, False never, or give a
+        text stream to draw it on. The bar never changes results. Multicore also takes
+        ``transport`` and ``watchdog_s`` (see ``MulticoreBackend``).
 
     Examples
     --------
@@ -62,6 +67,8 @@ class Runtime:
 
         self._network = target if isinstance(target, Network) else None
         self.executable = target if isinstance(target, Executable) else None
+        if self.executable is not None:
+            _check_unedited(self.executable)
         if isinstance(target, Network):
             ir = lower(target)
         elif isinstance(target, Executable):
@@ -87,6 +94,7 @@ class Runtime:
         self.backend_name = backend
         self._backend = factory(ir, executable=self.executable, workers=workers, **options)
         self._closed = False
+        self._monitors: dict[tuple[str, str], Monitor] = {}
         log.info("Runtime on backend %r for network '%s' (%d units, %d synapses)", backend,
                  ir.name, ir.n_units, ir.n_synapses)
 
@@ -102,6 +110,16 @@ class Runtime:
         """Steps run so far."""
         return self._backend.t
 
+    @property
+    def dt_ms(self) -> float:
+        """Length of a step in ms (the network's ``dt_ms``)."""
+        return self.ir.dt_ms
+
+    @property
+    def t_ms(self) -> float:
+        """Time run so far in ms (``t * dt_ms``)."""
+        return self.t * self.ir.dt_ms
+
     def run(self, steps: int) -> None:
         """Run ``steps`` more steps, continuing where the last run stopped."""
         self._check_open()
@@ -112,13 +130,50 @@ class Runtime:
                                   f"(2**31 - 1); this one is at step {self.t}", steps)
         self._backend.run(int(steps))
 
-    def record(self, process: Process | str, var: str) -> None:
-        """Record ``var`` of ``process`` after every step from the next one on."""
+    def record(self, process: Process | str, var: str, neurons: Any = None,
+               every: int = 1) -> Monitor:
+        """Record ``var`` of ``process`` from the next step on.
+
+        Parameters
+        ----------
+        process, var
+            What to record (a state Var such as ``v``, ``u``).
+        neurons
+            The units to record: None (all), a slice, a boolean mask or flat indices (the
+            columns of the result, in the order given).
+        every
+            Record every ``every`` steps (the first sample is the next step's).
+
+        Returns
+        -------
+        Monitor
+            ``.values`` (samples x units), ``.steps``, ``.t_ms``; ``rt.recorded(process, var)``
+            gives the same values. Recording the same Var again with the same choice returns the
+            same monitor; with another choice it raises.
+        """
         self._check_open()
         process, var = self._resolve(process, var)
         pop = self._population(process)
         self._check_var(process, pop, var, state_only=True)
-        self._backend.record(pop.name, var)
+        label = f"Runtime.record({_label(process)}, {var!r})"
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ValidationError(label, "every", "must be an int >= 1 (steps)", every)
+        chosen = select_units(label, neurons, pop.size)
+        existing = self._monitors.get((pop.name, var))
+        if existing is not None:
+            if existing.matches(chosen, int(every)):
+                return existing
+            raise SimulationError(f"{label}: already recorded as {existing!r}; a Var is recorded "
+                                  "one way per Runtime")
+        self._backend.record(pop.name, var, None if chosen is None else np.sort(chosen),
+                             int(every))
+        monitor = Monitor(self, process, var, pop.name, chosen, int(every), self.t + 1,
+                          self.ir.dt_ms)
+        self._monitors[(pop.name, var)] = monitor
+        return monitor
+
+    def _backend_samples(self, population: str, var: str) -> np.ndarray:
+        return self._backend.recorded(population, var)[1]
 
     # -- results ---------------------------------------------------------------------------------
     def spikes(self, process: Process | str) -> SpikeEvents:
@@ -128,18 +183,27 @@ class Runtime:
         pop = self._population(process)
         times, indices = self._backend.spike_events(pop.name)
         order = np.lexsort((indices, times))
-        return SpikeEvents(times[order], indices[order], pop.size, self.t)
+        return SpikeEvents(times[order], indices[order], pop.size, self.t, self.ir.dt_ms)
+
+    def rates(self, process: Process | str, bin_ms: float | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Population rate of ``process`` in Hz per bin of ``bin_ms`` (a whole number of steps;
+        default one step), from the spikes recorded so far, as Brian2's PopulationRateMonitor.
+
+        Returns ``(bin_end_ms, rate_hz)``; see :meth:`SpikeEvents.population_rate`.
+        """
+        return self.spikes(process).population_rate(bin_ms)
 
     def recorded(self, process: Process | str, var: str) -> np.ndarray:
-        """Recorded values of ``var``: int64 array ``(steps recorded, n)``."""
+        """Recorded values of ``var``: int64 array ``(samples, units recorded)`` (see
+        :meth:`record`; its Monitor also gives the steps of the samples)."""
         process, var = self._resolve(process, var)
         pop = self._population(process)
-        try:
-            _, data = self._backend.recorded(pop.name, var)
-        except KeyError:
+        monitor = self._monitors.get((pop.name, var))
+        if monitor is None:
             raise SimulationError(f"{_label(process)}: Var {var!r} was not recorded; call "
-                                  f"rt.record(proc, {var!r}) before running") from None
-        return data
+                                  f"rt.record(proc, {var!r}) before running")
+        return monitor.values
 
     def get(self, process: Process | str, var: str) -> np.ndarray:
         """Current value of ``var`` (a copy, in the process's shape)."""
@@ -291,3 +355,15 @@ def _belongs_to(process: Process, network: Network) -> bool:
             return True
         net = net.owner.network if net.owner is not None else None
     return False
+
+
+def _check_unedited(exe: Any) -> None:
+    """Refuse an Executable whose Network was edited after :func:`nmgraph.compile`."""
+    stamp = exe.source
+    changes = stamp.changes() if stamp is not None else []
+    if changes:
+        raise SimulationError(
+            f"network '{stamp.name}' was edited after nm.compile: {', '.join(changes)} changed; "
+            f"the Executable still holds the network as it was compiled. Compile again "
+            f"(exe = nm.compile(net, ...)) or give the Runtime the Network (it then compiles "
+            f"the network as it is now)")

@@ -1,0 +1,85 @@
+"""No silent changes: edits after compile are caught, adjusted requests warn, reading changes nothing."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import nmgraph as nm
+from nmgraph.processes import LIF, Dense, PoissonSource
+
+
+def _network() -> tuple[nm.Network, PoissonSource, LIF]:
+    net = nm.Network("edited")
+    src = net.add(PoissonSource(20, rate=0.2, seed=4, name="src"))
+    lif = net.add(LIF(30, du=300, dv=200, vth=40, name="lif"))
+    syn = net.add(Dense(np.random.default_rng(2).integers(0, 20, (30, 20)), name="syn"))
+    net.connect(src.s_out, syn.s_in)
+    net.connect(syn.a_out, lif.a_in)
+    return net, src, lif
+
+
+@pytest.mark.parametrize("edit,what", [
+    (lambda net, src, lif: setattr(lif, "vth", 99), "'lif'"),
+    (lambda net, src, lif: lif.vth.set(99), "'lif'"),
+    (lambda net, src, lif: setattr(src, "rate", 0.5), "'src'"),
+    (lambda net, src, lif: setattr(src, "seed", 5), "'src'"),
+    (lambda net, src, lif: net.add(LIF(3, name="late")), "structure"),
+])
+@pytest.mark.parametrize("backend", ["reference", "multicore"])
+def test_edit_after_compile_is_caught(edit, what, backend) -> None:
+    net, src, lif = _network()
+    exe = nm.compile(net, "loihi1")
+    edit(net, src, lif)
+    with pytest.raises(nm.SimulationError, match=f"edited after nm.compile: .*{what}"):
+        nm.Runtime(exe, backend=backend)
+    # the Network itself is lowered (and compiled) as it is now
+    with nm.Runtime(net, backend=backend) as rt:
+        rt.run(2)
+
+
+def test_unedited_and_loaded_executables_run(tmp_path) -> None:
+    from nmgraph.compilers.executable_io import load_executable, save_executable
+
+    net, src, lif = _network()
+    exe = nm.compile(net, "loihi1")
+    _ = lif.vth.value, lif.v.get(), src.rate      # reading is not editing
+    with nm.Runtime(exe, backend="reference") as rt:
+        rt.run(3)
+    path = save_executable(exe, tmp_path / "exe")
+    lif.vth = 5                                    # a file holds no network to compare with
+    with nm.Runtime(load_executable(path), backend="reference") as rt:
+        rt.run(3)
+
+
+def test_more_workers_than_cores_warns_with_the_count() -> None:
+    net, _, _ = _network()
+    exe = nm.compile(net, "loihi1")
+    assert exe.n_cores == 2
+    with pytest.warns(nm.AdjustmentWarning, match=r"workers=8 asked, but 2 worker\(s\) will run"):
+        with nm.Runtime(exe, backend="multicore", workers=8) as rt:
+            assert rt.backend.n_workers == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with nm.Runtime(exe, backend="multicore", workers=1):
+            pass
+
+
+@pytest.mark.parametrize("backend,workers", [("reference", None), ("multicore", 2)])
+def test_reading_results_changes_nothing(backend, workers) -> None:
+    net, src, lif = _network()
+    exe = nm.compile(net, "loihi1", max_neurons_per_core=10)
+    with nm.Runtime(exe, backend=backend, workers=workers) as plain:
+        plain.run(30)
+        expected = (plain.spikes(lif), plain.get(lif, "v"), plain.counters.as_dict())
+    with nm.Runtime(exe, backend=backend, workers=workers) as rt:
+        rt.run(10)
+        for _ in range(2):
+            _ = rt.counters, rt.spikes(lif), rt.spikes(src), rt.rates(lif, bin_ms=2)
+            _ = rt.get(lif, "v"), rt.get(lif, "u"), rt.counters.per_process
+        rt.run(20)
+        assert rt.spikes(lif) == expected[0]
+        assert np.array_equal(rt.get(lif, "v"), expected[1])
+        assert rt.counters.as_dict() == expected[2]
