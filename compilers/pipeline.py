@@ -20,16 +20,20 @@ from nmgraph.compilers.route import route as route_pass
 from nmgraph.compilers.synapse_graph import axon_pairs, build_synapse_graph
 from nmgraph.core.errors import ValidationError
 from nmgraph.core.network import Network
+from nmgraph.core.progress import ProgressBar, is_progress_option, progress_bar
 
 __all__ = ["compile_network"]
 
 log = logging.getLogger("nmgraph.compile")
 
+#: The passes in order, as timed in ``options["timings_s"]`` and shown by the progress bar.
+_PASSES = ("lower", "quantize", "synapse_graph", "partition", "place", "route", "tables")
+
 
 def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
                     partition: str = "greedy", place: str = "linear", seed: int = 0,
                     max_neurons_per_core: int | None = None,
-                    rates: np.ndarray | None = None) -> Executable:
+                    rates: np.ndarray | None = None, progress: Any = None) -> Executable:
     """Map a network onto the cores of a hardware profile.
 
     Passes: lower -> quantize -> partition -> place -> route -> per-core tables.
@@ -54,6 +58,10 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
     rates
         Expected spikes per step of each unit (global canonical order), to weight traffic in
         ``mincut``, ``traffic`` placement and the report; per spike when not given.
+    progress
+        A bar over the passes: None (automatic: on when stderr is a terminal and the compile
+        lasts over half a second), True, False or a text stream (see
+        :mod:`nmgraph.core.progress`).
 
     Raises
     ------
@@ -61,6 +69,19 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
         The network does not fit the profile; the message names the process, the resource, the
         need and the limit, and what would help.
     """
+    if not is_progress_option(progress):
+        raise ValidationError("compile", "progress", "must be True, False, None or a text "
+                              "stream", progress)
+    with progress_bar(progress, len(_PASSES), "compile", unit="pass") as bar:
+        bar.describe(_PASSES[0])
+        return _compile(target, hardware, partition, place, seed, max_neurons_per_core, rates,
+                        bar)
+
+
+def _compile(target: Network | NetworkIR, hardware: Any, partition: str, place: str, seed: int,
+             max_neurons_per_core: int | None, rates: np.ndarray | None,
+             bar: ProgressBar) -> Executable:
+    """The passes of :func:`compile_network`, each advancing ``bar``."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -69,6 +90,9 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
         now = time.perf_counter()
         timings[name] = now - clock
         clock = now
+        bar.advance()
+        at = _PASSES.index(name) + 1
+        bar.describe(_PASSES[at] if at < len(_PASSES) else "done")
 
     if isinstance(target, Network):
         ir = lower(target)

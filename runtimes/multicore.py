@@ -26,6 +26,7 @@ import numpy as np
 from nmgraph.compilers.executable import Executable
 from nmgraph.core.errors import SimulationError, WorkerError
 from nmgraph.core.models import model_named
+from nmgraph.core.progress import ProgressBar, progress_bar
 from nmgraph.runtimes import _logging
 from nmgraph.runtimes._worker_kernel import COUNTER_NAMES
 from nmgraph.runtimes.multicore_program import (
@@ -69,7 +70,10 @@ class MulticoreBackend:
     workers
         Number of worker processes (at most one per core).
     progress
-        Show a tqdm progress bar during :meth:`run`.
+        A tqdm bar during :meth:`run`: None (automatic: on when stderr is a terminal), True,
+        False or a text stream to draw it on (see :mod:`nmgraph.core.progress`). The bar
+        follows the slowest worker's count of steps done while the host waits: it changes
+        neither the windows nor the commands.
     transport
         Factory of the transport between the workers, called as ``transport(n_workers,
         capacity)`` in the host before the workers are forked (default: shared memory, or none
@@ -84,7 +88,7 @@ class MulticoreBackend:
 
     name = "multicore"
 
-    def __init__(self, exe: Executable, workers: int = 2, progress: bool = False,
+    def __init__(self, exe: Executable, workers: int = 2, progress: Any = None,
                  transport: Any = None, watchdog_s: float | None = None) -> None:
         self.exe = exe
         self.ir = exe.ir
@@ -117,6 +121,7 @@ class MulticoreBackend:
         self._failed: str | None = None
         self._closed = False
         self._running = 0   # steps of the run command being waited for (0: none)
+        self._bar: tuple[ProgressBar, np.ndarray, int] | None = None  # bar, beats, steps before
         self.transport = None
         if transport is not None or self.n_workers > 1:
             capacity = outbox_capacity(self.programs, self.window)
@@ -195,6 +200,9 @@ class MulticoreBackend:
             for r in waiting:
                 if int(self._beats[r]) != seen[r]:
                     seen[r], moved[r] = int(self._beats[r]), now
+            if self._bar is not None:   # steps every worker has done since the run began
+                bar, start, before = self._bar
+                bar.update_to(before + int((self._beats[:start.size] - start).min()))
             if deadline is None and all(now - moved[r] > self.watchdog_s for r in waiting):
                 message = self._stall_message(sorted(waiting), seen, now - max(
                     moved[r] for r in waiting))
@@ -315,28 +323,24 @@ class MulticoreBackend:
         window = self.window
         # commands of bounded size: a reply carries the chunk's spikes, at most one per unit-step
         chunk = max(window, MAX_UNIT_STEPS_PER_COMMAND // max(self.ir.n_units, 1))
-        bar = None
-        if self.progress and steps > 0:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=steps, unit="step", desc="nmgraph")
-            chunk = min(chunk, max(window, steps // 50))
+        bar = progress_bar(self.progress, steps, f"run '{self.ir.name}'")
         done = 0
         try:
             while done < steps:
                 n = min(chunk, steps - done)
                 self._running = n
+                if bar:
+                    self._bar = (bar, self._beats[:self.n_workers].copy(), done)
                 try:
                     replies = self._call(("run", self.t, n, window))
                 finally:
                     self._running = 0
+                    self._bar = None
                 self._absorb(replies, n)
                 done += n
-                if bar is not None:
-                    bar.update(n)
+                bar.update_to(done)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
 
     def _absorb(self, replies: list[dict[str, Any]], steps: int) -> None:
         times = np.concatenate([r["times"] for r in replies])

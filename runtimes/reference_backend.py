@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR
+from nmgraph.core.progress import progress_range
 from nmgraph.runtimes.reference_simulator import ReferenceSimulator
 from nmgraph.runtimes.results import Counters
 from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
@@ -20,8 +21,10 @@ class ReferenceBackend:
 
     name = "reference"
 
-    def __init__(self, ir: NetworkIR, executable: Any = None) -> None:
+    def __init__(self, ir: NetworkIR, executable: Any = None, progress: Any = None) -> None:
         self.sim = ReferenceSimulator(ir)
+        #: A bar during runs (see nmgraph.core.progress): None (automatic), True, False, a stream.
+        self.progress = progress
         #: With an Executable, messages and hops are counted as its routing predicts them.
         self.executable = executable
         self._recordings: dict[tuple[str, str], tuple[int, list[np.ndarray]]] = {}
@@ -31,7 +34,7 @@ class ReferenceBackend:
         return self.sim.t
 
     def run(self, steps: int) -> None:
-        for _ in range(steps):
+        for _ in progress_range(self.progress, steps, f"run '{self.sim.ir.name}'"):
             self.sim.step()
             for (pop, var), (_, rows) in self._recordings.items():
                 rows.append(self._value(pop, var).copy())

@@ -14,6 +14,7 @@ import numpy as np
 
 from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import implements, model_named, model_of, registered_models
+from nmgraph.core.progress import is_progress_option
 from nmgraph.runtimes import models as _builtin_models  # noqa: F401  (registers the built-ins)
 
 __all__ = ["BACKENDS", "backend_factory", "implements", "model_named", "model_of",
@@ -48,9 +49,11 @@ def _reference(ir: Any, executable: Any = None, workers: int | None = None,
     if workers not in (None, 1):
         raise SimulationError(f"the reference backend runs in one process; workers={workers} "
                               "needs backend='multicore'")
-    if options:
-        raise SimulationError(f"the reference backend takes no options {sorted(options)}")
-    return ReferenceBackend(ir, executable)
+    unknown = set(options) - {"progress"}
+    if unknown:
+        raise SimulationError(f"unknown reference options {sorted(unknown)}; known: progress")
+    _check_progress(options)
+    return ReferenceBackend(ir, executable, **options)
 
 
 @register_backend("multicore")
@@ -68,6 +71,11 @@ def _multicore(ir: Any, executable: Any = None, workers: int | None = None,
     if unknown:
         raise SimulationError(f"unknown multicore options {sorted(unknown)}; known: progress, "
                               "transport, watchdog_s")
-    if "progress" in options and not isinstance(options["progress"], bool):
-        raise SimulationError(f"progress must be True or False (got {options['progress']!r})")
+    _check_progress(options)
     return MulticoreBackend(executable, workers=workers, **options)
+
+
+def _check_progress(options: dict[str, Any]) -> None:
+    if "progress" in options and not is_progress_option(options["progress"]):
+        raise SimulationError(f"progress must be True, False, None (automatic: on a terminal) "
+                              f"or a text stream (got {options['progress']!r})")

@@ -151,6 +151,7 @@ def _map_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", default="neurons",
                         choices=(*RESOURCES, "messages_out", "messages_in"),
                         help="what colours the core map (default: neurons, as %% of the limit)")
+    _progress_argument(parser, "the compiler passes")
 
 
 def _run_map(args: argparse.Namespace) -> int:
@@ -163,7 +164,8 @@ def _run_map(args: argparse.Namespace) -> int:
             _check_output_dir(path, option)
     net = load_model(args.model)
     exe = nm.compile(net, hardware=args.hw, partition=args.partition, place=args.place,
-                     seed=args.seed, max_neurons_per_core=args.max_neurons_per_core)
+                     seed=args.seed, max_neurons_per_core=args.max_neurons_per_core,
+                     progress=_progress(args))
     report = exe.report
     if args.report is None:
         print(report.to_markdown(), end="")
@@ -290,6 +292,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("study"), metavar="DIR",
                         help="folder for study.md, study.csv, study.json, study.png and "
                              "energy.png (created if missing; default: ./study)")
+    _progress_argument(parser, "the cases")
 
 
 def _run_study(args: argparse.Namespace) -> int:
@@ -304,12 +307,24 @@ def _run_study(args: argparse.Namespace) -> int:
           f"{args.place}, {args.steps} steps on the {args.backend} backend")
     result = study(net, hardware=args.hw, partition=args.partition, place=args.place,
                    steps=args.steps, max_neurons_per_core=caps, backend=args.backend,
-                   seed=args.seed, inference_steps=args.inference_steps, ann_energy=args.ann)
+                   seed=args.seed, inference_steps=args.inference_steps, ann_energy=args.ann,
+                   progress=_progress(args))
     args.out.mkdir(exist_ok=True)
     paths = result.save(args.out)
     print(result.to_markdown(), end="")
     print(f"\nwritten to {args.out}: " + ", ".join(path.name for path in paths.values()))
     return EXIT_OK
+
+
+def _progress_argument(parser: argparse.ArgumentParser, over: str) -> None:
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                        help=f"no progress bar over {over} (by default one is drawn on stderr "
+                             f"when it is a terminal, unless NMGRAPH_PROGRESS=0)")
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    """``progress=`` of a command: False with ``--no-progress``, else None (automatic)."""
+    return getattr(args, "progress", None)
 
 
 def _caps(text: str | None) -> list[int | None]:

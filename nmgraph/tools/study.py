@@ -44,6 +44,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -60,6 +61,7 @@ from nmgraph.compilers.place import STRATEGIES as PLACEMENTS
 from nmgraph.core import markdown
 from nmgraph.core.errors import NmgraphError, ValidationError
 from nmgraph.core.network import Network
+from nmgraph.core.progress import is_progress_option, progress_bar
 from nmgraph.tools.energy import (
     ANN_BASELINES,
     LABELS,
@@ -209,7 +211,7 @@ def study(network: Network, hardware: str | Iterable[Any] = BUILTIN_NAMES,
           *, steps: int = 200, max_neurons_per_core: Iterable[int | None] = (None,),
           backend: str = "reference", workers: int | None = None, seed: int = 0,
           inference_steps: int | None = None, ann_energy: Any = "fp32", ann_macs: str = "dense",
-          real_time_step_s: float = 1e-3) -> StudyResult:
+          real_time_step_s: float = 1e-3, progress: Any = None) -> StudyResult:
     """Compile ``network`` for every combination, run it and report mapping, energy and time.
 
     Parameters
@@ -231,6 +233,10 @@ def study(network: Network, hardware: str | Iterable[Any] = BUILTIN_NAMES,
         Seed of the ``mincut`` and ``traffic`` strategies.
     inference_steps, ann_energy, ann_macs, real_time_step_s
         Passed to :func:`~nmgraph.tools.energy.energy_report`.
+    progress
+        A bar over the cases (each a compile and, unless an identical network ran already, a
+        run): None (automatic: on when stderr is a terminal), True, False or a text stream
+        (see :mod:`nmgraph.core.progress`).
     """
     if not isinstance(network, Network):
         raise ValidationError("study", "network", "must be an nm.Network", network)
@@ -244,28 +250,33 @@ def study(network: Network, hardware: str | Iterable[Any] = BUILTIN_NAMES,
     result = StudyResult(network=network.name, steps=steps, backend=backend,
                          ann_energy=baseline)
     runs: dict[str, _Run] = {}
-    for profile in profiles:
-        for cap in caps:
-            for part in partitions:
-                for placement in placements:
-                    key = dict(profile=profile.name, partition=part, place=placement,
-                               max_neurons_per_core=cap)
-                    try:
-                        exe = compile_network(network, hardware=profile, partition=part,
-                                              place=placement, seed=seed,
-                                              max_neurons_per_core=cap)
-                    except NmgraphError as error:
-                        log.info("study: %s does not fit: %s", key, error)
-                        result.records.append(_error_record(key, error))
-                        result.reports.append(None)
-                        continue
-                    run = _run_for(exe, runs, steps, backend, workers)
-                    counters = run.counters_for(exe)
-                    report = energy_report(exe, counters, spikes=run.spikes,
-                                           inference_steps=inference_steps, ann_energy=ann_energy,
-                                           ann_macs=ann_macs, real_time_step_s=real_time_step_s)
-                    result.records.append(_record(key, exe, counters, report))
-                    result.reports.append(report)
+    if not is_progress_option(progress):
+        raise ValidationError("study", "progress", "must be True, False, None or a text stream",
+                              progress)
+    cases = list(itertools.product(profiles, caps, partitions, placements))
+    with progress_bar(progress, len(cases), f"study '{network.name}'", unit="case",
+                      leave=True) as bar:
+        for profile, cap, part, placement in cases:
+            bar.describe(f"{profile.name} {part}/{placement}" + (f" cap {cap}" if cap else ""))
+            key = dict(profile=profile.name, partition=part, place=placement,
+                       max_neurons_per_core=cap)
+            try:
+                exe = compile_network(network, hardware=profile, partition=part, place=placement,
+                                      seed=seed, max_neurons_per_core=cap, progress=False)
+            except NmgraphError as error:
+                log.info("study: %s does not fit: %s", key, error)
+                result.records.append(_error_record(key, error))
+                result.reports.append(None)
+                bar.advance()
+                continue
+            run = _run_for(exe, runs, steps, backend, workers)
+            counters = run.counters_for(exe)
+            report = energy_report(exe, counters, spikes=run.spikes,
+                                   inference_steps=inference_steps, ann_energy=ann_energy,
+                                   ann_macs=ann_macs, real_time_step_s=real_time_step_s)
+            result.records.append(_record(key, exe, counters, report))
+            result.reports.append(report)
+            bar.advance()
     return result
 
 
@@ -294,7 +305,7 @@ def _run_for(exe: Any, runs: dict[str, _Run], steps: int, backend: str,
 
         log.info("study: running '%s' (as quantized for %s) for %d steps on %s", exe.ir.name,
                  exe.profile.name, steps, backend)
-        with Runtime(exe, backend=backend, workers=workers) as runtime:
+        with Runtime(exe, backend=backend, workers=workers, progress=False) as runtime:
             runtime.run(steps)
             spikes = {pop.name: runtime.spikes(pop.name) for pop in exe.ir.populations}
             counters = runtime.counters
