@@ -30,6 +30,7 @@ from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.mapping_data import RESOURCES, Partition, Placement, Routing
 from nmgraph.compilers.quantize import QuantizationReport
 from nmgraph.compilers.synapse_graph import SynapseGraph, core_runs, row_chunks, stable_order, synapse_cores
+from nmgraph.core.network import NetworkStamp
 
 __all__ = ["CoreRecord", "CoreTables", "Executable", "build_core_tables"]
 
@@ -279,6 +280,9 @@ class Executable:
     options: dict[str, Any] = field(default_factory=dict)
     #: Expected spikes per step of each unit, when given to ``compile`` (weights traffic figures).
     rates: np.ndarray | None = None
+    #: The Network it was compiled from and its revision then (not saved in files): a Runtime
+    #: refuses to run an Executable whose network was edited since.
+    source: NetworkStamp | None = None
 
     @property
     def n_cores(self) -> int:
@@ -321,10 +325,55 @@ class Executable:
     def unit_costs(self) -> np.ndarray:
         """What one spike of each unit costs in messages and hops, int64 ``(n_units, 6)``.
 
-        Columns: messages to its own core, to other cores of its chip, to other chips (one message
-        per destination core), mesh hops (the multicast tree's links on profiles that route
-        multicast, else the sum of the unicast paths), and the x and y parts of the unicast hops.
+        Columns: messages (deliveries to a core) to its own core, to other cores of its chip, to
+        other chips; hops; and the x and y parts of the unicast hops.
+
+        Unicast profiles (Loihi, TrueNorth): one message per destination core of the unit, hops
+        the sum of its unicast paths. Multicast profiles (SpiNNaker, ``key_multicast``): a spike
+        is one packet with its core's key, which the routers deliver to every core of the union
+        of the core's units' destinations and which crosses every link of the core's tree once,
+        so every unit of a core costs the core's deliveries and tree links (``tree_hops``),
+        whatever its own targets; the x and y columns stay the sums of its own unicast paths.
         """
+        costs = self._unicast_costs()
+        if self.routing.multicast:
+            costs[:, :3] = self._core_deliveries()[self.partition.unit_core]
+            costs[:, 3] = self.routing.tree_hops
+        return costs
+
+    @functools.cached_property
+    def core_destinations(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(source core, destination core)``, int64: the distinct pairs, sorted, where some
+        unit of the source core reaches the destination core; on multicast profiles, the cores
+        every packet of the source core reaches."""
+        routing, unit_core = self.routing, self.partition.unit_core
+        n_cores = self.n_cores
+        found = []
+        for u0, u1 in row_chunks(routing.dest_indptr, _CHUNK):
+            p0, p1 = int(routing.dest_indptr[u0]), int(routing.dest_indptr[u1])
+            owner = np.repeat(unit_core[u0:u1].astype(np.int64),
+                              np.diff(routing.dest_indptr[u0:u1 + 1]))
+            owner *= n_cores
+            owner += routing.dest_core[p0:p1]
+            found.append(np.unique(owner))
+        pairs = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+        return pairs // n_cores, pairs % n_cores
+
+    def _core_deliveries(self) -> np.ndarray:
+        """int64 ``(n_cores, 3)``: the cores each core's packets reach: itself, other cores of
+        its chip, cores of other chips (the union of its units' destination cores)."""
+        n_cores, chips = self.n_cores, self.placement.core_chip
+        source, dest = self.core_destinations
+        same_core = dest == source
+        same_chip = chips[dest] == chips[source]
+        out = np.zeros((n_cores, 3), dtype=np.int64)
+        out[:, 0] = np.bincount(source, weights=same_core, minlength=n_cores)
+        out[:, 1] = np.bincount(source, weights=~same_core & same_chip, minlength=n_cores)
+        out[:, 2] = np.bincount(source, weights=~same_chip, minlength=n_cores)
+        return out
+
+    def _unicast_costs(self) -> np.ndarray:
+        """:attr:`unit_costs` as unicast routing counts them (one message per destination)."""
         routing, unit_core = self.routing, self.partition.unit_core
         n_units = self.ir.n_units
         chips = self.placement.core_chip
@@ -343,7 +392,7 @@ class Executable:
             part[:, 2] = np.bincount(owner, weights=~same_chip, minlength=n)
             part[:, 4] = np.bincount(owner, weights=routing.hops_x[p0:p1], minlength=n)
             part[:, 5] = np.bincount(owner, weights=routing.hops_y[p0:p1], minlength=n)
-        costs[:, 3] = routing.tree_hops if routing.multicast else costs[:, 4] + costs[:, 5]
+        costs[:, 3] = costs[:, 4] + costs[:, 5]
         return costs
 
     @functools.cached_property

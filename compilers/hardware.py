@@ -72,6 +72,7 @@ from nmgraph.core.jsonable import loads_strict
 __all__ = [
     "BUILTIN_NAMES",
     "DEFAULT_PROFILE",
+    "ROUTING_MODELS",
     "TOPOLOGIES",
     "WEIGHT_RULES",
     "EnergyModel",
@@ -109,6 +110,21 @@ WEIGHT_RULES: Mapping[str, str] = MappingProxyType({
         "the projection."
     ),
     "none": "No quantization beyond nmgraph's own numerics (8 magnitude bits plus sign).",
+})
+
+#: Routing models: how spikes travel and what the routing pass counts (``compilers/route.py``).
+ROUTING_MODELS: Mapping[str, str] = MappingProxyType({
+    "key_multicast": (
+        "SpiNNaker: one routing-key block and one multicast tree per source core, to the union of "
+        "its units' destination cores; key/mask router tables per chip, entries only where "
+        "default routing (straight on) does not do; a spike is one packet that reaches every "
+        "core of its core's tree"),
+    "axon_unicast": (
+        "Loihi: a spike sends one message per destination core (the unit's output axon to it), "
+        "along the dimension-order X-then-Y path of the core mesh; no router tables"),
+    "neuron_unicast": (
+        "TrueNorth: a neuron sends to exactly one axon of one core (its stored dx, dy); more "
+        "fan-out needs splitter neurons; X-then-Y on the core mesh; no router tables"),
 })
 
 #: On-chip network topologies (how hops are counted).
@@ -364,6 +380,12 @@ class HardwareProfile:
     #: (rows, cols) of the chip's core mesh; None = a near-square grid for cores_per_chip
     mesh_shape: tuple[int, int] | None = None
     topology: str = "core_mesh"
+    #: links from a chip to neighbouring chips on a ``chip_router`` grid: 4 (square) or 6
+    #: (SpiNNaker's triangular links: E, NE, N, W, SW, S)
+    chip_links: int = 4
+    #: the routing model (see :data:`ROUTING_MODELS`); None = key_multicast for profiles with
+    #: router tables or a chip router, else axon_unicast
+    routing: str | None = None
     router_entries_per_chip: int | None = None
     packet_bits: int | None = None
     # ---- system
@@ -669,6 +691,23 @@ def _check_profile(values: Mapping[str, Any]) -> dict[str, Any]:
     out["mesh_shape"] = _pair(owner, "mesh_shape", values.get("mesh_shape"))
     out["chip_mesh"] = _pair(owner, "chip_mesh", values.get("chip_mesh"))
     out["topology"] = _choice(owner, "topology", values.get("topology"), TOPOLOGIES)
+    links = values.get("chip_links", 4)
+    if not _is_int(links) or int(links) not in (4, 6):
+        raise ValidationError(owner, "chip_links", "must be 4 (square grid of chips) or 6 "
+                              "(SpiNNaker's six links per chip)", links)
+    if int(links) == 6 and out["topology"] != "chip_router":
+        raise ValidationError(owner, "chip_links", "6 links apply to the grid of chips of a "
+                              "'chip_router' topology; core meshes have 4", links)
+    out["chip_links"] = int(links)
+    routing = values.get("routing")
+    if routing is None:
+        multicast = (out["router_entries_per_chip"] is not None
+                     or out["topology"] == "chip_router")
+        routing = "key_multicast" if multicast else "axon_unicast"
+    out["routing"] = _choice(owner, "routing", routing, ROUTING_MODELS)
+    if out["routing"] == "key_multicast" and out["topology"] != "chip_router":
+        raise ValidationError(owner, "routing", "key_multicast needs topology 'chip_router' "
+                              "(the routers of key/mask tables are per chip)", routing)
     out["max_delay"] = _int_range(owner, "max_delay", values.get("max_delay"), 1, 255)
     out["weight_bits"] = _int_range(owner, "weight_bits", values.get("weight_bits"), 1, 32)
     out["weight_rule"] = _choice(owner, "weight_rule", values.get("weight_rule"), WEIGHT_RULES)

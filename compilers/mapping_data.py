@@ -94,10 +94,11 @@ class Routing:
     ``axon_source[axon_indptr[c]:axon_indptr[c + 1]]`` (global source units, ascending), so that
     ``dest_axon`` indexes that list.
 
-    ``hops_x``/``hops_y`` count the mesh hops of each (unit, destination core) message when sent
-    unicast (Loihi); ``tree_hops`` counts the links of each unit's multicast tree (SpiNNaker).
-    ``chip_crossings`` counts chip boundaries crossed per (unit, destination) pair. ``router_entries``
-    gives the routing-table entries needed per chip (0 where the profile has no tables).
+    ``hops_x``/``hops_y`` count the hops of each (unit, destination core) message when sent
+    unicast (Loihi); ``tree_hops`` counts the links of the multicast tree a unit's spike follows
+    (SpiNNaker: its core's tree; see ``compilers/route.py``). ``chip_crossings`` counts chip
+    boundaries crossed per (unit, destination) pair. ``router_entries`` gives the routing-table
+    entries each chip holds (0 where the profile has no tables).
 
     The per-pair arrays (one entry per route: about one per synapse on big networks) are narrow:
     ``dest_core``, ``dest_axon`` and ``axon_source`` int32 (int64 beyond ``2**31`` ids),
@@ -117,3 +118,9 @@ class Routing:
     tree_hops: np.ndarray
     router_entries: np.ndarray
     multicast: bool
+
+    #: The :class:`~nmgraph.compilers.route_multicast.RouterTables` (keys, trees, uncompressed
+    #: and compressed tables) on ``key_multicast`` profiles, set by the routing pass; None
+    #: otherwise. Not a field: files do not store it (a loaded Executable's routing is rebuilt
+    #: by the routing pass, which sets it).
+    tables = None

@@ -11,7 +11,10 @@ and every X-then-Y route runs over chips that exist; chips beyond those the core
 
 Hops are counted on the mesh of cores (``topology = "core_mesh"``: Loihi, TrueNorth, generic) or
 on the grid of chips (``"chip_router"``: SpiNNaker, where the cores of a chip share one router);
-:func:`hop_positions` gives the coordinates hops are counted on.
+:func:`hop_positions` gives the coordinates hops are counted on. A grid of chips with
+``chip_links = 6`` (SpiNNaker's E, NE, N, W, SW, S links) counts the hexagonal distance
+``max(|dx|, |dy|)`` when ``dx`` and ``dy`` have the same sign, else ``|dx| + |dy|``
+(:func:`~nmgraph.compilers.topology.hex_distance`); every other grid and mesh ``|dx| + |dy|``.
 
 Strategies:
 
@@ -76,6 +79,8 @@ class ChipLayout:
         Chips the cores fill (``ceil(n_cores / cores_per_chip)``); the grid may hold more.
     topology
         ``"core_mesh"`` or ``"chip_router"`` (where hops are counted).
+    chip_links
+        Links per chip of a ``chip_router`` grid (4, or 6 for SpiNNaker's hexagonal links).
     """
 
     cores_per_chip: int
@@ -83,6 +88,12 @@ class ChipLayout:
     grid: tuple[int, int]
     chips_needed: int
     topology: str
+    chip_links: int = 4
+
+    @property
+    def hexagonal(self) -> bool:
+        """Whether hops are counted on a six-link grid of chips."""
+        return self.topology == "chip_router" and self.chip_links == 6
 
     @property
     def n_chips(self) -> int:
@@ -126,7 +137,8 @@ def chip_layout(profile, n_cores: int) -> ChipLayout:
     topology = profile.topology
     if profile.cores_per_chip is None:
         per_chip = max(int(n_cores), 1)
-        return ChipLayout(per_chip, tuple(profile.mesh(per_chip)), (1, 1), 1, topology)
+        return ChipLayout(per_chip, tuple(profile.mesh(per_chip)), (1, 1), 1, topology,
+                          profile.chip_links)
     per_chip = int(profile.cores_per_chip)
     needed = max(profile.chips_needed(int(n_cores)), 1)
     limit = profile.max_chips
@@ -141,7 +153,7 @@ def chip_layout(profile, n_cores: int) -> ChipLayout:
     grid = tuple(profile.chip_grid(needed))
     if profile.chip_mesh is None and limit is not None and grid[0] * grid[1] > limit:
         grid = _fitting_grid(needed, limit)
-    return ChipLayout(per_chip, tuple(profile.mesh()), grid, needed, topology)
+    return ChipLayout(per_chip, tuple(profile.mesh()), grid, needed, topology, profile.chip_links)
 
 
 def _fitting_grid(needed: int, limit: int) -> tuple[int, int]:
@@ -241,27 +253,39 @@ def core_traffic(partition: Partition, graph: SynapseGraph, rates: np.ndarray | 
 def hop_weighted_traffic(traffic: sp.spmatrix, placement: Placement, profile) -> float:
     """``sum_ij T[i, j] * hops(i, j)``: the cost the ``traffic`` strategy lowers.
 
-    ``hops`` is the Manhattan distance between :func:`hop_positions` (the unicast X-then-Y hop
-    count).
+    ``hops`` is the distance between :func:`hop_positions`: the unicast X-then-Y hop count
+    ``|dx| + |dy|``, or on six-link chip grids the hexagonal distance.
     """
+    profile = load_profile(profile)
     traffic = sp.csr_matrix(traffic)
     return _cost(np.diff(traffic.indptr), traffic.indices, traffic.data,
-                 hop_positions(placement, profile))
+                 hop_positions(placement, profile), _hexagonal(profile))
+
+
+def _hexagonal(profile) -> bool:
+    return profile.topology == "chip_router" and profile.chip_links == 6
+
+
+def _distance(dx: np.ndarray, dy: np.ndarray, hexagonal: bool) -> np.ndarray:
+    """Hops for coordinate differences (floats or ints, broadcast): ``|dx| + |dy|``, or on a
+    six-link grid ``max(|dx|, |dy|)`` where ``dx`` and ``dy`` have the same sign."""
+    ax, ay = np.abs(dx), np.abs(dy)
+    if not hexagonal:
+        return ax + ay
+    return np.where(dx * dy >= 0, np.maximum(ax, ay), ax + ay)
 
 
 def _cost(row_lengths: np.ndarray, cols: np.ndarray, weights: np.ndarray,
-          xy: np.ndarray) -> float:
-    """``sum_k weights[k] * |xy[row(k)] - xy[cols[k]]|_1`` for entries grouped by row (CSR)."""
+          xy: np.ndarray, hexagonal: bool = False) -> float:
+    """``sum_k weights[k] * hops(xy[row(k)], xy[cols[k]])`` for entries grouped by row (CSR)."""
     if not weights.size:
         return 0.0
     x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-    hops = np.repeat(x, row_lengths)
-    hops -= x[cols]
-    np.abs(hops, out=hops)
+    along = np.repeat(x, row_lengths)
+    along -= x[cols]
     across = np.repeat(y, row_lengths)
     across -= y[cols]
-    hops += np.abs(across, out=across)
-    return float(np.dot(weights, hops))
+    return float(np.dot(weights, _distance(along, across, hexagonal)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -332,11 +356,13 @@ def _traffic_slots(traffic: sp.csr_matrix, layout: ChipLayout, seed: int) -> np.
     symmetric = (off_diagonal + off_diagonal.T).tocsr()
 
     linear = np.arange(n_cores, dtype=np.int64)
-    greedy = _greedy_slots(symmetric, slot_xy)
-    greedy_cost = _cost(row_lengths, cols, weights, slot_xy[greedy])
-    start = greedy if greedy_cost < _cost(row_lengths, cols, weights, slot_xy[linear]) else linear
+    hexagonal = layout.hexagonal
+    greedy = _greedy_slots(symmetric, slot_xy, hexagonal)
+    greedy_cost = _cost(row_lengths, cols, weights, slot_xy[greedy], hexagonal)
+    linear_cost = _cost(row_lengths, cols, weights, slot_xy[linear], hexagonal)
+    start = greedy if greedy_cost < linear_cost else linear
     # The search only makes moves that lower the cost, so it never ends above its start.
-    return _local_search(symmetric, slot_xy, start, np.random.default_rng(seed))
+    return _local_search(symmetric, slot_xy, start, np.random.default_rng(seed), hexagonal)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -345,7 +371,8 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
 
 
-def _greedy_slots(symmetric: sp.csr_matrix, slot_xy: np.ndarray) -> np.ndarray:
+def _greedy_slots(symmetric: sp.csr_matrix, slot_xy: np.ndarray,
+                  hexagonal: bool = False) -> np.ndarray:
     """Greedy seeding: grow the placement from the busiest core outwards.
 
     Next comes the unplaced core with the most traffic to placed cores (or, when none has any, the
@@ -376,14 +403,13 @@ def _greedy_slots(symmetric: sp.csr_matrix, slot_xy: np.ndarray) -> np.ndarray:
             target = (_weighted_median(px, placed_weights), _weighted_median(py, placed_weights))
         else:
             target = center
-        distance = np.abs(slot_x - target[0])
-        distance += np.abs(slot_y - target[1])
+        distance = _distance(slot_x - target[0], slot_y - target[1], hexagonal)
         distance += taken
         count = min(SEED_CANDIDATES, slot_xy.shape[0] - step)
         candidates = np.argpartition(distance, count - 1)[:count]
         if partners.size:
-            cost = (np.abs(slot_x[candidates, None] - px) +
-                    np.abs(slot_y[candidates, None] - py)) @ placed_weights
+            cost = _distance(slot_x[candidates, None] - px, slot_y[candidates, None] - py,
+                             hexagonal) @ placed_weights
         else:
             cost = np.zeros(candidates.size)
         best = candidates[np.lexsort((candidates, distance[candidates], cost))[0]]
@@ -405,7 +431,7 @@ def _row_entries(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _local_search(symmetric: sp.csr_matrix, slot_xy: np.ndarray, start: np.ndarray,
-                  rng: np.random.Generator) -> np.ndarray:
+                  rng: np.random.Generator, hexagonal: bool = False) -> np.ndarray:
     """Bounded local search: moves and pairwise swaps that lower the hop-weighted traffic.
 
     Visiting core ``a`` (at place ``sa``): the candidates are the places nearest the weighted
@@ -435,21 +461,23 @@ def _local_search(symmetric: sp.csr_matrix, slot_xy: np.ndarray, start: np.ndarr
             here = core_slot[core]
             if slot_x[here] == tx and slot_y[here] == ty:
                 continue
-            distance = np.abs(slot_x - tx) + np.abs(slot_y - ty) + jitter
+            distance = _distance(slot_x - tx, slot_y - ty, hexagonal) + jitter
             distance[here] = np.inf
             candidates = np.argpartition(distance, count - 1)[:count]
-            own_now = partner_weights @ (np.abs(px - slot_x[here]) + np.abs(py - slot_y[here]))
-            own_there = (np.abs(slot_x[candidates, None] - px) +
-                         np.abs(slot_y[candidates, None] - py)) @ partner_weights
+            own_now = partner_weights @ _distance(px - slot_x[here], py - slot_y[here],
+                                                  hexagonal)
+            own_there = _distance(slot_x[candidates, None] - px, slot_y[candidates, None] - py,
+                                  hexagonal) @ partner_weights
             delta = own_there - own_now
             others = occupant[candidates]
             moved = others >= 0
             if moved.any():
                 delta[moved] += _occupant_delta(others[moved], candidates[moved], here, indptr,
-                                                indices, weights, core_slot, slot_x, slot_y)
+                                                indices, weights, core_slot, slot_x, slot_y,
+                                                hexagonal)
                 weight_of[partners] = partner_weights
-                hop = (np.abs(slot_x[candidates[moved]] - slot_x[here]) +
-                       np.abs(slot_y[candidates[moved]] - slot_y[here]))
+                hop = _distance(slot_x[candidates[moved]] - slot_x[here],
+                                slot_y[candidates[moved]] - slot_y[here], hexagonal)
                 delta[moved] += 2.0 * weight_of[others[moved]] * hop
                 weight_of[partners] = 0.0
                 terms += int((indptr[others[moved] + 1] - indptr[others[moved]]).sum())
@@ -472,11 +500,12 @@ def _local_search(symmetric: sp.csr_matrix, slot_xy: np.ndarray, start: np.ndarr
 
 def _occupant_delta(others: np.ndarray, their_slots: np.ndarray, here: int, indptr: np.ndarray,
                     indices: np.ndarray, weights: np.ndarray, core_slot: np.ndarray,
-                    slot_x: np.ndarray, slot_y: np.ndarray) -> np.ndarray:
+                    slot_x: np.ndarray, slot_y: np.ndarray, hexagonal: bool) -> np.ndarray:
     """``C_b(here) - C_b(own place)`` for each occupant ``b`` moving to ``here``."""
     entries, owner = _row_entries(indptr, others)
     partner_slots = core_slot[indices[entries]]
     qx, qy = slot_x[partner_slots], slot_y[partner_slots]
-    change = (np.abs(qx - slot_x[here]) + np.abs(qy - slot_y[here])
-              - np.abs(qx - slot_x[their_slots][owner]) - np.abs(qy - slot_y[their_slots][owner]))
+    change = (_distance(qx - slot_x[here], qy - slot_y[here], hexagonal)
+              - _distance(qx - slot_x[their_slots][owner], qy - slot_y[their_slots][owner],
+                          hexagonal))
     return np.bincount(owner, weights=weights[entries] * change, minlength=others.size)

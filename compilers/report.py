@@ -12,12 +12,16 @@ When ``nm.compile`` was given ``rates`` (expected spikes per step of each unit),
 figures are *expected values per step*. Otherwise they count what *one spike of every unit* causes:
 the traffic the mapping implies, independent of activity. :attr:`TrafficSummary.basis` says which.
 
-One message is one (spike, destination core) pair, as on Loihi: a spike of unit ``u`` sends one
-message to each core that holds a target of ``u``, including its own. Messages split into
+A message is one spike delivered to one core, following the profile's routing model
+(``compilers/route.py``). Unicast (Loihi, TrueNorth): a spike of unit ``u`` sends one message to
+each core that holds a target of ``u``, including its own. Multicast (SpiNNaker): a spike of ``u``
+is one packet with the key of ``u``'s core, delivered to every core of the union of the core's
+units' destination cores, so every unit of a core counts the same deliveries. Messages split into
 *within a core* (to its own core), *between cores* (another core of the same chip) and *between
-chips*. The path length of a message is its X-then-Y hop count on the mesh of cores, or on the grid
-of chips for ``chip_router`` profiles (SpiNNaker). Total hops are the links traversed: the sum of
-the paths for unicast profiles, the links of each spike's multicast tree for multicast ones.
+chips*. The path length of a message is its hop count from the sending core to the receiving one:
+X-then-Y on the mesh of cores, or on the grid of chips for ``chip_router`` profiles (SpiNNaker:
+the hexagonal distance on six links). Total hops are the links traversed: the sum of the paths for
+unicast profiles, the links of each spike's multicast tree for multicast ones.
 
 Utilisation
 -----------
@@ -38,7 +42,9 @@ from typing import Any
 import numpy as np
 
 from nmgraph.compilers.mapping_data import RESOURCES
+from nmgraph.compilers.place import hop_positions
 from nmgraph.compilers.quantize import QuantizationReport
+from nmgraph.compilers.topology import grid_distance
 from nmgraph.core import markdown
 from nmgraph.core.jsonable import to_plain
 
@@ -177,13 +183,18 @@ class TrafficSummary:
 class RouterTables:
     """Routing-table entries per chip (profiles with tables, such as SpiNNaker's 1,023).
 
-    ``entries`` is int64, one per chip of the placement's chip grid; ``limit`` is None when the
-    profile routes without tables (Loihi, TrueNorth, generic).
+    ``entries`` is int64, one per chip of the placement's chip grid: what each chip holds (its
+    merged table, or that table compressed by ordered covering until it fits when it does not);
+    ``uncompressed`` and ``compressed`` (None without tables) give the merged tables and the
+    tables after ordered covering as far as it goes (``compilers/route_multicast.py``); ``limit``
+    is None when the profile routes without tables (Loihi, TrueNorth, generic).
     """
 
     entries: np.ndarray
     limit: int | None
     chips_used: np.ndarray
+    uncompressed: np.ndarray | None = None
+    compressed: np.ndarray | None = None
 
     @property
     def max(self) -> int:
@@ -237,6 +248,9 @@ class MappingReport:
     timings_s: dict[str, float]
     notes: list[str] = field(default_factory=list)
     executable: Any = field(default=None, repr=False)
+    #: Length of a step of the network in ms, and of the chip's real-time step (None: none).
+    dt_ms: float = 1.0
+    chip_step_ms: float | None = None
 
     @property
     def n_neuron_cores(self) -> int:
@@ -302,7 +316,8 @@ def build_report(exe) -> MappingReport:
         resources=_resources(exe), traffic=_traffic(exe), router=_router(exe),
         quantization=exe.quantization,
         timings_s={k: float(v) for k, v in options.get("timings_s", {}).items()},
-        notes=list(exe.partition.notes), executable=exe)
+        notes=list(exe.partition.notes), executable=exe, dt_ms=ir.dt_ms,
+        chip_step_ms=None if profile.time_step_s is None else profile.time_step_s * 1e3)
 
 
 def _resources(exe) -> dict[str, ResourceUse]:
@@ -340,30 +355,51 @@ def _traffic(exe) -> TrafficSummary:
     rates = exe.rates
     costs = exe.unit_costs
     totals = costs.sum(axis=0).astype(np.float64) if rates is None else rates @ costs
-    owners = _pair_owners(exe)
-    pair_weight = None if rates is None else rates[owners]
     messages_per_unit = costs[:, :3].sum(axis=1)
     out_weight = messages_per_unit if rates is None else rates * messages_per_unit
-    path_length = routing.hops_x.astype(np.int64) + routing.hops_y
+    _, dest, weight, path_length = _deliveries(exe)
     return TrafficSummary(
         basis=PER_SPIKE if rates is None else PER_STEP,
         within_core=float(totals[0]), between_cores=float(totals[1]),
         between_chips=float(totals[2]), hops=float(totals[3]), hops_x=float(totals[4]),
         hops_y=float(totals[5]),
-        hop_histogram=np.bincount(path_length, weights=pair_weight).astype(np.float64),
+        hop_histogram=np.bincount(path_length, weights=weight).astype(np.float64),
         messages_out=np.bincount(unit_core, weights=out_weight,
                                  minlength=exe.n_cores).astype(np.float64),
-        messages_in=np.bincount(routing.dest_core, weights=pair_weight,
-                                minlength=exe.n_cores).astype(np.float64),
+        messages_in=np.bincount(dest, weights=weight, minlength=exe.n_cores).astype(np.float64),
         max_fanout_cores=int(np.diff(routing.dest_indptr).max(initial=0)),
         multicast=bool(routing.multicast),
         hop_grid="chips" if exe.profile.topology == "chip_router" else "cores")
 
 
+def _deliveries(exe) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """``(source core, destination core, weight, path length)`` of the messages: per (unit,
+    destination core) pair on unicast profiles (weight: the unit's rate, or None for one each);
+    per (core, core of its union) on multicast ones (weight: the units of the core, or their
+    summed rates), the path the chip distance between their chips."""
+    routing, unit_core, rates = exe.routing, exe.partition.unit_core, exe.rates
+    if not routing.multicast:
+        owners = _pair_owners(exe)
+        weight = None if rates is None else rates[owners]
+        path = routing.hops_x.astype(np.int64) + routing.hops_y
+        return unit_core[owners], np.asarray(routing.dest_core, dtype=np.int64), weight, path
+    source, dest = exe.core_destinations
+    per_core = np.bincount(unit_core, weights=None if rates is None else rates,
+                           minlength=exe.n_cores)
+    xy = hop_positions(exe.placement, exe.profile)
+    delta = xy[dest] - xy[source]
+    path = grid_distance(delta[:, 0], delta[:, 1],
+                         exe.profile.chip_links if exe.profile.topology == "chip_router" else 4)
+    return source, dest, per_core[source].astype(np.float64), np.asarray(path, dtype=np.int64)
+
+
 def _router(exe) -> RouterTables:
+    tables = getattr(exe.routing, "tables", None)
     return RouterTables(entries=np.asarray(exe.routing.router_entries, dtype=np.int64),
                         limit=exe.profile.router_entries_per_chip,
-                        chips_used=np.unique(exe.placement.core_chip))
+                        chips_used=np.unique(exe.placement.core_chip),
+                        uncompressed=None if tables is None else tables.uncompressed,
+                        compressed=None if tables is None else tables.compressed)
 
 
 def core_traffic_matrix(exe, max_size: int = 512) -> tuple[np.ndarray, np.ndarray, int]:
@@ -381,10 +417,8 @@ def core_traffic_matrix(exe, max_size: int = 512) -> tuple[np.ndarray, np.ndarra
     rank[order] = np.arange(n_cores)
     block = max(1, math.ceil(n_cores / max_size))
     size = max(1, math.ceil(n_cores / block))
-    owners = _pair_owners(exe)
-    source = rank[exe.partition.unit_core[owners]] // block
-    target = rank[exe.routing.dest_core] // block
-    weights = None if exe.rates is None else exe.rates[owners]
+    source, target, weights, _ = _deliveries(exe)
+    source, target = rank[source] // block, rank[target] // block
     flat = np.bincount(source * size + target, weights=weights, minlength=size * size)
     return flat.astype(np.float64).reshape(size, size), order, block
 
@@ -397,7 +431,7 @@ def _report_dict(report: MappingReport) -> dict[str, Any]:
     return {
         "network": {"name": report.network, "units": report.n_units, "neurons": report.n_neurons,
                     "sources": report.n_sources, "synapses": report.n_synapses,
-                    "projections": report.n_projections},
+                    "projections": report.n_projections, "dt_ms": report.dt_ms},
         "profile": {"name": report.profile, "system": report.system, "topology": report.topology,
                     "cores_per_chip": report.cores_per_chip,
                     "chips_available": report.chips_available},
@@ -422,7 +456,9 @@ def _report_dict(report: MappingReport) -> dict[str, Any]:
                     "max_fanout_cores": traffic.max_fanout_cores,
                     "fanout_limit": report.fanout_limit},
         "router": {"limit": router.limit, "max": router.max, "per_chip": router.entries,
-                   "overflowing_chips": router.overflowing},
+                   "overflowing_chips": router.overflowing,
+                   "uncompressed_per_chip": router.uncompressed,
+                   "compressed_per_chip": router.compressed},
         "quantization": {"summary": report.quantization.summary(),
                          **report.quantization.to_dict()},
         "timings_s": report.timings_s,
@@ -469,6 +505,7 @@ def _md_summary(report: MappingReport) -> str:
         ("hardware", f"{report.profile}"
                      + (f" on system '{report.system}'" if report.system else "")
                      + f" (topology `{report.topology}`)"),
+        ("time step", _step_text(report)),
         ("strategies", _strategies(report)),
         ("cores used", f"{report.n_cores:,} ({report.n_neuron_cores:,} neuron, "
                        f"{report.n_source_cores:,} source)"),
@@ -486,6 +523,16 @@ def _md_summary(report: MappingReport) -> str:
             + markdown.table(("summary", ""), rows))
     if report.notes:
         text += "\n\nNotes:\n" + "\n".join(f"- {note}" for note in report.notes)
+    return text
+
+
+def _step_text(report: MappingReport) -> str:
+    text = f"{report.dt_ms:g} ms per step ({1000 / report.dt_ms:,.4g} steps per second of model time)"
+    if report.chip_step_ms is not None:
+        speed = report.chip_step_ms / report.dt_ms
+        text += (f"; {report.profile} runs in real time at {report.chip_step_ms:g} ms per step"
+                 + ("" if speed == 1 else f" (model time runs {max(speed, 1 / speed):.3g}x "
+                                          f"{'slower' if speed > 1 else 'faster'} than real time)"))
     return text
 
 
@@ -587,16 +634,25 @@ def _md_router(report: MappingReport) -> str:
         return (f"## Router tables\n\n{report.profile} routes without tables (a spike carries its "
                 "destination); no entries to fit.")
     used = router.chips_used
-    rows = [(int(chip), _num(int(router.entries[chip])), _pct(router.entries[chip] / router.limit))
+    both = router.uncompressed is not None and router.compressed is not None
+    rows = [(int(chip), _num(int(router.entries[chip])), _pct(router.entries[chip] / router.limit),
+             *((_num(int(router.uncompressed[chip])), _num(int(router.compressed[chip])))
+               if both else ()))
             for chip in used[:MAX_CHIP_ROWS]]
     text = (f"## Router tables\n\nEntries per chip: max {router.max:,} of {router.limit:,} "
             f"({_pct(router.max / router.limit)}), mean {_num(float(router.entries[used].mean()))} "
             f"over {used.size:,} chips used.")
+    if both:
+        text += (f" A chip holds its merged table where it fits and compresses it (ordered "
+                 f"covering) only where it does not; compressed as far as ordered covering goes, "
+                 f"the fullest table would hold {int(router.compressed.max(initial=0)):,} "
+                 f"(uncompressed: {int(router.uncompressed.max(initial=0)):,}).")
     if router.overflowing:
         text += f" **Overflowing chips: {', '.join(map(str, router.overflowing))}.**"
     if used.size > MAX_CHIP_ROWS:
         text += f" First {MAX_CHIP_ROWS} chips below; every chip in `to_json()`."
-    return text + "\n\n" + markdown.table(("chip", "entries", "% of limit"), rows)
+    header = ("chip", "entries", "% of limit") + (("uncompressed", "compressed") if both else ())
+    return text + "\n\n" + markdown.table(header, rows)
 
 
 def _md_quantization(report: MappingReport) -> str:
@@ -606,7 +662,9 @@ def _md_quantization(report: MappingReport) -> str:
             for p in quant.projections]
     header = ("projection", "pre -> post", "synapses", "changed", "zeroed", "max error",
               "mean error", "rule")
-    text = f"## Quantization\n\n{quant.summary()}. Errors in units of `w << weight_exp`."
+    text = (f"## Quantization\n\n{quant.summary()}. Changes are counted against the declared "
+            "weights: the `num_weight_bits` truncation (the same on every profile) and the "
+            "profile's rule together. Errors in units of `w << weight_exp`.")
     return text + ("\n\n" + markdown.table(header, rows) if rows else "")
 
 

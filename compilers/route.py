@@ -2,51 +2,47 @@
 
 For each source unit, its destination cores are the cores holding its targets, and its input axon
 on each is its rank among the distinct source units reaching that core (ascending), as on Loihi.
-Messages follow dimension-order routing on the mesh: X first, then Y. The path from ``(x0, y0)`` to
-``(x1, y1)`` is the horizontal segment at ``y0`` and then the vertical segment at ``x1``, so
 
-* a unicast message takes ``|x1 - x0|`` + ``|y1 - y0|`` hops (``hops_x``, ``hops_y``);
-* a unit's multicast tree (the union of its paths) has ``max(x0, max x1) - min(x0, min x1)`` links
-  on row ``y0`` plus, for each destination column, ``max(y0, max y1) - min(y0, min y1)`` links;
-* a path crosses ``|cx1 - cx0| + |cy1 - cy0|`` chip boundaries (chip grid coordinates).
+The profile's ``routing`` field selects the routing model (``ROUTING_MODELS`` in
+``compilers/hardware.py``):
 
-Hops are counted on the mesh of cores (``core_mesh``) or, on ``chip_router`` profiles (SpiNNaker),
-on the grid of chips (see :func:`~nmgraph.compilers.place.hop_positions`).
+``axon_unicast`` (Loihi; Davies et al. 2018)
+    A spike sends one message per destination core, by the unit's output axon to that core,
+    along the dimension-order path of the core mesh: X first, then Y. The path from ``(x0, y0)``
+    to ``(x1, y1)`` takes ``|x1 - x0|`` + ``|y1 - y0|`` hops (``hops_x``, ``hops_y``) and crosses
+    ``|cx1 - cx0| + |cy1 - cy0|`` chip boundaries (chip grid coordinates). No router tables.
+``neuron_unicast`` (TrueNorth; Merolla et al. 2014)
+    As ``axon_unicast``, but a neuron stores one destination (core offset and axon): a unit may
+    reach at most ``fanout_cores_per_neuron`` cores, which the splitter neurons of
+    ``compilers/splitters.py`` provide; the pass checks it.
+``key_multicast`` (SpiNNaker; sPyNNaker and PACMAN)
+    One routing-key block and one multicast tree per source core, to the union of its units'
+    destination cores, on the grid of chips (``chip_links`` 6: SpiNNaker's E, NE, N, W, SW, S
+    links; 4: a square grid); key/mask router tables with default routing, merged per
+    population and compressed by ordered covering when a table overflows: see
+    :mod:`~nmgraph.compilers.route_multicast`. Hops are counted between chips: a pair's
+    ``hops_x + hops_y`` is the chip distance (on 6 links ``max(|dx|, |dy|)`` when ``dx`` and
+    ``dy`` have the same sign, else ``|dx| + |dy|``; ``hops_x = |dx|`` counts the east-west and
+    diagonal links, ``hops_y`` the north-south ones). ``tree_hops`` of a unit is the links of
+    its core's tree: every spike of the core's units is one packet along the whole tree.
 
-Router tables (profiles with ``router_entries_per_chip``, such as SpiNNaker's 1,023): keys are
-allocated per source core (one contiguous key block per core, one mask covering it) and each source
-core has one multicast tree, to the union of its units' destination cores, as sPyNNaker routes a
-machine vertex's packets: a chip needs one entry per source core whose tree needs one there. A
-chip needs an entry for a tree only where the packet does not pass straight through: at the
-source chip, at each destination chip, and where the tree turns from its row into a destination
-column; elsewhere default routing (out of the link opposite the one it came in on) carries it, as
-on SpiNNaker. Trees are taken on the grid of chips (the chip-level projection of the core-level
-X-then-Y paths is the X-then-Y path between the chips). Entries of one population's source cores
-that leave a chip the same way merge where their keys allow (consecutive key blocks per
-population: one key/mask pair per aligned power-of-two block of machine-vertex indices). Still
-idealised: a square grid of chips rather than SpiNN-5's hexagonal one, and no ordered-covering
-compression.
+For the unicast models, ``tree_hops`` is informational: the links of the union of the unit's
+X-then-Y paths (``max(x0, max x1) - min(x0, min x1)`` links on row ``y0`` plus, for each
+destination column, ``max(y0, max y1) - min(y0, min y1)`` links).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.mapping_data import Partition, Placement, Routing
 from nmgraph.compilers.place import hop_positions, routed_pairs
+from nmgraph.compilers.route_multicast import multicast_tables
 from nmgraph.compilers.synapse_graph import SynapseGraph, count_values, pair_dtypes, row_chunks
 from nmgraph.core.errors import MappingError, ValidationError
 
-__all__ = ["MULTICAST", "is_multicast", "route"]
-
-#: Whether a chip's network replicates a spike along a multicast tree (SpiNNaker) or its source
-#: core sends one unicast message per destination core (Loihi, TrueNorth). Profiles not listed
-#: are multicast when they have router tables or a chip-level router.
-MULTICAST = {"loihi1": False, "loihi2": False, "spinnaker1": True, "spinnaker2": True,
-             "truenorth": False, "generic": False}
+__all__ = ["is_multicast", "route"]
 
 #: Elements of the dense per-chunk scratch arrays (units x columns, units x chips).
 _CHUNK = 1 << 21
@@ -55,16 +51,11 @@ _CHUNK = 1 << 21
 _ELEMENTS = 1 << 14
 #: Pairs per range of units of :func:`_delta`.
 _SPAN = 1 << 16
-#: Link bits of a routing entry.
-_EAST, _WEST, _NORTH, _SOUTH = 1, 2, 4, 8
 
 
 def is_multicast(profile) -> bool:
-    """True when ``profile``'s routers send a spike along a multicast tree."""
-    profile = load_profile(profile)
-    if profile.name in MULTICAST:
-        return MULTICAST[profile.name]
-    return profile.router_entries_per_chip is not None or profile.topology == "chip_router"
+    """True when ``profile``'s routing model sends a spike along a multicast tree."""
+    return load_profile(profile).routing == "key_multicast"
 
 
 def route(partition: Partition, placement: Placement, graph: SynapseGraph, profile, *,
@@ -117,9 +108,18 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
     # values gathered from small tables, and the arithmetic is done in place in a narrow dtype.
     x1, dx = _delta(node_xy[:, 0], cores, unit_core, dest_indptr, spans)
     dy = _delta(node_xy[:, 1], cores, unit_core, dest_indptr, spans)[1]
-    tree_hops = _tree_hops(sources, dest_indptr, x1, dx, dy)
+    multicast = is_multicast(profile)
+    if not multicast:
+        tree_hops = _tree_hops(sources, dest_indptr, x1, dx, dy)
     del x1
-    hops_x, hops_y = np.abs(dx, out=dx), np.abs(dy, out=dy)
+    if profile.topology == "chip_router" and profile.chip_links == 6:
+        # diagonal (NE / SW) links shorten paths whose dx and dy have the same sign
+        diagonal = np.where((dx >= 0) == (dy >= 0), np.minimum(np.abs(dx), np.abs(dy)), 0)
+        hops_x, hops_y = np.abs(dx, out=dx), np.abs(dy, out=dy)
+        hops_y -= diagonal.astype(hop_dtype, copy=False)
+        del diagonal
+    else:
+        hops_x, hops_y = np.abs(dx, out=dx), np.abs(dy, out=dy)
     if profile.topology == "chip_router":
         crossings = hops_x + hops_y
     elif placement.n_chips == 1:
@@ -128,15 +128,21 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
         chip_xy = chip_xy.astype(hop_dtype)
         crossings = np.abs(_delta(chip_xy[:, 0], cores, unit_core, dest_indptr, spans)[1])
         crossings += np.abs(_delta(chip_xy[:, 1], cores, unit_core, dest_indptr, spans)[1])
-    if profile.router_entries_per_chip is not None:
-        entries = _core_tree_entries(sources, cores, unit_core, n_cores, placement,
-                                     _core_vertices(graph, unit_core, n_cores))
+    tables = None
+    if multicast:
+        tables = multicast_tables(sources, cores, unit_core, n_cores, placement, graph,
+                                  links=profile.chip_links, limit=profile.router_entries_per_chip)
+        entries = tables.held
+        tree_hops = tables.core_links[unit_core]
     else:
         entries = np.zeros(placement.n_chips, dtype=np.int64)
     routing = Routing(dest_indptr=dest_indptr, dest_core=cores, dest_axon=dest_axon,
                       axon_indptr=axon_indptr, axon_source=axon_source, hops_x=hops_x,
                       hops_y=hops_y, chip_crossings=crossings, tree_hops=tree_hops,
-                      router_entries=entries, multicast=is_multicast(profile))
+                      router_entries=entries, multicast=multicast)
+    routing.tables = tables
+    if strict and profile.routing == "neuron_unicast":
+        _check_fanout(routing, profile)
     if strict:
         _check_tables(routing, placement, profile)
     return routing
@@ -159,6 +165,20 @@ def _check_placement(partition: Partition, placement: Placement) -> None:
     if chips.size and (chips.min() < 0 or chips.max() >= placement.n_chips):
         raise ValidationError("Placement", "core_chip",
                               f"chip ids must be in 0..{placement.n_chips - 1}")
+
+
+def _check_fanout(routing: Routing, profile) -> None:
+    limit = profile.fanout_cores_per_neuron
+    if limit is None or routing.dest_indptr.size < 2:
+        return
+    fanout = np.diff(routing.dest_indptr)
+    worst = int(np.argmax(fanout))
+    if fanout[worst] > limit:
+        raise MappingError(
+            f"routing on {profile.label}: unit {worst} reaches {int(fanout[worst])} cores but a "
+            f"{profile.name} neuron sends to at most {limit} (routing model neuron_unicast); "
+            f"what would help: splitter neurons (the partition pass adds them when "
+            f"fanout_cores_per_neuron is 1), or targets gathered on fewer cores")
 
 
 def _check_tables(routing: Routing, placement: Placement, profile) -> None:
@@ -307,211 +327,3 @@ def _tree_hops(sources: np.ndarray, dest_indptr: np.ndarray, x1: np.ndarray, dx:
         north -= south
         tree[u0:u1] += north.reshape(u1 - u0, width).sum(axis=1, dtype=np.int64)
     return tree
-
-
-# --------------------------------------------------------------------------------------------------
-# router tables
-# --------------------------------------------------------------------------------------------------
-
-def _core_tree_entries(sources: np.ndarray, cores: np.ndarray, unit_core: np.ndarray,
-                       n_cores: int, placement: Placement,
-                       core_vertex: np.ndarray | None = None) -> np.ndarray:
-    """Router entries per chip with one key block and one multicast tree per source core, to the
-    union of its units' destination cores (as sPyNNaker allocates keys per machine vertex): the
-    (source core, destination core) pairs are routed as the units' pairs are.
-
-    Entries merge where keys and routes allow: the source cores of one population (sPyNNaker's
-    application vertex) take consecutive key blocks, so at a chip the entries of its cores that
-    leave by the same links to the same local cores are covered by as many key/mask pairs as
-    their machine-vertex indices form aligned power-of-two blocks (all of a population's cores
-    with one route: one entry). ``core_vertex`` is ``(population, index among its cores)`` per
-    core (-1: a core of several populations, never merged).
-    """
-    pair = unit_core[sources].astype(np.int64) * n_cores + cores
-    pair = np.unique(pair)
-    core_sources, core_dests = pair // n_cores, pair % n_cores
-    indptr = _sorted_indptr(core_sources, n_cores)
-    chips, group, local = _router_entries(core_sources, core_dests, indptr,
-                                          np.arange(n_cores, dtype=np.int64), placement,
-                                          rows=True)
-    n_chips = placement.n_chips
-    if chips.size == 0:
-        return np.zeros(n_chips, dtype=np.int64)
-    core, route = group >> 4, group & 15
-    for word in local:   # one dense id per distinct route (links, local cores)
-        route = _combine(route, word)
-    if core_vertex is None:
-        return np.bincount(chips, minlength=n_chips).astype(np.int64)
-    population, index = core_vertex[0][core], core_vertex[1][core]
-    alone = population < 0
-    population = np.where(alone, population.max(initial=0) + 1 + core, population)
-    index = np.where(alone, 0, index)
-    order = np.lexsort((index, route, population, chips))
-    chips, population, route, index = (a[order] for a in (chips, population, route, index))
-    same = np.ones(chips.size, dtype=bool)   # same (chip, population, route) as the row before
-    same[0] = False
-    same[1:] = ((chips[1:] == chips[:-1]) & (population[1:] == population[:-1])
-                & (route[1:] == route[:-1]))
-    counts = np.zeros(n_chips, dtype=np.int64)
-    starts = np.flatnonzero(~same)
-    bounds = np.append(starts, chips.size)
-    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        counts[chips[lo]] += _aligned_blocks(index[lo:hi])
-    return counts
-
-
-def _core_vertices(graph: SynapseGraph, unit_core: np.ndarray,
-                   n_cores: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(population, index among the population's cores)`` of each core, in core order;
-    ``(-1, 0)`` for a core holding units of several populations."""
-    sizes = [pop.size for pop in graph.ir.populations]
-    unit_pop = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
-    low = np.full(n_cores, np.iinfo(np.int64).max, dtype=np.int64)
-    high = np.full(n_cores, -1, dtype=np.int64)
-    np.minimum.at(low, unit_core, unit_pop)
-    np.maximum.at(high, unit_core, unit_pop)
-    population = np.where(low == high, low, -1)
-    index = np.zeros(n_cores, dtype=np.int64)
-    for pop in np.unique(population[population >= 0]).tolist():
-        mine = np.flatnonzero(population == pop)
-        index[mine] = np.arange(mine.size)
-    return population, index
-
-
-def _aligned_blocks(indices: np.ndarray) -> int:
-    """Key/mask pairs that cover exactly these (sorted, distinct) machine-vertex indices: the
-    aligned power-of-two blocks of their runs of consecutive values."""
-    if indices.size == 1:
-        return 1
-    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
-    blocks = 0
-    for run in np.split(indices, breaks):
-        start, stop = int(run[0]), int(run[-1]) + 1
-        while start < stop:
-            size = start & -start if start else 1 << 62
-            while start + size > stop:
-                size >>= 1
-            blocks += 1
-            start += size
-    return blocks
-
-
-def _router_entries(sources: np.ndarray, cores: np.ndarray, dest_indptr: np.ndarray,
-                    unit_core: np.ndarray, placement: Placement, *, rows: bool = False) -> Any:
-    """Router-table entries each chip needs (see the module docstring); with ``rows``, the
-    tree nodes that need one instead: ``(chip, source core * 16 + links, local core bitsets)``."""
-    n_chips = placement.n_chips
-    grid_cols = int(placement.chip_xy[:, 0].max()) + 1
-    grid_rows = int(placement.chip_xy[:, 1].max()) + 1
-    n_places = grid_rows * grid_cols
-    chip_place = placement.chip_xy[:, 1] * grid_cols + placement.chip_xy[:, 0]
-    chip_at = np.full(n_places, -1, dtype=np.int64)
-    chip_at[chip_place] = np.arange(n_chips)
-    core_place = chip_place[placement.core_chip]
-    core_index = np.asarray(placement.core_index, dtype=np.int64)
-    n_words = int(core_index.max()) // 64 + 1 if core_index.size else 1
-    core_word = core_index // 64
-    core_bit = np.left_shift(np.uint64(1), (core_index % 64).astype(np.uint64))
-    unit_place = core_place[unit_core]
-
-    found: list[tuple[np.ndarray, ...]] = []
-    for u0, u1 in _unit_chunks(dest_indptr, n_places * n_words):
-        p0, p1 = dest_indptr[u0], dest_indptr[u1]
-        n = u1 - u0
-        chunk_cores = cores[p0:p1]
-        cell = (sources[p0:p1] - u0) * n_places + core_place[chunk_cores]
-        local = np.zeros((n_words, n * n_places), dtype=np.uint64)
-        for word in range(n_words):
-            mine = core_word[chunk_cores] == word
-            np.bitwise_or.at(local[word], cell[mine], core_bit[chunk_cores[mine]])
-        present = np.zeros(n * n_places, dtype=bool)
-        present[cell] = True
-        units = np.arange(u0, u1)
-        unit, y, x, mask = _entry_nodes(present.reshape(n, grid_rows, grid_cols),
-                                        unit_place[units] % grid_cols,
-                                        unit_place[units] // grid_cols)
-        place = y * grid_cols + x
-        chips = chip_at[place]
-        if np.any(chips < 0):
-            raise ValidationError("Placement", "chip_xy", "the chips must fill a rectangular grid "
-                                  "(a route crosses a grid place without a chip)")
-        found.append((chips, unit_core[u0 + unit] * 16 + mask, local[:, unit * n_places + place]))
-    if not found:
-        if rows:
-            return (np.zeros(0, np.int64), np.zeros(0, np.int64),
-                    np.zeros((n_words, 0), np.uint64))
-        return np.zeros(n_chips, dtype=np.int64)
-    chips = np.concatenate([f[0] for f in found])
-    group = np.concatenate([f[1] for f in found])
-    local = np.concatenate([f[2] for f in found], axis=1)
-    del found
-    if rows:
-        return chips, group, local
-    local_bits = int(core_index.max()) + 1
-    group_bits = int(group.max()).bit_length()
-    if n_words == 1 and (n_chips - 1).bit_length() + group_bits + local_bits <= 62:
-        # (source core, links, local cores) packed in one int64 beside the chip: one sort
-        key = chips << (group_bits + local_bits)
-        key |= group << local_bits
-        key |= local[0].astype(np.int64)
-        shift = group_bits + local_bits
-    else:
-        for word in local:  # one dense id per distinct (source core, links, local cores)
-            group = _combine(group, word)
-        shift = int(group.max()).bit_length()
-        key = (chips << shift) | group
-    del local, group
-    key.sort()
-    first = np.ones(key.size, dtype=bool)
-    np.not_equal(key[1:], key[:-1], out=first[1:])
-    return np.bincount(key[first] >> shift, minlength=n_chips).astype(np.int64)
-
-
-def _entry_nodes(present: np.ndarray, source_x: np.ndarray,
-                 source_y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The chips where each unit's tree needs an entry, and the links it leaves them by.
-
-    ``present`` is bool ``(units, rows, cols)``: the unit's destination chips. Returns
-    ``(unit, y, x, links)`` for the source chip, each destination chip and each chip where the tree
-    turns from the source row into a destination column.
-    """
-    n, rows, cols = present.shape
-    in_column = present.any(axis=1)                     # (units, cols)
-    sends = in_column.any(axis=1)
-    row_ids = np.arange(rows)[None, :, None]
-    col_ids = np.arange(cols)[None, :]
-    column_top = np.where(present, row_ids, -1).max(axis=1)      # highest destination row
-    column_bottom = np.where(present, row_ids, rows).min(axis=1)  # lowest destination row
-    east_end = np.where(in_column, col_ids, -1).max(axis=1)
-    west_end = np.where(in_column, col_ids, cols).min(axis=1)
-
-    node = present.copy()
-    everyone = np.arange(n)
-    node[everyone, source_y, :] |= in_column             # turns into destination columns
-    node[everyone[sends], source_y[sends], source_x[sends]] = True
-    unit, y, x = np.nonzero(node)
-    sx, sy = source_x[unit], source_y[unit]
-    top, bottom = column_top[unit, x], column_bottom[unit, x]
-    on_row = y == sy
-    east = on_row & (x >= sx) & (x < east_end[unit])
-    west = on_row & (x <= sx) & (x > west_end[unit])
-    north = np.where(on_row, top > sy, (y > sy) & (top > y))
-    south = np.where(on_row, bottom < sy, (y < sy) & (bottom < y))
-    links = (east * _EAST) | (west * _WEST) | (north * _NORTH) | (south * _SOUTH)
-    return unit, y, x, links.astype(np.int64)
-
-
-def _combine(group: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Dense ids of the distinct ``(group, value)`` pairs."""
-    group_ids, _ = _factorize(group)
-    value_ids, n_values = _factorize(values)
-    ids, _ = _factorize(group_ids * n_values + value_ids)
-    return ids
-
-
-def _factorize(values: np.ndarray) -> tuple[np.ndarray, int]:
-    ordered = np.sort(values)
-    keep = np.ones(ordered.size, dtype=bool)
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    distinct = ordered[keep]
-    return np.searchsorted(distinct, values).astype(np.int64), int(distinct.size)

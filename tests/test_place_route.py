@@ -111,31 +111,80 @@ def tree_links(source, destinations) -> set:
     return links
 
 
-def reference_entries(routing, partition, placement, graph) -> np.ndarray:
-    """Router entries per chip from explicit chip-level trees, one tree per source core to the
-    union of its units' destination cores (see the route module docstring)."""
-    chip_at = {tuple(int(v) for v in xy): chip for chip, xy in enumerate(placement.chip_xy)}
-    chip_of = [tuple(int(v) for v in placement.chip_xy[c]) for c in placement.core_chip]
+HEX = {0: (1, 0), 1: (1, 1), 2: (0, 1), 3: (-1, 0), 4: (-1, -1), 5: (0, -1)}
+
+
+def chip_distance(a, b, links: int) -> int:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    if links == 6 and (dx >= 0) == (dy >= 0):
+        return max(abs(dx), abs(dy))
+    return abs(dx) + abs(dy)
+
+
+def ldf_steps(start, end, links: int) -> list:
+    """``[(link, chip), ...]`` of PACMAN's longest-dimension-first path (minimal vector: the
+    median of (dx, dy, 0) taken off each; links E 0, NE 1, N 2, W 3, SW 4, S 5)."""
+    dx, dy = end[0] - start[0], end[1] - start[1]
+    median = sorted((dx, dy, 0))[1] if links == 6 else 0
+    vector = [dx - median, dy - median, -median]   # east, north, south-west steps
+    moves = {0: (0, 3), 1: (2, 5), 2: (4, 1)}
+    steps, (x, y) = [], start
+    for axis in sorted(range(3), key=lambda a: abs(vector[a]), reverse=True):
+        link = moves[axis][0 if vector[axis] > 0 else 1]
+        for _ in range(abs(vector[axis])):
+            x, y = x + HEX[link][0], y + HEX[link][1]
+            steps.append((link, (x, y)))
+    return steps
+
+
+def reference_tree(source, destinations, links: int) -> dict:
+    """PACMAN's NER tree as ``{chip: (parent, link)}`` (the source maps to None)."""
+    tree = {source: None}
+    for dest in sorted(destinations, key=lambda d: chip_distance(source, d, links)):
+        best = None
+        for node in tree:   # the nearest node (first added on ties) within 20 hops
+            d = chip_distance(node, dest, links)
+            if d <= 20 and (best is None or d < best[0]):
+                best = (d, node)
+        parent = source if best is None else best[1]
+        steps = ldf_steps(parent, dest, links)
+        for i in range(len(steps) - 1, -1, -1):
+            if steps[i][1] in tree:
+                parent, steps = steps[i][1], steps[i + 1:]
+                break
+        for link, chip in steps:
+            tree[chip] = (parent, link)
+            parent = chip
+    return tree
+
+
+def core_unions(routing, partition) -> dict:
     union = defaultdict(set)
     for unit in range(routing.dest_indptr.size - 1):
         dests = routing.dest_core[routing.dest_indptr[unit]:routing.dest_indptr[unit + 1]]
         union[int(partition.unit_core[unit])].update(int(c) for c in dests)
+    return union
+
+
+def reference_entries(routing, partition, placement, graph, links: int = 4) -> np.ndarray:
+    """Router entries per chip from explicit NER trees, one tree per source core to the union of
+    its units' destination cores (see the route modules' docstrings)."""
+    chip_at = {tuple(int(v) for v in xy): chip for chip, xy in enumerate(placement.chip_xy)}
+    chip_of = [tuple(int(v) for v in placement.chip_xy[c]) for c in placement.core_chip]
     groups = set()
-    for source_core, dests in union.items():
+    for source_core, dests in core_unions(routing, partition).items():
         if not dests:
             continue
         start = chip_of[source_core]
-        out_links, local, came_from = defaultdict(set), defaultdict(set), {}
+        tree = reference_tree(start, sorted({chip_of[c] for c in dests}, key=chip_at.get), links)
+        out_links, local = defaultdict(set), defaultdict(set)
+        for up in tree.values():
+            if up is not None:
+                out_links[up[0]].add(up[1])
         for core in dests:
-            path = xy_path(start, chip_of[core])
-            for here, there in pairwise(path):
-                direction = (there[0] - here[0], there[1] - here[1])
-                out_links[here].add(direction)
-                came_from[there] = direction
             local[chip_of[core]].add(int(placement.core_index[core]))
-        for node in set(out_links) | set(local) | {start}:
-            straight = (node != start and not local[node] and
-                        out_links[node] == {came_from.get(node)})
+        for node, up in tree.items():
+            straight = up is not None and not local[node] and out_links[node] == {up[1]}
             if not straight:
                 groups.add((chip_at[node], source_core, frozenset(out_links[node]),
                             frozenset(local[node])))
@@ -143,9 +192,9 @@ def reference_entries(routing, partition, placement, graph) -> np.ndarray:
     # the smallest cover of their indices by aligned power-of-two blocks (recursive halving)
     pops = partition_populations(partition, graph.ir)
     merged = defaultdict(set)
-    for chip, core, links, local in groups:
+    for chip, core, out, local in groups:
         population, index = pops[core]
-        key = (chip, population if population >= 0 else ("alone", core), links, local)
+        key = (chip, population if population >= 0 else ("alone", core), out, local)
         merged[key].add(index)
     counts = np.zeros(placement.n_chips, dtype=np.int64)
     for (chip, *_), indices in merged.items():
@@ -222,16 +271,26 @@ def test_hops_are_manhattan_distances_and_trees_are_unions(profile):
     np.testing.assert_array_equal(routing.hops_x, np.abs(end[:, 0] - start[:, 0]))
     np.testing.assert_array_equal(routing.hops_y, np.abs(end[:, 1] - start[:, 1]))
 
-    unicast = np.bincount(sources, weights=routing.hops_x + routing.hops_y,
-                          minlength=graph.n_units)
-    longest = np.zeros(graph.n_units)
-    np.maximum.at(longest, sources, routing.hops_x + routing.hops_y)
-    assert np.all(routing.tree_hops <= unicast)
-    assert np.all(routing.tree_hops >= longest)
+    if not routing.multicast:
+        unicast = np.bincount(sources, weights=routing.hops_x + routing.hops_y,
+                              minlength=graph.n_units)
+        longest = np.zeros(graph.n_units)
+        np.maximum.at(longest, sources, routing.hops_x + routing.hops_y)
+        assert np.all(routing.tree_hops <= unicast)
+        assert np.all(routing.tree_hops >= longest)
+        for unit in range(graph.n_units):
+            ends = [tuple(p) for p in end[sources == unit].tolist()]
+            source_xy = tuple(xy[partition.unit_core[unit]].tolist())
+            assert routing.tree_hops[unit] == len(tree_links(source_xy, ends))
+        return
+    # multicast: every unit's spike follows its core's NER tree to the union of its core's targets
+    chip_of = [tuple(int(v) for v in placement.chip_xy[c]) for c in placement.core_chip]
+    unions = core_unions(routing, partition)
     for unit in range(graph.n_units):
-        ends = [tuple(p) for p in end[sources == unit].tolist()]
-        source_xy = tuple(xy[partition.unit_core[unit]].tolist())
-        assert routing.tree_hops[unit] == len(tree_links(source_xy, ends))
+        core = int(partition.unit_core[unit])
+        ends = sorted({chip_of[c] for c in unions.get(core, ())})
+        links = len(reference_tree(chip_of[core], ends, 4)) - 1 if ends else 0
+        assert routing.tree_hops[unit] == links
 
 
 def test_hand_computed_multicast_tree():
@@ -497,12 +556,25 @@ def test_router_table_overflow_raises():
 
 
 def test_builtin_profiles_multicast_flag():
-    graph = fan_out_graph(3, targets=[0, 2])
+    graph = fan_out_graph(3, targets=[2])
     partition = hand_partition(np.arange(4))
     for name, multicast in (("loihi1", False), ("spinnaker1", True), ("truenorth", False)):
         profile = load_profile(name)
         placement = place(partition, graph, profile)
         assert route(partition, placement, graph, profile).multicast is multicast
+
+
+def test_neuron_unicast_allows_one_destination_core_per_neuron():
+    # TrueNorth: unit 0 reaching two cores needs splitters; the routing pass refuses it
+    graph = fan_out_graph(3, targets=[0, 2])
+    partition = hand_partition(np.arange(4))
+    profile = load_profile("truenorth")
+    assert profile.routing == "neuron_unicast"
+    placement = place(partition, graph, profile)
+    with pytest.raises(MappingError, match=r"unit 0 reaches 2 cores but a truenorth neuron sends "
+                       r"to at most 1 .*splitter"):
+        route(partition, placement, graph, profile)
+    assert route(partition, placement, graph, profile, strict=False).dest_core.size == 2
 
 
 def test_pairs_can_be_passed_in():
@@ -530,3 +602,85 @@ def test_units_without_synapses_and_empty_graph():
     np.testing.assert_array_equal(routing.axon_indptr, 0)
     np.testing.assert_array_equal(routing.tree_hops, 0)
     np.testing.assert_array_equal(routing.router_entries, 0)
+
+
+# -- six links per chip (SpiNNaker) ----------------------------------------------------------------
+
+def test_six_link_hops_are_hexagonal_distances():
+    graph = random_graph(11, n_source=20, n_exc=40, n_inh=12)
+    partition = random_partition(graph, n_cores=18, seed=11)  # 9 chips of 2 cores: 3 x 3 grid
+    profile = router_profile(cores_per_chip=2, chip_links=6)
+    placement = place(partition, graph, profile, "linear")
+    routing = route(partition, placement, graph, profile)
+    xy = placement.chip_xy[placement.core_chip]
+    sources = np.repeat(np.arange(graph.n_units), np.diff(routing.dest_indptr))
+    start, end = xy[partition.unit_core[sources]], xy[routing.dest_core]
+    hops = [chip_distance(tuple(a), tuple(b), 6) for a, b in zip(start.tolist(), end.tolist())]
+    np.testing.assert_array_equal(routing.hops_x + routing.hops_y, hops)
+    np.testing.assert_array_equal(routing.hops_x, np.abs(end[:, 0] - start[:, 0]))
+    np.testing.assert_array_equal(routing.chip_crossings, hops)
+    assert any(h < abs(b[0] - a[0]) + abs(b[1] - a[1])
+               for h, a, b in zip(hops, start.tolist(), end.tolist()))   # diagonals used
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_six_link_router_entries_and_trees_match_explicit_ner_trees(seed):
+    graph = random_graph(seed, n_source=16, n_exc=36, n_inh=12)
+    partition = random_partition(graph, n_cores=23, seed=seed)  # 12 chips of 2: 3 x 4 grid
+    profile = router_profile(cores_per_chip=2, chip_links=6)
+    placement = place(partition, graph, profile, "traffic" if seed % 2 else "linear", seed=seed)
+    routing = route(partition, placement, graph, profile)
+    np.testing.assert_array_equal(routing.router_entries,
+                                  reference_entries(routing, partition, placement, graph, 6))
+    chip_of = [tuple(int(v) for v in placement.chip_xy[c]) for c in placement.core_chip]
+    unions = core_unions(routing, partition)
+    for unit in range(graph.n_units):
+        core = int(partition.unit_core[unit])
+        ends = sorted({chip_of[c] for c in unions.get(core, ())},
+                      key=lambda xy: xy[1] * 4 + xy[0])
+        expected = len(reference_tree(chip_of[core], ends, 6)) - 1 if ends else 0
+        assert routing.tree_hops[unit] == expected
+
+
+def test_six_link_hand_computed_tree():
+    # 9 chips of one core on a 3 x 3 grid (chip k at (k % 3, k // 3)); the source on chip 0 at
+    # (0, 0) reaches chips 2 at (2, 0) and 8 at (2, 2). NER: (2, 0) by E, E; (2, 2) by NE, NE
+    # from the source. Entries: chip 0 (source: E and NE), chip 2 and chip 8 (local cores);
+    # chips 1 and 4 pass the packet straight on (default routing).
+    graph = fan_out_graph(8, targets=[1, 7])
+    partition = hand_partition(np.arange(9))
+    profile = router_profile(cores_per_chip=1, chip_mesh=(3, 3), chip_links=6)
+    placement = place(partition, graph, profile)
+    routing = route(partition, placement, graph, profile)
+    np.testing.assert_array_equal(routing.dest_core, [2, 8])
+    np.testing.assert_array_equal(routing.router_entries, [1, 0, 1, 0, 0, 0, 0, 0, 1])
+    assert routing.tree_hops[0] == 4
+    np.testing.assert_array_equal(routing.hops_x + routing.hops_y, [2, 2])
+    # on four links the same tree climbs (2, 0) -> (2, 2): E, E, N, N (X first on ties)
+    square = router_profile(cores_per_chip=1, chip_mesh=(3, 3))
+    routing = route(partition, place(partition, graph, square), graph, square)
+    assert routing.tree_hops[0] == 4
+    np.testing.assert_array_equal(routing.router_entries, [1, 0, 1, 0, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(routing.hops_x + routing.hops_y, [2, 4])
+
+
+def test_six_links_need_a_chip_router():
+    with pytest.raises(ValidationError, match="chip_links"):
+        mesh_profile(chip_links=6)
+    with pytest.raises(ValidationError, match="chip_links"):
+        router_profile(chip_links=5)
+
+
+def test_traffic_placement_counts_hexagonal_hops():
+    graph = random_graph(4, n_source=20, n_exc=40, n_inh=12)
+    partition = random_partition(graph, n_cores=18, seed=4)
+    hexagonal = router_profile(cores_per_chip=2, chip_links=6)
+    linear = place(partition, graph, hexagonal, "linear")
+    traffic = core_traffic(partition, graph)
+    xy = linear.chip_xy[linear.core_chip]
+    coo = traffic.tocoo()
+    expected = sum(w * chip_distance(tuple(xy[i]), tuple(xy[j]), 6)
+                   for i, j, w in zip(coo.row, coo.col, coo.data))
+    assert hop_weighted_traffic(traffic, linear, hexagonal) == pytest.approx(expected)
+    placed = place(partition, graph, hexagonal, "traffic", seed=1)
+    assert hop_weighted_traffic(traffic, placed, hexagonal) <= expected

@@ -122,28 +122,57 @@ def test_utilisation_statistics_against_the_limits(exe) -> None:
     assert report.resources["synapses"].limit == profile.synapse_capacity
 
 
+def deliveries(exe: Executable) -> tuple[np.ndarray, np.ndarray]:
+    """(sending core, receiving core) of every message one spike of every unit causes, recomputed
+    from the routes with Python sets: one per (unit, destination core) pair when unicast; when
+    multicast, each unit's packet reaches every core that any unit of its core reaches."""
+    owners = pair_owners(exe)
+    unit_core = exe.partition.unit_core
+    dest = exe.routing.dest_core.astype(np.int64)
+    if not exe.routing.multicast:
+        return unit_core[owners], dest
+    union: dict[int, set[int]] = {}
+    for core, target in zip(unit_core[owners].tolist(), dest.tolist()):
+        union.setdefault(core, set()).add(target)
+    pairs = [(core, target) for core in unit_core.tolist()
+             for target in sorted(union.get(core, ()))]
+    return (np.array([p[0] for p in pairs], dtype=np.int64),
+            np.array([p[1] for p in pairs], dtype=np.int64))
+
+
+def chip_hops(dx: int, dy: int, links: int) -> int:
+    """Links between chips (dx, dy) apart: hexagonal distance on six links."""
+    if links == 6 and (dx >= 0) == (dy >= 0):
+        return max(abs(dx), abs(dy))
+    return abs(dx) + abs(dy)
+
+
 def test_message_split_sums_to_the_routed_pairs(exe) -> None:
     traffic, routing = exe.report.traffic, exe.routing
     assert traffic.basis == PER_SPIKE
-    owners = pair_owners(exe)
-    source_core = exe.partition.unit_core[owners]
+    source_core, dest_core = deliveries(exe)
     chips = exe.placement.core_chip
-    same_core = routing.dest_core == source_core
-    same_chip = chips[routing.dest_core] == chips[source_core]
-    assert traffic.total == routing.dest_core.size
+    same_core = dest_core == source_core
+    same_chip = chips[dest_core] == chips[source_core]
+    assert traffic.total == dest_core.size
     assert traffic.within_core == np.count_nonzero(same_core)
     assert traffic.between_cores == np.count_nonzero(~same_core & same_chip)
     assert traffic.between_chips == np.count_nonzero(~same_chip)
     assert traffic.messages_out.sum() == traffic.messages_in.sum() == traffic.total
-    assert np.array_equal(traffic.messages_in, np.bincount(routing.dest_core,
-                                                           minlength=exe.n_cores))
-    path = routing.hops_x.astype(np.int64) + routing.hops_y
-    assert traffic.hop_histogram.sum() == routing.dest_core.size
-    assert np.dot(np.arange(traffic.hop_histogram.size), traffic.hop_histogram) == path.sum()
-    assert (traffic.hops_x, traffic.hops_y) == (routing.hops_x.sum(), routing.hops_y.sum())
-    if not routing.multicast:
+    assert np.array_equal(traffic.messages_in, np.bincount(dest_core, minlength=exe.n_cores))
+    if routing.multicast:
+        xy = exe.placement.chip_xy[chips]
+        path = np.array([chip_hops(int(xy[d, 0] - xy[s, 0]), int(xy[d, 1] - xy[s, 1]),
+                                   exe.profile.chip_links)
+                         for s, d in zip(source_core, dest_core)], dtype=np.int64)
+        assert traffic.hops == routing.tree_hops.sum()
+    else:
+        path = routing.hops_x.astype(np.int64) + routing.hops_y
         assert traffic.hops == path.sum()
         assert traffic.mean_hops == pytest.approx(path.mean())
+    assert traffic.hop_histogram.sum() == dest_core.size
+    assert np.dot(np.arange(traffic.hop_histogram.size), traffic.hop_histogram) == path.sum()
+    assert (traffic.hops_x, traffic.hops_y) == (routing.hops_x.sum(), routing.hops_y.sum())
     matrix, order, block = core_traffic_matrix(exe)
     assert block == 1 and sorted(order.tolist()) == list(range(exe.n_cores))
     assert matrix.sum() == traffic.total
@@ -204,7 +233,7 @@ def test_to_json_round_trips_with_plain_types(exe) -> None:
     assert json.loads(report.to_json()) == data
     assert data["cores"]["used"] == exe.n_cores
     assert data["per_core"]["neurons"] == exe.partition.usage["neurons"].tolist()
-    assert data["traffic"]["total"] == exe.routing.dest_core.size
+    assert data["traffic"]["total"] == deliveries(exe)[1].size
     assert data["profile"]["name"] == exe.profile.name
 
 
