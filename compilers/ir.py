@@ -83,7 +83,8 @@ class ProjectionIR:
         Target unit within ``post`` of each synapse: int32 (int64 when ``n_post >= 2**31``;
         IRs saved by older versions hold int64).
     weights
-        int16 weight mantissa of each synapse (non-zero).
+        int16 weight mantissa of each synapse (non-zero as declared; ``num_weight_bits`` and a
+        profile's rule may turn some into 0, which stay synapses).
     delays
         uint8 delay of each synapse, in steps (>= 1).
 
@@ -92,7 +93,12 @@ class ProjectionIR:
     weight_exp
         Each weight counts as ``weight << weight_exp``.
     num_weight_bits
-        Declared magnitude bits of the weights.
+        Declared precision of the weights: lowering drops their ``8 - num_weight_bits`` low bits
+        (Lava's ``truncate_weights``; see :mod:`nmgraph.core.weights`).
+    declared_weights
+        The weights as the synapse process declared them, in the order of ``weights``, when the
+        ``num_weight_bits`` truncation changed some (None otherwise). The quantization pass
+        reports every change against them and drops them.
     """
 
     name: str
@@ -106,6 +112,7 @@ class ProjectionIR:
     delays: np.ndarray
     weight_exp: int = 0
     num_weight_bits: int = 8
+    declared_weights: np.ndarray | None = None
 
     @property
     def n_synapses(self) -> int:

@@ -2,7 +2,8 @@
 
 Hierarchical processes are flattened (children named ``parent/child``), each population becomes a
 flat range of units with the typed parameters and state of its model, and each synapse process
-becomes one CSR projection per (source population, target population) pair it joins. A
+becomes one CSR projection per (source population, target population) pair it joins, its weights
+with their ``8 - num_weight_bits`` low bits dropped (Lava's meaning of ``num_weight_bits``). A
 population's parameters come from the model registered for its class (``nmgraph.implements``,
 resolved through the MRO: a subclass of LIF lowers as LIF); how a synapse class lowers is looked up
 in this module's registry the same way.
@@ -26,6 +27,7 @@ from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.models import model_of
 from nmgraph.core.network import Network
 from nmgraph.core.process import Process
+from nmgraph.core.weights import FULL_WEIGHT_BITS, truncate_weights
 from nmgraph.processes.base import PopulationProcess, SynapseProcess
 from nmgraph.processes.synapses import Dense, Sparse, index_dtype
 
@@ -160,13 +162,28 @@ def _projections(flat: FlatNetwork) -> list[ProjectionIR]:
         pre, post, weights, delays = _lookup(_SYNAPSES, process)(process)
         n_post, n_pre = process.shape
         indptr, post, weights, delays = _csr_arrays(pre, post, weights, delays, n_pre, n_post)
+        weights, declared = _truncated(weights, process.num_weight_bits)
         for number, (src, dst) in enumerate(itertools.product(sources, targets)):
             fresh = (lambda a: a) if number == 0 else np.copy  # each projection owns its arrays
             projections.append(ProjectionIR(
                 name=name, pre=src, post=dst, n_pre=n_pre, n_post=n_post, indptr=indptr,
                 targets=fresh(post), weights=fresh(weights), delays=fresh(delays),
-                weight_exp=process.weight_exp, num_weight_bits=process.num_weight_bits))
+                weight_exp=process.weight_exp, num_weight_bits=process.num_weight_bits,
+                declared_weights=declared))
     return projections
+
+
+def _truncated(weights: np.ndarray, num_weight_bits: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(weights as run, declared weights or None)``: the ``8 - num_weight_bits`` low bits
+    dropped as Lava's ``truncate_weights`` (sign mode of the whole synapse process; the extra bit
+    of mixed-sign weights is the Loihi profiles' rule, applied by the quantization pass).
+    Weights that become 0 stay synapses, as on Loihi. Nothing is copied at 8 bits."""
+    if int(num_weight_bits) >= FULL_WEIGHT_BITS or weights.size == 0:
+        return weights, None
+    truncated = truncate_weights(weights, num_weight_bits).astype(np.int16, copy=False)
+    if np.array_equal(truncated, weights):
+        return weights, None
+    return truncated, weights
 
 
 def _csr_arrays(pre: np.ndarray, post: np.ndarray, weights: np.ndarray, delays: np.ndarray,

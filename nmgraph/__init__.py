@@ -27,6 +27,7 @@ from nmgraph.core.models import (
 from nmgraph.core.network import Connection, Network
 from nmgraph.core.ports import InPort, OutPort
 from nmgraph.core.process import Process, Var
+from nmgraph.core.weights import QuantizedWeights, quantize_weights
 from nmgraph.tools.runtime import Runtime
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "PortError",
     "Process",
     "QuantizationWarning",
+    "QuantizedWeights",
     "Runtime",
     "SimulationError",
     "SourceModel",
@@ -56,4 +58,5 @@ __all__ = [
     "fixed",
     "implements",
     "load",
+    "quantize_weights",
 ]

@@ -86,6 +86,13 @@ class LIF(_LeakyBase):
         v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
         spike = v > (vth << 6);  v[spike] = 0
 
+    The sum ``decay(u) + (a_in << 6)`` is exact (int64). Lava's ``PyLifModelBitAcc``
+    (``AbstractPyLifModelFixed.subthr_dynamics``, ``lava/proc/lif/models.py``) forms it in int32
+    and so also wraps it at 32 bits when a step's input is that large: from
+    ``|a_in| > 2**31 / 64 = 33,554,432`` for the shift alone, from ``(2**31 - 2**23) / 64 =
+    33,423,360`` for the sum, depending on ``u``. nmgraph departs from Lava there on purpose (the
+    32-bit wrap is an artefact of NumPy types, not of the model); below, the two are bit-identical.
+
     Parameters
     ----------
     shape

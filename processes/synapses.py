@@ -4,8 +4,15 @@ A synapse block receives the spikes of ``pre`` units on ``s_in`` and sends integ
 neurons on ``a_out``. A weight ``w`` counts as ``w << weight_exp``; a spike sent at step ``t`` through
 a synapse of delay ``d`` reaches the neuron's ``a_in`` at step ``t + d`` (``d = 1`` is Lava's Dense).
 Zero weights are not synapses: they are neither stored on a core nor counted as synaptic operations.
-Quantization of weights to a chip (for example Loihi's mixed-sign rule) is done by the compiler and
-reported; the values here are taken as given.
+
+Weights are integers in ``-256..255`` (8 magnitude bits plus sign; ``-256`` only in a matrix with
+both signs; floats are taken when their values are whole, :func:`nmgraph.quantize_weights` maps
+others). ``num_weight_bits`` has Lava's meaning: the ``8 - num_weight_bits`` low bits of every weight
+are dropped (:func:`nmgraph.core.weights.truncate_weights`; toward zero for an all-negative matrix,
+toward minus infinity otherwise), on every profile: :meth:`effective_weights` shows the result. The
+Loihi profiles drop one more bit of mixed-sign matrices, as Lava's bit-accurate Dense does. The
+compiler reports every weight that differs from the declared one and warns
+(:class:`~nmgraph.QuantizationWarning`).
 """
 
 from __future__ import annotations
@@ -18,10 +25,18 @@ from nmgraph.core.checks import (
     as_int_array,
     as_int_scalar,
     as_shape,
+    as_weight_array,
     pairs_strictly_increasing,
     process_label,
 )
 from nmgraph.core.errors import ValidationError
+from nmgraph.core.process import Var
+from nmgraph.core.weights import (
+    FULL_WEIGHT_BITS,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+    truncate_weights,
+)
 from nmgraph.processes.base import SynapseProcess
 
 __all__ = ["DELAY_MAX", "Dense", "Sparse", "index_dtype"]
@@ -29,18 +44,38 @@ __all__ = ["DELAY_MAX", "Dense", "Sparse", "index_dtype"]
 #: Largest delay a synapse can declare (stored as uint8); each hardware profile has its own limit.
 DELAY_MAX = 255
 WEIGHT_EXP_MAX = 7
-WEIGHT_BITS_MAX = 8
+WEIGHT_BITS_MAX = FULL_WEIGHT_BITS
+
+
+class WeightVar(Var):
+    """The ``weights`` Var: integers in ``-256..255`` (whole floats accepted), ``-256`` only
+    beside a positive weight (Lava's 8-bit range per sign mode: ``clip_weights``)."""
+
+    def validate(self, value: Any) -> np.ndarray:
+        array = as_weight_array(self.owner, self.name, value, shape=self.shape, low=self.low,
+                                high=self.high, dtype=self.dtype, copy=False)
+        if array.size and int(array.min()) == WEIGHT_MIN and int(array.max()) <= 0:
+            raise ValidationError(self.owner, self.name, f"{WEIGHT_MIN} is only allowed beside "
+                                  f"positive weights: an all-negative matrix ranges down to "
+                                  f"{-WEIGHT_MAX} (Lava's Dense would clip it to {-WEIGHT_MAX})",
+                                  WEIGHT_MIN)
+        return array
 
 
 class _WeightedSynapse(SynapseProcess):
     abstract = True
 
-    def _check_weight_format(self, weight_exp: Any, num_weight_bits: Any) -> int:
+    def _check_weight_format(self, weight_exp: Any, num_weight_bits: Any) -> None:
         self._weight_exp = as_int_scalar(self, "weight_exp", weight_exp, low=0,
                                          high=WEIGHT_EXP_MAX)
         self._num_weight_bits = as_int_scalar(self, "num_weight_bits", num_weight_bits, low=1,
                                               high=WEIGHT_BITS_MAX)
-        return 2**self._num_weight_bits - 1
+
+    def _weights_var(self, shape: tuple[int, ...], init: Any, doc: str) -> None:
+        var = WeightVar(self, "weights", shape, init=init, dtype=np.int16, low=WEIGHT_MIN,
+                        high=WEIGHT_MAX, bits=FULL_WEIGHT_BITS + 1, doc=doc)
+        self.vars["weights"] = var
+        object.__setattr__(self, "weights", var)
 
     @property
     def weight_exp(self) -> int:
@@ -49,8 +84,24 @@ class _WeightedSynapse(SynapseProcess):
 
     @property
     def num_weight_bits(self) -> int:
-        """Magnitude bits of the weights (1..8): ``|w| <= 2**num_weight_bits - 1``."""
+        """Precision of the weights (1..8), Lava's meaning: the ``8 - num_weight_bits`` low bits
+        of each weight are dropped (see :meth:`effective_weights`)."""
         return self._num_weight_bits
+
+    def effective_weights(self) -> np.ndarray:
+        """The weights every backend runs (before a profile's own rule): the declared ones with
+        their ``8 - num_weight_bits`` low bits dropped, as Lava's ``truncate_weights``
+        (``lava/utils/weightutils.py``)::
+
+            k = 8 - num_weight_bits
+            all w <= 0 (some < 0):  w = -((-w >> k) << k)      (toward zero)
+            otherwise:              w = (w >> k) << k          (toward minus infinity)
+
+        The Loihi profiles drop one more bit of a matrix with both signs (Lava's
+        ``k = 8 - num_weight_bits + 1``), and say so in the compile report. Same shape as
+        ``weights``, int16.
+        """
+        return truncate_weights(self.weights.value, self._num_weight_bits)
 
     def __setattr__(self, key: str, value: object) -> None:
         if key in ("weight_exp", "num_weight_bits"):
@@ -65,11 +116,15 @@ class Dense(_WeightedSynapse):
     Parameters
     ----------
     weights
-        Integer array ``(post, pre)``; ``|w| <= 2**num_weight_bits - 1``.
+        Integer array ``(post, pre)`` in ``-256..255`` (``-256`` only beside positive weights);
+        floats are taken when their values are whole (:func:`nmgraph.quantize_weights` maps
+        others to integers and reports the error).
     weight_exp
         0..7; each weight counts as ``w << weight_exp``.
     num_weight_bits
-        1..8 magnitude bits (plus sign).
+        1..8, Lava's meaning: the ``8 - num_weight_bits`` low bits of each weight are dropped
+        (:meth:`effective_weights`), so ``Dense([[5]], num_weight_bits=6)`` adds 4. The Loihi
+        profiles drop one more bit when the matrix has both signs.
     delay
         Steps from spike to arrival, 1..255: one int, or an int array ``(post, pre)``.
     """
@@ -87,9 +142,8 @@ class Dense(_WeightedSynapse):
             raise ValidationError(label, "weights", "must be a non-empty 2-D array (post, pre); "
                                   "use Sparse for sparse matrices", weights)
         super().__init__(array.shape[0], array.shape[1], name)
-        limit = self._check_weight_format(weight_exp, num_weight_bits)
-        self._var("weights", array.shape, array, dtype=np.int16, low=-limit, high=limit,
-                  bits=self._num_weight_bits + 1, doc="synaptic weights (post, pre)")
+        self._check_weight_format(weight_exp, num_weight_bits)
+        self._weights_var(array.shape, array, doc="synaptic weights (post, pre)")
         self._var("delay", array.shape, delay, dtype=np.uint8, low=1, high=DELAY_MAX, bits=8,
                   doc="synaptic delays in steps (post, pre)")
         self._finish()
@@ -115,7 +169,7 @@ class Sparse(_WeightedSynapse):
     shape
         ``(post, pre)``; required with COO tuples, checked otherwise.
     weight_exp, num_weight_bits
-        As for :class:`Dense`.
+        As for :class:`Dense` (the sign mode of ``num_weight_bits`` is that of the entries).
     delay
         One int, or an int array with one delay per entry in the order of the COO entries (for a
         scipy matrix: the order of ``weights.tocoo()``).
@@ -132,7 +186,7 @@ class Sparse(_WeightedSynapse):
         label = process_label(type(self), name)
         rows, cols, values, matrix_shape = _coo_parts(label, weights, shape)
         super().__init__(matrix_shape[0], matrix_shape[1], name)
-        limit = self._check_weight_format(weight_exp, num_weight_bits)
+        self._check_weight_format(weight_exp, num_weight_bits)
         n_post, n_pre = matrix_shape
         self.rows = as_int_array(self, "weights", rows, low=0, high=n_post - 1,
                                  dtype=index_dtype(n_post))
@@ -145,8 +199,7 @@ class Sparse(_WeightedSynapse):
             raise ValidationError(self, "weights", "each (post, pre) pair may appear only once; "
                                   "sum duplicate entries first (matrix.sum_duplicates())")
         nnz = (self.rows.size,)
-        self._var("weights", nnz, values, dtype=np.int16, low=-limit, high=limit,
-                  bits=self._num_weight_bits + 1, doc="weights of the COO entries")
+        self._weights_var(nnz, values, doc="weights of the COO entries")
         self._var("delay", nnz, delay, dtype=np.uint8, low=1, high=DELAY_MAX, bits=8,
                   doc="delays of the COO entries")
         self._finish()

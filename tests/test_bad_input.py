@@ -82,7 +82,7 @@ def bias_mant_too_small():
 
 
 def float_weights():
-    Dense(weights=np.array([[1.0, 2.0]]), name="syn")
+    Dense(weights=np.array([[1.5, 2.0]]), name="syn")   # whole floats are taken, 1.5 is not
 
 
 def float_du():
@@ -106,11 +106,11 @@ def weights_beyond_8_bits():
 
 
 def weights_beyond_num_weight_bits():
-    Dense(weights=np.array([[8, -1]]), num_weight_bits=3, name="syn")   # |w| <= 7
+    Dense(weights=np.array([[256, -1]]), num_weight_bits=3, name="syn")   # -256..255 at any bits
 
 
 def sparse_weights_beyond_bits():
-    Sparse(([0], [0], [-200]), shape=(2, 2), num_weight_bits=7, name="sp")
+    Sparse(([0], [0], [-300]), shape=(2, 2), num_weight_bits=7, name="sp")
 
 
 def weight_exp_8():

@@ -14,7 +14,12 @@ import numpy as np
 
 from nmgraph.core.errors import ValidationError
 
-__all__ = ["as_float_array", "as_int_array", "as_int_scalar", "as_shape", "process_label"]
+__all__ = ["WEIGHT_FLOAT_HINT", "as_float_array", "as_int_array", "as_int_scalar", "as_shape",
+           "as_weight_array", "as_weight_scalar", "process_label"]
+
+#: What the error for non-whole float weights suggests.
+WEIGHT_FLOAT_HINT = ("quantize float weights with nm.quantize_weights(weights, bits=8), which "
+                     "returns the integers, the scale it used and the error")
 
 
 def as_shape(owner: Any, attribute: str, shape: Any) -> tuple[int, ...]:
@@ -60,17 +65,22 @@ def _broadcast(owner: Any, attribute: str, array: np.ndarray, shape: tuple[int, 
 
 def as_int_array(owner: Any, attribute: str, value: Any, *, shape: tuple[int, ...] | None = None,
                  low: int | None = None, high: int | None = None,
-                 dtype: type | np.dtype = np.int64, copy: bool = True) -> np.ndarray:
+                 dtype: type | np.dtype = np.int64, copy: bool = True,
+                 whole_floats: bool = False, float_hint: str = "") -> np.ndarray:
     """Check that ``value`` holds integers in ``[low, high]`` and broadcast it to ``shape``.
 
     Floats are refused even when integral, so that a forgotten quantization step never passes
-    silently. A scalar broadcast to ``shape`` is returned as a read-only view when ``copy`` is
-    False, which keeps scalar parameters of big populations free of memory.
+    silently; with ``whole_floats`` (weights), floats with whole values (``3.0``, a float32
+    array of integers) are taken as those integers and any other float is refused with
+    ``float_hint``. A scalar broadcast to ``shape`` is returned as a read-only view when ``copy``
+    is False, which keeps scalar parameters of big populations free of memory.
     """
     array = _as_numeric_array(owner, attribute, value)
     if array.dtype.kind == "b":
         raise ValidationError(owner, attribute, "must be integers, not booleans", value)
-    if array.dtype.kind not in "iu":
+    if whole_floats and array.dtype.kind == "f":
+        _check_whole(owner, attribute, array, value, float_hint)
+    elif array.dtype.kind not in "iu":
         raise ValidationError(owner, attribute,
                               f"must be integers (fixed point); got dtype {array.dtype}", value)
     if array.size:
@@ -83,9 +93,30 @@ def as_int_array(owner: Any, attribute: str, value: Any, *, shape: tuple[int, ..
     return np.array(array, dtype=dtype) if copy else array
 
 
+def _check_whole(owner: Any, attribute: str, array: np.ndarray, value: Any, hint: str) -> None:
+    """Refuse a float array unless every value is finite and whole, naming one that is not."""
+    bad = ~np.isfinite(array)
+    bad |= np.isfinite(array) & (array != np.trunc(array))
+    count = int(np.count_nonzero(bad))
+    if count:
+        example = array[bad].flat[0].item()
+        raise ValidationError(owner, attribute,
+                              f"must be whole numbers (fixed point): {count:,} of {array.size:,} "
+                              f"values are not, for example {example!r}"
+                              + (f"; {hint}" if hint else ""), value)
+
+
 def as_int_scalar(owner: Any, attribute: str, value: Any, *, low: int | None = None,
-                  high: int | None = None) -> int:
-    """Check that ``value`` is one integer in ``[low, high]``."""
+                  high: int | None = None, whole_floats: bool = False,
+                  float_hint: str = "") -> int:
+    """Check that ``value`` is one integer in ``[low, high]`` (with ``whole_floats``, a float
+    with a whole value such as ``3.0`` counts as that integer; other floats are refused with
+    ``float_hint``)."""
+    is_float = isinstance(value, (float, np.floating)) or (
+        isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind == "f")
+    if whole_floats and is_float:
+        _check_whole(owner, attribute, np.asarray(value, dtype=np.float64), value, float_hint)
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
             value = value.item()
@@ -97,6 +128,21 @@ def as_int_scalar(owner: Any, attribute: str, value: Any, *, low: int | None = N
     if high is not None and value > high:
         raise ValidationError(owner, attribute, f"must be <= {high}", value)
     return value
+
+
+def as_weight_array(owner: Any, attribute: str, value: Any, **kwargs: Any) -> np.ndarray:
+    """:func:`as_int_array` for synaptic weights: whole floats are taken as integers, other
+    floats are refused with a pointer to ``nm.quantize_weights``."""
+    return as_int_array(owner, attribute, value, whole_floats=True,
+                        float_hint=WEIGHT_FLOAT_HINT, **kwargs)
+
+
+def as_weight_scalar(owner: Any, attribute: str, value: Any, *, low: int | None = None,
+                     high: int | None = None) -> int:
+    """:func:`as_int_scalar` for one synaptic weight (a connector's ``weight``): whole floats
+    are taken as integers, other floats are refused with a pointer to ``nm.quantize_weights``."""
+    return as_int_scalar(owner, attribute, value, low=low, high=high, whole_floats=True,
+                         float_hint=WEIGHT_FLOAT_HINT)
 
 
 def as_float_array(owner: Any, attribute: str, value: Any, *, shape: tuple[int, ...] | None = None,
