@@ -14,8 +14,12 @@ Cases (issue 3, "Done means"):
                 compile within 4 GiB, leaving the runtime room within issue 5's 6 GiB.
 ``spinnaker``   Brunel N = 4,000 / 20,000 / 80,000, K = 400, delay 1, on spinnaker1, beside
                 sPyNNaker 7.4.1's mapping of the same network (26 / 119 / 473 cores, 3 / 10 / 33
-                chips, at most 12 / 33 / 63 router entries on a chip): cores, chips and the most
-                router entries of any chip (column ``entries``).
+                chips, at most 12 / 33 / 63 router entries on a chip): cores, chips, the most
+                router entries any chip holds (column ``entries``: its merged table, compressed
+                only where it overflows, as sPyNNaker loads it) and the most after ordered
+                covering as far as it goes (column ``compressed``), and messages per spike of
+                every unit (column ``msg/spk``: deliveries of each unit's packet to the cores of
+                its core's multicast tree).
 ``clustered``   8 communities x 512 neurons (p_in 0.2, p_out 0.002, shuffled order) on loihi1,
                 greedy vs mincut and linear vs traffic, with the default 1,024 neurons per core and
                 capped at 128 neurons per core (32 cores, where placement matters).
@@ -128,9 +132,13 @@ def run_case(case: Case, seed: int = 0, profile_path: str | None = None) -> dict
         "place": case.place, "cap": case.max_neurons_per_core, "cores": exe.n_cores,
         "chips": exe.n_chips, "lower_bound": int(exe.partition.lower_bound["cores"]),
         "router_entries": int(exe.routing.router_entries.max(initial=0)),
+        "messages_per_spike": float(exe.unit_costs[:, :3].sum() / max(exe.ir.n_units, 1)),
         "build_s": built, "timings_s": timings, "compile_s": sum(timings.values()),
         "compile_wall_s": wall, "peak_build_mib": peak_build, "peak_mib": peak_mib(),
     }
+    tables = getattr(exe.routing, "tables", None)
+    if tables is not None:
+        result["router_compressed"] = int(tables.compressed.max(initial=0))
     if case.quality:
         crossing, senders = inter_core_messages(exe)
         result["inter_core"] = crossing
@@ -203,7 +211,7 @@ def format_table(results: list[dict]) -> str:
     from nmgraph.core import markdown
 
     head = ["case", "synapses", "profile", "partition", "place", "cores", "bound", "chips",
-            "entries", "build",
+            "entries", "compressed", "msg/spk", "build",
             *PASSES, "compile", "peak MiB", "x-msg/spk", "hop-msg"]
     rows = []
     for r in results:
@@ -214,7 +222,9 @@ def format_table(results: list[dict]) -> str:
         rows.append([
             r["case"], f"{r['synapses']:,}", r["hardware"] + (f"/cap{r['cap']}" if r["cap"] else ""),
             r["partition"], r["place"], str(r["cores"]), str(r["lower_bound"]), str(r["chips"]),
-            str(r.get("router_entries", "")), f"{r['build_s']:.1f}",
+            str(r.get("router_entries", "")), str(r.get("router_compressed", "")),
+            f"{r['messages_per_spike']:.1f}" if "messages_per_spike" in r else "",
+            f"{r['build_s']:.1f}",
             *(f"{t.get(p, 0.0):.2f}" for p in PASSES),
             f"{r['compile_s']:.1f}", f"{r['peak_mib']:.0f}",
             f"{r['inter_core_per_spike']:.2f}" if "inter_core_per_spike" in r else "",

@@ -6,6 +6,7 @@ where there is one::
 
     python benchmarks/mincut.py            # clustered 64 x 1000 and random 80,000 x 400
     python benchmarks/mincut.py --large    # also 1,000,000 vertices x in-degree 100
+    python benchmarks/mincut.py --strategies   # the partition strategies on Brunel, loihi1
 
 Graphs:
 
@@ -19,6 +20,11 @@ Graphs:
   capacity 1,024, as many parts as needed.
 
 The edge weight between two vertices is the number of synapses between them, both ways.
+
+``--strategies`` compiles the Brunel network of ``benchmarks/networks.py`` (N = 3,000 and 4,000,
+in-degree 300 and 400) on loihi1 with ``partition="greedy"`` and ``"mincut"`` and prints cores,
+messages per spike of every unit and compile time: the ``mincut`` strategy keeps the greedy
+partition where that wins (fewer cores, then fewer messages) and says so in its notes.
 """
 
 from __future__ import annotations
@@ -132,11 +138,42 @@ def _without_metis(adjacency, weights, caps, n_parts, seed) -> np.ndarray | None
         mincut_module._metis_start = original
 
 
+def strategies(seed: int) -> None:
+    """Cores and messages of the greedy and mincut strategies on Brunel networks (loihi1)."""
+    import sys
+    import warnings
+    from pathlib import Path
+
+    import nmgraph as nm
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.networks import brunel
+
+    print(f"{'network':22} {'strategy':9} {'cores':>5} {'messages':>10} {'compile s':>9}  note")
+    for n, k in ((3000, 300), (4000, 400)):
+        net = brunel(n, k, seed=seed)
+        for strategy in ("greedy", "mincut"):
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", nm.QuantizationWarning)
+                exe = nm.compile(net, hardware="loihi1", partition=strategy, seed=seed)
+            seconds = time.perf_counter() - start
+            messages = int(exe.partition.usage["axons_out"].sum())
+            note = exe.partition.notes[-1] if exe.partition.notes else ""
+            print(f"{f'brunel {n:,} x {k}':22} {strategy:9} {exe.n_cores:5} {messages:10,} "
+                  f"{seconds:9.2f}  {note}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--large", action="store_true", help="also 1M vertices x in-degree 100")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategies", action="store_true",
+                        help="only the greedy and mincut strategies on Brunel networks (loihi1)")
     args = parser.parse_args()
+    if args.strategies:
+        strategies(args.seed)
+        return
 
     adjacency, planted = ring_lattice(20_000, 10, args.seed)
     run("ring lattice 20,000 x 20, shuffled", adjacency, 20, 953, 21, planted, args.seed)

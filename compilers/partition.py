@@ -10,6 +10,10 @@ Strategies, chosen by name:
 ``mincut``
     Traffic-aware: a multilevel graph partitioner (``compilers/mincut.py``) groups neurons that
     exchange spikes, to cut inter-core messages; a core may then hold units of several populations.
+    The greedy partition is computed too and kept when it wins: fewer cores first, then fewer
+    messages per spike of every unit (the sum of output axons); the partition's notes say so.
+    (On Brunel networks, whose random connectivity gives a min-cut nothing to find, greedy's
+    full cores win: loihi1 N = 4,000, 48 cores against 80.)
 
 Axon limits depend on where every other unit lives (a core's input axons are the distinct source
 units reaching it; its output axons, the sum over its units of their destination cores), so every
@@ -198,8 +202,25 @@ def partition(ir: NetworkIR, graph: SynapseGraph, profile, strategy: str = "gree
         from nmgraph.compilers.partition_mincut import mincut_assignment
 
         unit_core, kinds = mincut_assignment(ir, graph, limits, in_degree, seed, rates)
-        return _fit_by_splitting(ir, graph, limits, unit_core, kinds, strategy)
+        cut = _fit_by_splitting(ir, graph, limits, unit_core, kinds, strategy)
+        return _better_of(cut, _fit_by_caps(ir, graph, limits, in_degree, "greedy"))
     return _fit_by_caps(ir, graph, limits, in_degree, strategy)
+
+
+def _better_of(cut: Partition, greedy: Partition) -> Partition:
+    """The min-cut partition unless the greedy one has fewer cores, or as many cores and fewer
+    messages per spike of every unit (the sum of the cores' output axons)."""
+    def rank(parts: Partition) -> tuple[int, int]:
+        return parts.n_cores, int(parts.usage["axons_out"].sum())
+
+    if rank(greedy) < rank(cut):
+        note = (f"mincut: the greedy partition kept ({greedy.n_cores} cores, "
+                f"{rank(greedy)[1]:,} messages per spike of every unit) over the min-cut one "
+                f"({cut.n_cores} cores, {rank(cut)[1]:,})")
+        return Partition(unit_core=greedy.unit_core, core_kind=greedy.core_kind,
+                         usage=greedy.usage, lower_bound=greedy.lower_bound, strategy="mincut",
+                         notes=[*greedy.notes, note])
+    return cut
 
 
 def apply_splitters(ir: NetworkIR, graph: SynapseGraph, parts: Partition, profile,

@@ -215,3 +215,44 @@ def test_negative_edge_weight_is_rejected():
     adjacency = sp.csr_matrix(np.array([[0.0, -1.0], [-1.0, 0.0]]))
     with pytest.raises(ValueError, match="non-negative"):
         mincut_parts(adjacency, np.ones(2), [2.0], 1)
+
+
+# -- the mincut strategy keeps the better of the min-cut and greedy partitions ---------------------
+
+def _parts(n_cores: int, messages: int, strategy: str):
+    from nmgraph.compilers.mapping_data import Partition
+
+    axons_out = np.zeros(n_cores, dtype=np.int64)
+    axons_out[0] = messages
+    return Partition(unit_core=np.arange(n_cores), core_kind=["neuron"] * n_cores,
+                     usage={"axons_out": axons_out}, lower_bound={"cores": 1}, strategy=strategy)
+
+
+def test_fewer_cores_win_then_fewer_messages():
+    from nmgraph.compilers.partition import _better_of
+
+    cut, greedy = _parts(5, 100, "mincut"), _parts(4, 900, "greedy")
+    kept = _better_of(cut, greedy)
+    assert kept.n_cores == 4 and kept.strategy == "mincut"
+    assert "greedy partition kept (4 cores, 900 messages" in kept.notes[-1]
+    assert _better_of(_parts(4, 100, "mincut"), _parts(4, 900, "greedy")).usage["axons_out"][0] \
+        == 100                                       # same cores: the smaller traffic
+    assert _better_of(_parts(4, 900, "mincut"), _parts(4, 100, "greedy")).notes
+    assert _better_of(_parts(3, 900, "mincut"), _parts(4, 100, "greedy")).n_cores == 3
+
+
+@pytest.mark.slow
+def test_brunel_loihi1_mincut_uses_no_more_cores_than_greedy():
+    import sys
+    from pathlib import Path
+
+    import nmgraph as nm
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.networks import brunel
+
+    net = brunel(4000, 400, seed=0)
+    greedy = nm.compile(net, hardware="loihi1", partition="greedy")
+    cut = nm.compile(net, hardware="loihi1", partition="mincut")
+    assert greedy.n_cores == 48            # nengo-loihi's best for this network
+    assert cut.n_cores <= greedy.n_cores   # the min-cut alone needs 80 here
