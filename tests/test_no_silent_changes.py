@@ -83,3 +83,18 @@ def test_reading_results_changes_nothing(backend, workers) -> None:
         assert rt.spikes(lif) == expected[0]
         assert np.array_equal(rt.get(lif, "v"), expected[1])
         assert rt.counters.as_dict() == expected[2]
+
+
+def test_weight_bits_truncation_warns_on_the_reference_path_too() -> None:
+    from nmgraph.processes import IF, SpikeGenerator
+
+    net = nm.Network("bits")
+    gen = net.add(SpikeGenerator(np.ones((2, 1), dtype=bool)))
+    syn = net.add(Dense([[5]], num_weight_bits=6, name="d"))
+    out = net.add(IF(1, vth=1000, name="out"))
+    net.connect(gen.s_out, syn.s_in)
+    net.connect(syn.a_out, out.a_in)
+    with pytest.warns(nm.QuantizationWarning, match=r"in 'd' \(1\)"):
+        rt = nm.Runtime(net, backend="reference")
+    rt.run(1)
+    assert rt.get(out, "u")[0] == 4 << 6     # Lava: 5 with 2 low bits dropped is 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 from nmgraph.compilers.ir import NetworkIR, PopulationIR
 from nmgraph.compilers.lower import lower
 from nmgraph.core.checks import as_int_array
-from nmgraph.core.errors import SimulationError, ValidationError
+from nmgraph.core.errors import QuantizationWarning, SimulationError, ValidationError
 from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.network import Network
 from nmgraph.core.process import Process
@@ -71,6 +72,8 @@ class Runtime:
             _check_unedited(self.executable)
         if isinstance(target, Network):
             ir = lower(target)
+            if backend != "multicore":   # the multicore path compiles, and compile warns
+                _warn_truncated(ir)
         elif isinstance(target, Executable):
             ir = target.ir
         elif isinstance(target, NetworkIR):
@@ -367,3 +370,15 @@ def _check_unedited(exe: Any) -> None:
             f"the Executable still holds the network as it was compiled. Compile again "
             f"(exe = nm.compile(net, ...)) or give the Runtime the Network (it then compiles "
             f"the network as it is now)")
+
+
+def _warn_truncated(ir: NetworkIR) -> None:
+    """Warn when lowering dropped low weight bits (``num_weight_bits`` < 8, as Lava's Dense)."""
+    changed = [(proj.name, int(np.count_nonzero(proj.weights != proj.declared_weights)))
+               for proj in ir.projections if proj.declared_weights is not None]
+    if changed:
+        names = ", ".join(f"'{name}' ({count:,})" for name, count in changed)
+        warnings.warn(QuantizationWarning(
+            f"network '{ir.name}': num_weight_bits < 8 dropped low weight bits, as Lava's Dense "
+            f"and Sparse do, in {names}; syn.effective_weights() shows the weights that run"),
+            stacklevel=3)
