@@ -96,5 +96,5 @@ def test_weight_bits_truncation_warns_on_the_reference_path_too() -> None:
     net.connect(syn.a_out, out.a_in)
     with pytest.warns(nm.QuantizationWarning, match=r"in 'd' \(1\)"):
         rt = nm.Runtime(net, backend="reference")
-    rt.run(1)
+    rt.run(2)                                # sent at step 1, delay 1: arrives at step 2
     assert rt.get(out, "u")[0] == 4 << 6     # Lava: 5 with 2 low bits dropped is 4
