@@ -29,6 +29,7 @@ from nmgraph.core.network import Network
 from nmgraph.core.process import Process
 from nmgraph.core.weights import FULL_WEIGHT_BITS, truncate_weights
 from nmgraph.processes.base import PopulationProcess, SynapseProcess
+from nmgraph.processes.conv import Conv
 from nmgraph.processes.synapses import Dense, Sparse, index_dtype
 
 __all__ = ["FlatNetwork", "flatten", "lower", "register_synapses"]
@@ -289,6 +290,11 @@ def _lower_sparse(process: Sparse) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         return _read_only(process.cols), _read_only(process.rows), weights, delays
     keep = weights != 0
     return process.cols[keep], process.rows[keep], weights[keep], delays[keep]
+
+
+@register_synapses(Conv)
+def _lower_conv(process: Conv) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return process.synapses()  # one vectorised pass per kernel tap; zero weights dropped
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from nmgraph.processes.connectors import (
     grid_positions,
     one_to_one,
 )
+from nmgraph.processes.conv import Conv, SumPool2d
 from nmgraph.processes.neurons import ALIF, IF, LIF, LIFRefractory
 from nmgraph.processes.sources import PoissonSource, SpikeGenerator
 from nmgraph.processes.synapses import Dense, Sparse
@@ -18,6 +19,7 @@ __all__ = [
     "ALIF",
     "IF",
     "LIF",
+    "Conv",
     "Dense",
     "LIFRefractory",
     "NeuronProcess",
@@ -26,6 +28,7 @@ __all__ = [
     "SourceProcess",
     "Sparse",
     "SpikeGenerator",
+    "SumPool2d",
     "SynapseProcess",
     "all_to_all",
     "distance_dependent",

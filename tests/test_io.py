@@ -27,11 +27,13 @@ from nmgraph.processes import (
     ALIF,
     IF,
     LIF,
+    Conv,
     Dense,
     LIFRefractory,
     PoissonSource,
     Sparse,
     SpikeGenerator,
+    SumPool2d,
     fixed_indegree,
 )
 
@@ -100,6 +102,17 @@ def _sparse() -> Sparse:
     return Sparse(weights=matrix, weight_exp=1, num_weight_bits=7, delay=delay, name="sparse")
 
 
+def _conv() -> Conv:
+    weights = np.random.default_rng(4).integers(-40, 41, size=(4, 3, 3, 2))
+    return Conv(weights=weights, input_shape=(6, 7, 8), stride=(1, 2), padding=((1, 0), (2, 1)),
+                dilation=(2, 1), groups=2, weight_exp=1, num_weight_bits=7, delay=4, name="conv")
+
+
+def _sum_pool() -> SumPool2d:
+    return SumPool2d(kernel_size=(2, 3), input_shape=(3, 6, 7), stride=1, padding="same",
+                     weight=-5, delay=2, name="pool")
+
+
 def _generator() -> SpikeGenerator:
     data = np.random.default_rng(1).random((6, 2, 3)) < 0.4
     return SpikeGenerator(data=data, repeat=True, name="gen")
@@ -130,6 +143,8 @@ EXAMPLES: dict[type[Process], Callable[[], Process]] = {
     IF: _if,
     Dense: _dense,
     Sparse: _sparse,
+    Conv: _conv,
+    SumPool2d: _sum_pool,
     SpikeGenerator: _generator,
     PoissonSource: _poisson,
     Hierarchical: _hierarchical,
