@@ -106,7 +106,8 @@ def lower(net: Network) -> NetworkIR:
     Raises
     ------
     ValidationError
-        A synapse process without input or output, or a process with no registered lowering.
+        A synapse process without input or output, a process with no registered lowering, or
+        one converted from physical units with another step than the network's ``dt_ms``.
     """
     if not isinstance(net, Network):
         raise ValidationError("lower", "net", "expects a Network", net)
@@ -114,6 +115,10 @@ def lower(net: Network) -> NetworkIR:
     populations: list[PopulationIR] = []
     offset = 0
     for name, process in flat.processes.items():
+        if process.dt_ms is not None and process.dt_ms != net.dt_ms:
+            raise ValidationError(process, "dt_ms", f"was converted from physical units with a "
+                                  f"step of {process.dt_ms:g} ms, but Network '{net.name}' steps "
+                                  f"by {net.dt_ms:g} ms", process.dt_ms)
         if isinstance(process, PopulationProcess):
             model = model_of(process)
             _check_memory(process, model)

@@ -19,7 +19,7 @@ from nmgraph.compilers.quantize import quantize
 from nmgraph.compilers.route import route as route_pass
 from nmgraph.compilers.synapse_graph import axon_pairs, build_synapse_graph
 from nmgraph.core.errors import ValidationError
-from nmgraph.core.network import Network
+from nmgraph.core.network import Network, NetworkStamp
 from nmgraph.core.progress import ProgressBar, is_progress_option, progress_bar
 
 __all__ = ["compile_network"]
@@ -134,7 +134,9 @@ def _compile(target: Network | NetworkIR, hardware: Any, partition: str, place: 
     log.info("compiled '%s' for %s: %d cores on %d chips (%s/%s) in %.2f s", ir.name,
              profile.name, parts.n_cores, int(np.unique(placement.core_chip).size), partition,
              place, sum(timings.values()))
-    return Executable(ir, profile, parts, placement, routing, tables, quantization, options, rates)
+    source = NetworkStamp(target) if isinstance(target, Network) else None
+    return Executable(ir, profile, parts, placement, routing, tables, quantization, options, rates,
+                      source)
 
 
 def _splitter_rates(ir: NetworkIR, graph, rates: np.ndarray) -> np.ndarray:

@@ -18,10 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.core.checks import as_float_array
 from nmgraph.core.errors import ValidationError
 from nmgraph.core.fixed_point import DECAY_MAX, STATE_MAX, STATE_MIN
 from nmgraph.processes.base import NeuronProcess
+from nmgraph.processes.units import (
+    DecayQuantization,
+    decay_constant,
+    quantize_time_constant,
+    step_of,
+)
 
 __all__ = ["ALIF", "IF", "LIF", "LIFRefractory", "decay_constant"]
 
@@ -32,22 +37,42 @@ BIAS_EXP_MAX = 7
 REFRACTORY_MAX = 2**16 - 1
 
 
-def decay_constant(owner: Any, attribute: str, tau: Any, *, offset: int = 0) -> np.ndarray:
-    """12-bit decay constant whose per-step factor ``(4096 - (d + offset)) / 4096`` best matches
-    ``exp(-1 / tau)``, for time constants ``tau`` in steps (``inf`` means no decay).
+def _time_constants(label: str, dt_ms: Any, specs: list[tuple[str, str, Any, Any, int]]
+                    ) -> dict[str, DecayQuantization]:
+    """Quantize each ``(name, decay, in steps, in ms, offset)``: exactly one of steps or ms."""
+    in_ms = [ms is not None for _, _, _, ms, _ in specs]
+    step = step_of(label, dt_ms) if any(in_ms) else None
+    if dt_ms is not None and not any(in_ms):
+        raise ValidationError(label, "dt_ms", "converts time constants given in ms "
+                              "(tau_u_ms=...); these were given in steps", dt_ms)
+    constants = {}
+    for name, decay, steps, ms, offset in specs:
+        if (steps is None) == (ms is None):
+            raise ValidationError(label, name, f"give {name} (steps) or {name}_ms (ms), "
+                                  f"exactly one", steps if ms is None else ms)
+        constants[name] = quantize_time_constant(label, name, decay,
+                                                 steps if ms is None else ms, offset=offset,
+                                                 dt_ms=None if ms is None else step)
+    return constants
 
-    ``offset`` is 1 for the current ``u`` (Lava decays it by ``du + 1``) and 0 for ``v`` and ``b``.
-    """
-    tau = as_float_array(owner, attribute, tau, low=0.0)
-    if np.any(tau == 0):
-        raise ValidationError(owner, attribute, "time constants must be > 0 steps", tau)
-    with np.errstate(divide="ignore"):
-        exact = 4096.0 * (1.0 - np.exp(-1.0 / tau))
-    return np.clip(np.rint(exact) - offset, 0, DECAY_MAX).astype(np.int64)
+
+def _remember(process: NeuronProcess, constants: dict[str, DecayQuantization], dt_ms: Any,
+              *in_ms: Any) -> NeuronProcess:
+    object.__setattr__(process, "_time_constants", constants)
+    if any(value is not None for value in in_ms):
+        object.__setattr__(process, "_dt_ms", step_of(process, dt_ms))
+    return process
 
 
 class _LeakyBase(NeuronProcess):
     abstract = True
+
+    @property
+    def time_constants(self) -> dict[str, DecayQuantization]:
+        """What :meth:`from_time_constants` did: ``{"tau_u": DecayQuantization, ...}`` with
+        the constants asked for, the decays chosen and the constants they realise (empty when
+        the decays were given directly)."""
+        return dict(self.__dict__.get("_time_constants", {}))
 
     def _declare_lif(self, du: Any, dv: Any, vth: Any, bias_mant: Any, bias_exp: Any, u: Any,
                      v: Any, *, decays: bool = True) -> None:
@@ -118,22 +143,30 @@ class LIF(_LeakyBase):
         self._finish()
 
     @classmethod
-    def from_time_constants(cls, shape: Any, tau_u: float, tau_v: float, vth: Any = 10,
-                            bias_mant: Any = 0, bias_exp: Any = 0, name: str | None = None,
+    def from_time_constants(cls, shape: Any, tau_u: Any = None, tau_v: Any = None,
+                            vth: Any = 10, bias_mant: Any = 0, bias_exp: Any = 0,
+                            name: str | None = None, *, tau_u_ms: Any = None,
+                            tau_v_ms: Any = None, dt_ms: float | None = None,
                             **kwargs: Any) -> LIF:
-        """LIF neurons whose current and voltage decay with time constants ``tau_u`` and ``tau_v``
-        (in steps; ``math.inf`` for no decay)::
+        """LIF neurons whose current and voltage decay with time constants, in steps
+        (``tau_u``, ``tau_v``) or in ms (``tau_u_ms``, ``tau_v_ms`` with the step ``dt_ms``,
+        default 1 ms); ``math.inf`` for no decay. With ``tau`` in steps::
 
-            du = round(4096 * (1 - exp(-1 / tau_u))) - 1,   dv = round(4096 * (1 - exp(-1 / tau_v)))
+            du = clip(round(4096 * (1 - exp(-1 / tau_u))) - 1, 0, 4095)
+            dv = clip(round(4096 * (1 - exp(-1 / tau_v))), 0, 4095)
 
-        clipped to 0..4095. Because Lava decays u by ``du + 1``, the slowest current decay is
-        ``4095 / 4096`` per step (tau of about 4096 steps).
+        Because Lava decays u by ``du + 1``, the slowest current decay is ``4095 / 4096`` per step
+        (tau of about 4096 steps). What the quantization did is kept in
+        :attr:`time_constants` (asked for, realised, error); a realised constant off by more than
+        5% warns (:class:`~nmgraph.QuantizationWarning`). Built from ms, the process remembers
+        ``dt_ms`` and a Network with another step refuses it.
         """
-        label = f"{cls.__name__} {name!r}"
-        du = decay_constant(label, "tau_u", tau_u, offset=1)
-        dv = decay_constant(label, "tau_v", tau_v)
-        return cls(shape, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp,
-                   name=name, **kwargs)
+        label = f"{cls.__name__} {name!r}" if name else f"{cls.__name__} (unnamed)"
+        constants = _time_constants(label, dt_ms, [("tau_u", "du", tau_u, tau_u_ms, 1),
+                                                   ("tau_v", "dv", tau_v, tau_v_ms, 0)])
+        process = cls(shape, du=constants["tau_u"].decay, dv=constants["tau_v"].decay, vth=vth,
+                      bias_mant=bias_mant, bias_exp=bias_exp, name=name, **kwargs)
+        return _remember(process, constants, dt_ms, tau_u_ms, tau_v_ms)
 
 
 class ALIF(_LeakyBase):
@@ -182,16 +215,20 @@ class ALIF(_LeakyBase):
         self._finish()
 
     @classmethod
-    def from_time_constants(cls, shape: Any, tau_u: float, tau_v: float, tau_b: float,
-                            vth: Any = 10, beta: Any = 0, name: str | None = None,
-                            **kwargs: Any) -> ALIF:
-        """ALIF neurons from time constants in steps (see :meth:`LIF.from_time_constants`);
-        ``tau_b`` sets ``db`` the way ``tau_v`` sets ``dv``."""
-        label = f"{cls.__name__} {name!r}"
-        return cls(shape, du=decay_constant(label, "tau_u", tau_u, offset=1),
-                   dv=decay_constant(label, "tau_v", tau_v),
-                   db=decay_constant(label, "tau_b", tau_b), vth=vth, beta=beta, name=name,
-                   **kwargs)
+    def from_time_constants(cls, shape: Any, tau_u: Any = None, tau_v: Any = None,
+                            tau_b: Any = None, vth: Any = 10, beta: Any = 0,
+                            name: str | None = None, *, tau_u_ms: Any = None,
+                            tau_v_ms: Any = None, tau_b_ms: Any = None,
+                            dt_ms: float | None = None, **kwargs: Any) -> ALIF:
+        """ALIF neurons from time constants in steps or ms (see :meth:`LIF.from_time_constants`);
+        ``tau_b`` (``tau_b_ms``) sets ``db`` the way ``tau_v`` sets ``dv``."""
+        label = f"{cls.__name__} {name!r}" if name else f"{cls.__name__} (unnamed)"
+        constants = _time_constants(label, dt_ms, [("tau_u", "du", tau_u, tau_u_ms, 1),
+                                                   ("tau_v", "dv", tau_v, tau_v_ms, 0),
+                                                   ("tau_b", "db", tau_b, tau_b_ms, 0)])
+        process = cls(shape, du=constants["tau_u"].decay, dv=constants["tau_v"].decay,
+                      db=constants["tau_b"].decay, vth=vth, beta=beta, name=name, **kwargs)
+        return _remember(process, constants, dt_ms, tau_u_ms, tau_v_ms, tau_b_ms)
 
 
 class IF(_LeakyBase):

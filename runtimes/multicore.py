@@ -18,13 +18,14 @@ import multiprocessing.connection
 import signal
 import threading
 import time
+import warnings
 import weakref
 from typing import Any
 
 import numpy as np
 
 from nmgraph.compilers.executable import Executable
-from nmgraph.core.errors import SimulationError, WorkerError
+from nmgraph.core.errors import AdjustmentWarning, SimulationError, WorkerError
 from nmgraph.core.models import model_named
 from nmgraph.core.progress import ProgressBar, progress_bar
 from nmgraph.runtimes import _logging
@@ -98,6 +99,12 @@ class MulticoreBackend:
         self.core_worker = assign_workers(exe, n_workers)
         self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
         self.n_workers = len(self.programs)
+        if int(workers) > self.n_workers:
+            warnings.warn(f"workers={int(workers)} asked, but {self.n_workers} worker(s) will "
+                          f"run: network '{exe.ir.name}' has {exe.n_cores} core(s) on "
+                          f"{exe.profile.name}, a worker runs whole cores, and cores of sources "
+                          f"only run on the worker of the neurons they drive",
+                          AdjustmentWarning, stacklevel=4)
         self.window = window_length(self.programs)
         if watchdog_s is not None and (isinstance(watchdog_s, bool) or
                                        not isinstance(watchdog_s, (int, float)) or
@@ -114,7 +121,8 @@ class MulticoreBackend:
         self._pop_offsets = np.array([pop.offset for pop in self.ir.populations], dtype=np.int64)
         self._pop_spikes = np.zeros(len(self.ir.populations), dtype=np.int64)
         self._pop_ops = np.zeros(len(self.ir.populations), dtype=np.int64)
-        self._recorded: dict[tuple[str, str], tuple[int, list[np.ndarray]]] = {}
+        #: (population, var) -> (first step, every, neuron indices or None, sample blocks)
+        self._recorded: dict[tuple[str, str], tuple[int, int, Any, list[np.ndarray]]] = {}
         self._pop_index = {pop.name: i for i, pop in enumerate(self.ir.populations)}
         self._is_source = [model_named(pop.model).is_source for pop in self.ir.populations]
         self._counters = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
@@ -348,25 +356,35 @@ class MulticoreBackend:
         self._count_spikes(units)
         self._spike_chunks.append((times, units))
         self._counters = np.sum([r["counters"] for r in replies], axis=0)
-        for (pop_name, var), (_, rows) in self._recorded.items():
+        for (pop_name, var), (first, every, neurons, rows) in self._recorded.items():
             pop = self.ir.population(pop_name)
             key = (self._pop_index[pop_name], var)
-            block = np.zeros((steps, pop.size), dtype=np.int64)
+            samples = _samples(first, every, self.t, steps)
+            columns = pop.size if neurons is None else neurons.size
+            block = np.zeros((samples, columns), dtype=np.int64)
             for reply in replies:
                 units, values = reply["recorded"][key]
-                block[:, units - pop.offset] = values
+                where = (units - pop.offset if neurons is None
+                         else np.searchsorted(neurons, units - pop.offset))
+                block[:, where] = values
             rows.append(block)
         self.t += steps
 
-    def record(self, population: str, var: str) -> None:
+    def record(self, population: str, var: str, neurons: np.ndarray | None = None,
+               every: int = 1) -> None:
+        """Record ``var`` from the next step on, every ``every`` steps, of ``neurons`` (sorted
+        indices within the population; all when None). Workers sample in their per-step hook
+        and send a window's samples with its reply: recording does not shorten windows."""
         key = (population, var)
         if key not in self._recorded:
-            self._call(("record", self._pop_index[population], var))
-            self._recorded[key] = (self.t + 1, [])
+            pop = self.ir.population(population)
+            units = None if neurons is None else neurons + pop.offset
+            self._call(("record", self._pop_index[population], var, units, self.t + 1, every))
+            self._recorded[key] = (self.t + 1, every, neurons, [])
 
     def recorded(self, population: str, var: str) -> tuple[int, np.ndarray]:
-        first, rows = self._recorded[(population, var)]
-        size = self.ir.population(population).size
+        first, _, neurons, rows = self._recorded[(population, var)]
+        size = self.ir.population(population).size if neurons is None else neurons.size
         return first, np.concatenate(rows) if rows else np.zeros((0, size), dtype=np.int64)
 
     def spike_events(self, population: str) -> tuple[np.ndarray, np.ndarray]:
@@ -518,3 +536,13 @@ def watchdog_limit(programs: list[WorkerProgram], window: int) -> float:
 
 def _shared_memory(n_workers: int, capacity: np.ndarray) -> SharedMemoryTransport:
     return SharedMemoryTransport.create(n_workers, capacity, "nmg")
+
+
+def _samples(first: int, every: int, t0: int, steps: int) -> int:
+    """Steps ``t`` in ``t0 + 1 .. t0 + steps`` with ``t >= first`` and ``(t - first) % every == 0``."""
+    lo = max(t0 + 1, first)
+    hi = t0 + steps
+    if hi < lo:
+        return 0
+    start = first + -(-(lo - first) // every) * every
+    return 0 if start > hi else (hi - start) // every + 1

@@ -27,7 +27,8 @@ class ReferenceBackend:
         self.progress = progress
         #: With an Executable, messages and hops are counted as its routing predicts them.
         self.executable = executable
-        self._recordings: dict[tuple[str, str], tuple[int, list[np.ndarray]]] = {}
+        #: (population, var) -> (first step, every, neuron indices or None, rows)
+        self._recordings: dict[tuple[str, str], tuple[int, int, Any, list[np.ndarray]]] = {}
 
     @property
     def t(self) -> int:
@@ -36,15 +37,21 @@ class ReferenceBackend:
     def run(self, steps: int) -> None:
         for _ in progress_range(self.progress, steps, f"run '{self.sim.ir.name}'"):
             self.sim.step()
-            for (pop, var), (_, rows) in self._recordings.items():
-                rows.append(self._value(pop, var).copy())
+            t = self.sim.t
+            for (pop, var), (first, every, neurons, rows) in self._recordings.items():
+                if (t - first) % every == 0:
+                    value = self._value(pop, var)
+                    rows.append(value.copy() if neurons is None else value[..., neurons])
 
-    def record(self, population: str, var: str) -> None:
-        self._recordings.setdefault((population, var), (self.sim.t + 1, []))
+    def record(self, population: str, var: str, neurons: np.ndarray | None = None,
+               every: int = 1) -> None:
+        """Record ``var`` from the next step on, every ``every`` steps, of ``neurons`` (indices
+        within the population; all when None)."""
+        self._recordings.setdefault((population, var), (self.sim.t + 1, every, neurons, []))
 
     def recorded(self, population: str, var: str) -> tuple[int, np.ndarray]:
-        first_step, rows = self._recordings[(population, var)]
-        size = self.sim.ir.population(population).size
+        first_step, _, neurons, rows = self._recordings[(population, var)]
+        size = self.sim.ir.population(population).size if neurons is None else neurons.size
         data = np.stack(rows) if rows else np.zeros((0, size), dtype=np.int64)
         return first_step, data
 
