@@ -346,18 +346,11 @@ class Executable:
         """``(source core, destination core)``, int64: the distinct pairs, sorted, where some
         unit of the source core reaches the destination core; on multicast profiles, the cores
         every packet of the source core reaches."""
-        routing, unit_core = self.routing, self.partition.unit_core
-        n_cores = self.n_cores
-        found = []
-        for u0, u1 in row_chunks(routing.dest_indptr, _CHUNK):
-            p0, p1 = int(routing.dest_indptr[u0]), int(routing.dest_indptr[u1])
-            owner = np.repeat(unit_core[u0:u1].astype(np.int64),
-                              np.diff(routing.dest_indptr[u0:u1 + 1]))
-            owner *= n_cores
-            owner += routing.dest_core[p0:p1]
-            found.append(np.unique(owner))
-        pairs = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
-        return pairs // n_cores, pairs % n_cores
+        from nmgraph.compilers.route_multicast import core_pairs
+
+        routing = self.routing
+        return core_pairs(routing.dest_indptr, routing.dest_core, self.partition.unit_core,
+                          self.n_cores)
 
     def _core_deliveries(self) -> np.ndarray:
         """int64 ``(n_cores, 3)``: the cores each core's packets reach: itself, other cores of

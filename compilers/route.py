@@ -130,7 +130,7 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
         crossings += np.abs(_delta(chip_xy[:, 1], cores, unit_core, dest_indptr, spans)[1])
     tables = None
     if multicast:
-        tables = multicast_tables(sources, cores, unit_core, n_cores, placement, graph,
+        tables = multicast_tables(dest_indptr, cores, unit_core, n_cores, placement, graph,
                                   links=profile.chip_links, limit=profile.router_entries_per_chip)
         entries = tables.held
         tree_hops = tables.core_links[unit_core]

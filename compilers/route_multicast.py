@@ -39,10 +39,15 @@ import numpy as np
 
 from nmgraph.compilers.mapping_data import Placement
 from nmgraph.compilers.route_compress import Table, ordered_covering
-from nmgraph.compilers.synapse_graph import SynapseGraph
+from nmgraph.compilers.synapse_graph import SynapseGraph, row_chunks
 from nmgraph.compilers.topology import ner_tree
 
 __all__ = ["RouterTables", "core_pairs", "multicast_tables"]
+
+#: Unit pairs per chunk of :func:`core_pairs`.
+_CHUNK = 1 << 21
+#: Core pairs up to which :func:`core_pairs` marks a dense table (64 MiB of bools).
+_DENSE_CELLS = 1 << 26
 
 
 @dataclass(eq=False)
@@ -80,25 +85,46 @@ class RouterTables:
     compressed_tables: list[Table]
 
 
-def core_pairs(sources: np.ndarray, cores: np.ndarray, unit_core: np.ndarray,
+def core_pairs(dest_indptr: np.ndarray, dest_core: np.ndarray, unit_core: np.ndarray,
                n_cores: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct (source core, destination core) pairs of the (source unit, destination core)
-    pairs, sorted by source core then destination core."""
-    pair = unit_core[sources].astype(np.int64) * n_cores + cores
-    pair = np.unique(pair)
-    return pair // n_cores, pair % n_cores
+    """The distinct (source core, destination core) pairs of a routing's (unit, destination core)
+    pairs (``dest_core[dest_indptr[u]:dest_indptr[u + 1]]`` for unit ``u``), sorted by source
+    core, then destination core; int64.
+
+    By chunks of units; on up to ``_DENSE_CELLS`` core pairs, marks in a dense table (no sort of
+    the tens of millions of unit pairs), else the distinct keys of each chunk, merged.
+    """
+    dense = n_cores * n_cores <= _DENSE_CELLS
+    hit = np.zeros(n_cores * n_cores if dense else 0, dtype=bool)
+    found = []
+    for u0, u1 in row_chunks(dest_indptr, _CHUNK):
+        p0, p1 = int(dest_indptr[u0]), int(dest_indptr[u1])
+        if p0 == p1:
+            continue
+        key = np.repeat(unit_core[u0:u1].astype(np.int64) * n_cores,
+                        np.diff(dest_indptr[u0:u1 + 1]))
+        key += dest_core[p0:p1]
+        if dense:
+            hit[key] = True
+        else:
+            found.append(np.unique(key))
+    if dense:
+        pairs = np.flatnonzero(hit).astype(np.int64)
+    else:
+        pairs = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+    return pairs // n_cores, pairs % n_cores
 
 
-def multicast_tables(sources: np.ndarray, cores: np.ndarray, unit_core: np.ndarray,
+def multicast_tables(dest_indptr: np.ndarray, dest_core: np.ndarray, unit_core: np.ndarray,
                      n_cores: int, placement: Placement, graph: SynapseGraph, *, links: int,
                      limit: int | None) -> RouterTables:
     """Keys, NER trees and router tables of every source core (see the module docstring).
 
-    ``sources, cores`` are the (source unit, destination core) pairs; ``links`` the chip links
+    ``dest_indptr, dest_core`` give each unit's destination cores; ``links`` the chip links
     (4 or 6); ``limit`` the router entries per chip (None: no limit).
     """
     n_chips = placement.n_chips
-    core_src, core_dst = core_pairs(sources, cores, unit_core, n_cores)
+    core_src, core_dst = core_pairs(dest_indptr, dest_core, unit_core, n_cores)
     rows = _tree_rows(core_src, core_dst, n_cores, placement, links)
     row_core, row_chip, row_out, row_in, core_links = rows
     local = _local_cores(core_src, core_dst, row_core, row_chip, placement)
