@@ -37,6 +37,12 @@ Conventions the compiler passes rely on
   (Loihi, TrueNorth, generic); a message between two cores takes ``|dx| + |dy|`` hops on the global
   mesh. ``topology = "chip_router"``: the cores of a chip share one router (SpiNNaker); hops are
   counted between chips on the chip grid, and a message within a chip takes 0 hops.
+  ``chip_links`` (4 or 6) is the number of links from a chip to its neighbours on a
+  ``chip_router`` grid; 6 (SpiNNaker: E, NE, N, W, SW, S) makes a hop between chips ``(dx, dy)``
+  apart cost the hexagonal distance (``compilers/topology.py``).
+* ``routing`` names the routing model of :data:`ROUTING_MODELS` (``compilers/route.py``):
+  ``key_multicast`` (SpiNNaker), ``axon_unicast`` (Loihi, generic), ``neuron_unicast``
+  (TrueNorth); left out, it follows from the topology and router tables.
 * ``weight_bits`` counts magnitude bits; the sign is extra. ``weight_rule`` names the
   quantization rule of :data:`WEIGHT_RULES`.
 * ``synapse_capacity`` is the number of synapses one core can hold (memory // bits per synapse, or
