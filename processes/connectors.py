@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from nmgraph.core.checks import as_float_array, as_int_array, as_int_scalar, as_shape
+from nmgraph.core.checks import (
+    as_float_array,
+    as_int_array,
+    as_int_scalar,
+    as_shape,
+    as_weight_array,
+    as_weight_scalar,
+)
 from nmgraph.core.errors import ValidationError
 from nmgraph.processes.synapses import DELAY_MAX
 
@@ -33,10 +40,11 @@ def _weights(name: str, weight: Any, count: int, rng: np.random.Generator) -> np
     if isinstance(weight, tuple):
         if len(weight) != 2:
             raise ValidationError(name, "weight", "a range is (low, high)", weight)
-        low = as_int_scalar(name, "weight", weight[0], low=-_WEIGHT_LIMIT, high=_WEIGHT_LIMIT)
-        high = as_int_scalar(name, "weight", weight[1], low=low, high=_WEIGHT_LIMIT)
+        low = as_weight_scalar(name, "weight", weight[0], low=-_WEIGHT_LIMIT,
+                               high=_WEIGHT_LIMIT)
+        high = as_weight_scalar(name, "weight", weight[1], low=low, high=_WEIGHT_LIMIT)
         return rng.integers(low, high, size=count, endpoint=True, dtype=np.int64)
-    value = as_int_scalar(name, "weight", weight, low=-_WEIGHT_LIMIT, high=_WEIGHT_LIMIT)
+    value = as_weight_scalar(name, "weight", weight, low=-_WEIGHT_LIMIT, high=_WEIGHT_LIMIT)
     return np.full(count, value, dtype=np.int64)
 
 
@@ -125,15 +133,7 @@ _DUPLICATES = ("error", "sum")
 def _entry_weights(name: str, values: Any) -> np.ndarray:
     """Per-entry weights (a column of a list, or the values of a weight function of distance):
     whole numbers in ``[-255, 255]``, checked as every weight is."""
-    array = np.asarray(values)
-    if array.dtype.kind == "f":
-        whole = np.isfinite(array) & (array == np.round(array))
-        if not bool(np.all(whole)):
-            bad = array[~whole]
-            raise ValidationError(name, "weight", "weights are integers (fixed point); round or "
-                                  "quantize them first", float(bad[0]))
-        array = array.astype(np.int64)
-    return as_int_array(name, "weight", array, low=-_WEIGHT_LIMIT, high=_WEIGHT_LIMIT)
+    return as_weight_array(name, "weight", values, low=-_WEIGHT_LIMIT, high=_WEIGHT_LIMIT)
 
 
 def _step_delays(name: str, values: Any, what: str, *, rounded: bool) -> np.ndarray:
