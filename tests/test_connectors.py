@@ -141,7 +141,7 @@ def test_from_list_duplicates_summed_when_asked() -> None:
     ([(0, 0, 1), (1, 0)], r"same length"),
     ([(0,)], r"an array of shape \(entries, 2..4\)"),
     ([(0, 0, 1, 1, 1)], r"an array of shape \(entries, 2..4\)"),
-    ([(0, 0, 1.5)], r"from_list\.weight: must be whole numbers.*nm.quantize_weights.*got 1.5"),
+    ([(0, 0, 1.5)], r"from_list\.weight: must be whole numbers.*nm.quantize_weights"),
     ([(0, 0, 300)], r"from_list\.weight: must be <= 255"),
     ([(0, 0, 1, 0)], r"from_list\.delay: must be >= 1"),
     ([(0, 0, 1, 2.5)], r"from_list\.delay: the delay column holds delays in whole steps"),
