@@ -60,3 +60,12 @@ __all__ = [
     "load",
     "quantize_weights",
 ]
+
+
+def __getattr__(name: str):
+    """``nm.plot`` (nmgraph.plot): imported on first use, so ``import nmgraph`` needs no matplotlib."""
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module("nmgraph.plot")
+    raise AttributeError(f"module 'nmgraph' has no attribute {name!r}")

@@ -40,15 +40,49 @@ def test_no_command_is_a_usage_error(capsys) -> None:
     assert "usage: nmgraph" in capsys.readouterr().err
 
 
-def test_demo_runs_prints_rates_and_writes_png(tmp_path, capsys) -> None:
+def test_demo_prints_a_short_summary_and_writes_raster_and_report(tmp_path, capsys) -> None:
     out_png = tmp_path / "raster.png"
     assert main(["demo", "--steps", "200", "--out", str(out_png)]) == 0
     out = capsys.readouterr().out
-    for population in ("input", "exc", "inh"):
-        assert population in out
-    assert "mean rate (Hz)" in out
-    assert "synaptic_ops" in out
+    lines = out.splitlines()
+    assert len(lines) <= 17  # a summary, not the whole mapping report
+    report_path = tmp_path / "raster-report.md"  # next to the raster
+    starts = [line.split()[0] for line in lines if line.strip()]
+    for key in ("run", "mapping", "per", "population", "input", "exc", "inh", "traffic", "work",
+                "energy", "report", "raster"):
+        assert key in starts, key
+    assert "200 steps of 1 ms" in out
+    assert "chip 0: 6 of 128 cores" in out  # loihi1, 100 neurons per core: 6 cores on one chip
+    assert "per step on loihi1" in out
+    assert f"report    {report_path}" in out and f"raster    {out_png}" in out
+    # rates in Hz from the spike counts of the same run (spikes / units / 0.2 s)
+    from nmgraph.tools.demo import run_demo
+
+    result = run_demo(steps=200, seed=0)
+    for name in ("input", "exc", "inh"):
+        spikes = result.spikes[name]
+        row = next(line.split() for line in lines if line.startswith(name))
+        assert row[1:4] == [f"{spikes.n:,}", f"{len(spikes):,}",
+                            f"{len(spikes) / (spikes.n * 0.2):.1f}"]
     assert out_png.is_file() and out_png.stat().st_size > 1000
+    report = report_path.read_text(encoding="utf-8")
+    assert report.startswith("# nmgraph demo: 'demo' on loihi1")
+    for heading in ("## Populations", "## Counters", "## Mapping report", "### Utilisation per core",
+                    "## Energy report", "### Energy by category"):
+        assert f"\n{heading}" in report, heading
+    assert "| synaptic_ops |" in report
+
+
+def test_demo_report_option_and_missing_report_folder(tmp_path, capsys) -> None:
+    report = tmp_path / "full.md"
+    assert main(["demo", "--steps", "20", "--out", str(tmp_path / "r.png"),
+                 "--report", str(report), "--backend", "reference"]) == 0
+    out = capsys.readouterr().out
+    assert report.is_file() and f"report    {report}" in out
+    assert "reference runtime" in out
+    assert main(["demo", "--steps", "20", "--out", str(tmp_path / "r.png"),
+                 "--report", "/no/such/folder/r.md"]) == 2
+    assert "--report" in capsys.readouterr().err
 
 
 def test_demo_populations_are_neither_silent_nor_saturated() -> None:

@@ -28,9 +28,12 @@ def test_raster_of_one_process_writes_png(tmp_path) -> None:
     fig = raster(_events(50, 200, seed=1), title="one", path=path)
     assert isinstance(fig, Figure)
     assert _is_png(path)
-    ax = fig.axes[0]
-    assert ax.get_xlabel() == "time (steps)"
+    ax, rate_ax = fig.axes  # the raster over its population-rate panel, sharing the time axis
     assert ax.get_ylabel() == "neuron index"
+    assert rate_ax.get_xlabel() == "time (ms)"
+    assert rate_ax.get_ylabel().startswith("rate (Hz)")
+    assert ax.get_shared_x_axes().joined(ax, rate_ax)
+    assert ax.get_title() == "one"
 
 
 def test_raster_stacks_a_dict_of_populations(tmp_path) -> None:
@@ -39,13 +42,14 @@ def test_raster_stacks_a_dict_of_populations(tmp_path) -> None:
     fig = raster(events, path=path)
     assert _is_png(path)
     ax = fig.axes[0]
-    lines = [line for line in ax.get_lines() if line.get_linestyle() == "None"]
-    assert len(lines) == 2
+    dots = ax.collections
+    assert len(dots) == 2
     # the second population sits above the first: offset by its 40 units
-    np.testing.assert_array_equal(lines[1].get_ydata(), events["inh"].indices + 40)
-    assert lines[0].get_color() != lines[1].get_color()
+    np.testing.assert_array_equal(dots[1].get_offsets()[:, 1], events["inh"].indices + 40)
+    np.testing.assert_array_equal(dots[1].get_offsets()[:, 0], events["inh"].times * 1.0)
+    assert not np.array_equal(dots[0].get_facecolor(), dots[1].get_facecolor())
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert labels[0].startswith("exc") and labels[1].startswith("inh")
+    assert labels[0].startswith("exc: 40 units") and labels[1].startswith("inh: 10 units")
     assert ax.get_ylim()[1] >= 49
 
 
@@ -60,6 +64,8 @@ def test_raster_draws_into_given_axes() -> None:
     fig = Figure()
     ax = fig.add_subplot()
     assert raster(_events(5, 20, seed=4), ax=ax) is fig
+    assert fig.axes == [ax]  # no rate panel without rate_ax
+    assert ax.get_xlabel() == "time (ms)"
 
 
 def test_traces_write_png(tmp_path) -> None:
@@ -69,9 +75,11 @@ def test_traces_write_png(tmp_path) -> None:
     assert _is_png(path)
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 3
-    assert ax.get_xlabel() == "time (steps)"
+    assert ax.get_xlabel() == "time (ms)"
     assert ax.get_ylabel() == "v (fixed-point units)"
     np.testing.assert_array_equal(ax.get_lines()[1].get_xdata(), np.arange(1, 301))
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), values[:, 3])
+    assert ax.get_xlim() == (0.0, 300.0)
 
 
 def test_traces_default_to_first_ten_and_say_so() -> None:

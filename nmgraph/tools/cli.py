@@ -24,8 +24,6 @@ __all__ = ["COMMANDS", "Command", "load_model", "main", "traffic_plot_path"]
 
 #: Exit codes: success, a failed command (an NmgraphError or bad arguments), Ctrl-C.
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
-#: Milliseconds per step assumed when spike rates are shown in Hz.
-MS_PER_STEP = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,9 +42,12 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     from nmgraph.runtimes.registry import BACKENDS
 
     parser.add_argument("--steps", type=_positive_int, default=1000, metavar="N",
-                        help="steps to run (1 ms each for the rates shown; default: 1000)")
+                        help="steps to run (1 ms each; default: 1000)")
     parser.add_argument("--out", type=Path, default=Path("nmgraph-demo.png"), metavar="PNG",
                         help="where to save the spike raster (default: nmgraph-demo.png)")
+    parser.add_argument("--report", type=Path, default=None, metavar="MD",
+                        help="where to write the full report: mapping, utilisation, traffic, "
+                             "energy, counters (default: next to the raster, PNG-report.md)")
     parser.add_argument("--backend", choices=sorted(BACKENDS), default="multicore",
                         help="runtime to run on (default: multicore)")
     parser.add_argument("--hw", default="loihi1", metavar="PROFILE",
@@ -67,41 +68,31 @@ def _run_demo(args: argparse.Namespace) -> int:
     from nmgraph.tools import demo
     from nmgraph.tools.plot import core_map, raster
 
+    report_path = args.report if args.report is not None else demo_report_path(args.out)
     _check_output_dir(args.out)
+    _check_output_dir(report_path, "--report")
     sizes = demo.DemoParameters()
     if args.core_map is not None:
-        _check_output_dir(args.core_map)
-    workers = f" with {args.workers} workers" if args.backend == "multicore" else ""
-    print(f"nmgraph demo: {sizes.n_input} Poisson inputs -> {sizes.n_exc} excitatory + "
-          f"{sizes.n_inh} inhibitory LIF neurons, compiled onto {args.hw} ({args.partition}), "
-          f"{args.steps} steps on the {args.backend} runtime{workers} (seed {args.seed})")
+        _check_output_dir(args.core_map, "--core-map")
+    print(f"nmgraph demo: {sizes.n_input} Poisson inputs at {sizes.input_rate * 1000:g} Hz "
+          f"-> {sizes.n_exc} excitatory + {sizes.n_inh} inhibitory LIF neurons on {args.hw}")
     result = demo.run_demo(steps=args.steps, seed=args.seed, backend=args.backend,
                            hardware=args.hw, workers=args.workers, partition=args.partition,
                            max_neurons_per_core=args.max_neurons_per_core)
-    print()
-    print(result.executable.report.to_markdown())
-    print()
-    rows = []
-    for name in demo.DEMO_POPULATIONS:
-        spikes = result.spikes[name]
-        per_step = len(spikes) / (spikes.n * result.steps)
-        rows.append((name, spikes.n, len(spikes), f"{per_step:.4f}",
-                     f"{per_step * 1000.0 / MS_PER_STEP:.1f}"))
-    _print_table(("population", "units", "spikes", "spikes/unit/step", "mean rate (Hz)"), rows)
-    print()
-    counters = result.counters.as_dict()
-    _print_table(("counter", "value"), [(key, value) for key, value in counters.items()
-                                        if value is not None])
-    missing = [key for key, value in counters.items() if value is None]
-    if missing:  # message and hop counts need a mapping onto cores
-        print(f"not counted by the {args.backend} backend: {', '.join(missing)}")
-    raster(result.spikes, title=f"nmgraph demo: {result.steps} steps, seed {args.seed}",
-           path=args.out)
-    print(f"\nraster saved to {args.out}")
+    raster(result.spikes, title=f"nmgraph demo on {args.hw}: {result.steps:,} steps, seed "
+                                f"{args.seed}", path=args.out)
+    summary = demo.demo_summary(result, raster_path=args.out, report_path=report_path)
     if args.core_map is not None:
         core_map(result.executable, path=args.core_map)
-        print(f"core map saved to {args.core_map}")
+        summary.append(f"core map  {args.core_map}  (mesh of cores coloured by neurons per core)")
+    report_path.write_text(demo.demo_report(result, summary), encoding="utf-8")
+    print("\n".join(summary))
     return EXIT_OK
+
+
+def demo_report_path(raster_path: Path) -> Path:
+    """Where ``nmgraph demo --out raster.png`` writes its full report: ``raster-report.md``."""
+    return raster_path.with_name(f"{raster_path.stem}-report.md")
 
 
 # -- nmgraph hw ------------------------------------------------------------------------------------
@@ -341,7 +332,8 @@ def _caps(text: str | None) -> list[int | None]:
 
 COMMANDS: tuple[Command, ...] = (
     Command(name="demo",
-            summary="run a small excitatory-inhibitory network and save its spike raster",
+            summary="run a small excitatory-inhibitory network: print a summary, save its raster "
+                    "and full report",
             example="nmgraph demo --hw loihi1 --workers 2 --steps 1000 --out raster.png",
             add_arguments=_demo_arguments, run=_run_demo),
     Command(name="hw",
@@ -431,22 +423,6 @@ def _check_output_dir(path: Path, option: str = "--out") -> None:
     folder = path.parent
     if not folder.is_dir():
         raise NmgraphError(f"{option} {path}: folder '{folder}' does not exist; create it first")
-
-
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Print rows under a header, text left-aligned and numbers right-aligned."""
-    cells = [list(map(str, header))] + [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
-    numeric = [all(_is_number(row[column]) for row in rows) for column in range(len(header))]
-    for number, row in enumerate(cells):
-        print("  ".join(cell.rjust(width) if numeric[column] and number else cell.ljust(width)
-                        for column, (cell, width) in enumerate(zip(row, widths))).rstrip())
-        if number == 0:
-            print("  ".join("-" * width for width in widths))
-
-
-def _is_number(cell: object) -> bool:
-    return str(cell).lstrip("-").replace(".", "", 1).isdigit()
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m nmgraph.tools.cli

@@ -1,4 +1,11 @@
-"""Plots of run results (spike rasters, recorded state traces) and of mappings (core map, traffic).
+"""Plots of run results and of mappings.
+
+Run plots take time in ms from the step length the spikes carry (``SpikeEvents.dt_ms``, the
+network's ``dt_ms``) or from ``dt_ms=`` / the sample times for recorded state: :func:`raster` (with
+the population rate in a panel under it, a time window and thinning for long, dense runs),
+:func:`psth`, :func:`isi` (inter-spike intervals and their CV, :func:`cv_isi`) and :func:`traces`.
+Mapping plots: :func:`core_map`, :func:`traffic_matrix`; study plots: :func:`energy_breakdown`,
+:func:`study_bars`.
 
 Figures are built with matplotlib's object API (:class:`matplotlib.figure.Figure`), never through
 ``pyplot``'s global state, so they render and save on a machine without a display and leave the
@@ -36,104 +43,644 @@ from nmgraph.compilers.report import MappingReport, core_traffic_matrix
 from nmgraph.core.errors import NmgraphError, ValidationError
 from nmgraph.runtimes.results import SpikeEvents
 
-__all__ = ["core_map", "energy_breakdown", "raster", "study_bars", "traces", "traffic_matrix"]
+__all__ = ["core_map", "cv_isi", "energy_breakdown", "isi", "psth", "raster", "study_bars", "traces",
+           "traffic_matrix"]
 
 #: Colours of stacked populations in a raster (matplotlib's tab10, cycled).
 _COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple", "tab:brown",
             "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
 #: Neurons drawn by :func:`traces` when ``neurons`` is not given.
 _DEFAULT_TRACES = 10
-_TIME_LABEL = "time (steps)"
+_TIME_LABEL = "time (ms)"
+#: Share of a raster's area its dots cover at most: the marker size follows the number of spikes
+#: drawn, and beyond the smallest marker the dots turn translucent, so that a dense raster shows
+#: its density instead of a solid block.
+_RASTER_COVER = 0.15
+#: Marker diameters of a raster in points (smallest, largest), and the lowest opacity.
+_MARKER_PT, _MIN_ALPHA = (0.5, 4.0), 0.04
+#: About how many bins the rate panel and the PSTH get when ``bin_ms`` is not given.
+_RATE_BINS, _PSTH_BINS = 100, 60
+#: Default share of the ISIs the ISI histogram's axis covers (the longest ones are counted apart).
+_ISI_QUANTILE = 0.995
 
 
 def raster(events: SpikeEvents | Mapping[str, SpikeEvents], ax: Axes | None = None,
-           title: str | None = None, path: str | Path | None = None) -> Figure:
-    """Spike raster: one dot per spike at (step, neuron index).
+           title: str | None = None, path: str | Path | None = None, *,
+           window_ms: tuple[float, float] | None = None, bin_ms: float | None = None,
+           rate: bool = True, rate_ax: Axes | None = None,
+           max_neurons: int | None = None) -> Figure:
+    """Spike raster with the population rate in a panel under it, time in ms.
+
+    One dot per spike at (time, neuron index); a spike of step ``k`` is drawn at the step's end,
+    ``k * dt_ms`` ms (``dt_ms`` from the events). Under the raster, sharing its time axis, the
+    population rate of each population in Hz:
+
+    .. math:: r_b = \\frac{\\text{spikes of the population in bin } b}
+                          {n \\cdot \\text{bin length in s}}
+
+    (:meth:`SpikeEvents.population_rate <nmgraph.runtimes.results.SpikeEvents.population_rate>`
+    over the window). Markers shrink as spikes get denser (they cover at most 15 % of the
+    raster's area), and below half a point they turn translucent, so that a long dense run shows
+    where spikes are dense rather than a solid block; ``window_ms`` and ``max_neurons`` thin it
+    further.
 
     Parameters
     ----------
     events
         The spikes of one process (``rt.spikes(proc)``), or a dict ``{label: SpikeEvents}``: the
         populations are then stacked bottom to top in the dict's order, each offset by the sizes of
-        the ones below it, in its own colour, with its label (and spike count) in the legend.
+        the ones below it, in its own colour; the legend above the raster gives each one's units
+        and mean rate over the window.
     ax
-        Axes to draw into; a new Figure is made when not given.
+        Axes to draw the raster into. Without it a new Figure is made, with the rate panel under
+        the raster (unless ``rate=False``); with it, the rate panel is drawn only into ``rate_ax``.
     title
-        Title of the Axes.
+        Title of the raster.
     path
         Where to save the figure (PNG by default).
+    window_ms
+        ``(start, stop)``: draw the steps whose end lies in ``(start, stop]`` ms (stop is clipped
+        to the end of the run). Default: the whole run.
+    bin_ms
+        Bin of the rate panel in ms, a whole number of steps. Default: a 1-2-5 number of steps
+        giving about 100 bins over the window.
+    rate
+        Draw the rate panel in a new Figure (default True).
+    rate_ax
+        Axes for the rate panel when ``ax`` is given (it should share ``ax``'s x axis).
+    max_neurons
+        Draw at most this many rows: every ``s``-th unit of each population (unit 0, s, 2s, ...;
+        the y label states ``s``). Rates still count every unit. Default: all units.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    populations = _as_populations(events)
-    fig, ax = _figure(ax, figsize=(8.0, 4.5))
-    total = sum(spikes.n for _, spikes in populations)
+    populations = _as_populations(events, "raster")
+    dt_ms = _common_dt(populations, "raster")
     steps = max(spikes.steps for _, spikes in populations)
-    marker_size = float(np.clip(600.0 / max(total, 1), 1.5, 4.0))  # points; dense when many units
+    first, last = _window_steps(window_ms, steps, dt_ms, "raster")
+    bin_steps = _bin_steps(bin_ms, dt_ms, last - first + 1, _RATE_BINS, "raster")
+    total = sum(spikes.n for _, spikes in populations)
+    stride = _stride(max_neurons, total)
+    if rate_ax is not None and not isinstance(rate_ax, Axes):
+        raise ValidationError("raster", "rate_ax", "must be a matplotlib Axes (or None)", rate_ax)
+    if ax is None:
+        fig = Figure(figsize=(8.0, 5.4 if rate else 4.4), layout="constrained")
+        if rate:
+            ax, rate_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+        else:
+            ax = fig.add_subplot()
+    else:
+        fig, ax = _figure(ax, figsize=(8.0, 4.4))
+    drawn = [_in_window(spikes, first, last) for _, spikes in populations]
+    shown = sum(int(np.count_nonzero(spikes.indices[lo:hi] % stride == 0)) if stride > 1
+                else hi - lo for (_, spikes), (lo, hi) in zip(populations, drawn))
+    size, alpha = _marker_style(ax, shown)
+    handles, labels = [], []
     offset = 0
-    for number, (label, spikes) in enumerate(populations):
+    span_s = (last - first + 1) * dt_ms * 1e-3
+    for number, ((label, spikes), (lo, hi)) in enumerate(zip(populations, drawn)):
         colour = _COLOURS[number % len(_COLOURS)]
-        ax.plot(spikes.times, spikes.indices + offset, linestyle="none", marker=".",
-                markersize=marker_size, markeredgewidth=0, color=colour,
-                label=f"{label} ({spikes.n} units, {len(spikes)} spikes)" if label else None,
-                rasterized=len(spikes) > 20_000)
+        times, indices = spikes.times[lo:hi], spikes.indices[lo:hi]
+        if stride > 1:
+            keep = indices % stride == 0
+            times, indices = times[keep], indices[keep]
+        dots = ax.scatter(times * dt_ms, indices + offset, s=size, c=colour, marker="o",
+                          linewidths=0, alpha=alpha, rasterized=times.size > 20_000)
+        if label:
+            mean_hz = (hi - lo) / (max(spikes.n, 1) * span_s) if span_s > 0 else 0.0
+            handles.append(dots)
+            labels.append(f"{label}: {_units(spikes.n)}, {mean_hz:.3g} Hz")
         if offset:
             ax.axhline(offset - 0.5, color="0.7", linewidth=0.6)
         offset += spikes.n
-    ax.set_xlim(0.5, max(steps, 1) + 0.5)
+    start_ms, stop_ms = (first - 1) * dt_ms, max(last, first) * dt_ms
+    ax.set_xlim(start_ms, stop_ms)
     ax.set_ylim(-0.5, max(total, 1) - 0.5)
-    ax.set_xlabel(_TIME_LABEL)
-    ax.set_ylabel("neuron index")
-    if title:
+    ax.set_ylabel("neuron index" + (f" (every {_ordinal(stride)} shown)" if stride > 1 else ""))
+    if handles:
+        _legend_above(ax, handles, labels, title)
+    elif title:
         ax.set_title(title)
-    if any(label for label, _ in populations):
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False,
-                  markerscale=max(6.0 / marker_size, 1.0))  # outside: a raster has no empty corner
+    if rate_ax is None:
+        if not _time_axis_below(ax):
+            ax.set_xlabel(_TIME_LABEL)
+        return _finish(fig, path, "raster")
+    for number, ((label, spikes), (lo, hi)) in enumerate(zip(populations, drawn)):
+        window = SpikeEvents(spikes.times[lo:hi] - (first - 1), spikes.indices[lo:hi], spikes.n,
+                             max(min(last, spikes.steps) - first + 1, 0), dt_ms)
+        ends, rate_hz = window.population_rate(bin_ms=bin_steps * dt_ms)
+        edges = np.concatenate(([start_ms], ends + start_ms))
+        rate_ax.stairs(rate_hz, edges, color=_COLOURS[number % len(_COLOURS)], linewidth=0.9,
+                       baseline=None,
+                       label=label or None)
+    rate_ax.set_xlim(start_ms, stop_ms)
+    rate_ax.set_ylim(bottom=0.0)
+    rate_ax.set_xlabel(_TIME_LABEL)
+    rate_ax.set_ylabel(f"rate (Hz)\n{_number(bin_steps * dt_ms)} ms bins", fontsize="small")
+    rate_ax.grid(axis="y", color="0.9", linewidth=0.6)
+    if rate_ax.get_shared_x_axes().joined(ax, rate_ax):
+        ax.tick_params(labelbottom=False)
+    else:
+        ax.set_xlabel(_TIME_LABEL)
     return _finish(fig, path, "raster")
 
 
+def psth(events: SpikeEvents | Mapping[str, SpikeEvents], bin_ms: float | None = None,
+         onsets_ms: Sequence[float] | np.ndarray | None = None,
+         window_ms: tuple[float, float] | None = None, ax: Axes | None = None,
+         title: str | None = None, path: str | Path | None = None) -> Figure:
+    """Peri-stimulus time histogram: the mean rate of a unit per time bin, in Hz.
+
+    .. math:: r_b = \\frac{\\text{spikes in bin } b \\text{ summed over trials}}
+                          {\\text{trials} \\cdot n \\cdot \\text{bin length in s}}
+
+    With ``onsets_ms`` each onset starts a trial and spike times are taken relative to it (bin
+    ``b`` holds the steps ending in ``(start + b * bin, start + (b + 1) * bin]`` ms after the
+    onset); without it the whole run is one trial and the PSTH is the population rate in bars.
+
+    Parameters
+    ----------
+    events
+        The spikes of one process, or a dict ``{label: SpikeEvents}`` (one outline per
+        population, in the raster's colours).
+    bin_ms
+        Bin length in ms, a whole number of steps. Default: a 1-2-5 number of steps giving about 60
+        bins.
+    onsets_ms
+        Stimulus onsets in ms, whole numbers of steps. Trials whose window does not fit inside the
+        run are left out (the title gives the number used).
+    window_ms
+        ``(start, stop)`` in ms: relative to each onset with ``onsets_ms`` (default: from 0 to the
+        shortest gap between onsets, or to the end of the run with a single onset); else absolute,
+        as in :func:`raster` (default: the whole run). Whole numbers of steps with onsets.
+    ax, title, path
+        Axes to draw into (a new Figure when None), its title, and where to save the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    populations = _as_populations(events, "psth")
+    dt_ms = _common_dt(populations, "psth")
+    steps = max(spikes.steps for _, spikes in populations)
+    if onsets_ms is None:
+        first, last = _window_steps(window_ms, steps, dt_ms, "psth")
+        onsets, low, high = np.zeros(1, dtype=np.int64), first - 1, last
+    else:
+        onsets, low, high = _trials(onsets_ms, window_ms, steps, dt_ms)
+    bin_steps = _bin_steps(bin_ms, dt_ms, high - low, _PSTH_BINS, "psth")
+    n_bins = -(-(high - low) // bin_steps)
+    edges_steps = np.minimum(low + np.arange(n_bins + 1) * bin_steps, high)
+    lengths_s = np.diff(edges_steps) * dt_ms * 1e-3
+    fig, ax = _figure(ax, figsize=(8.0, 3.6))
+    single = len(populations) == 1
+    for number, (label, spikes) in enumerate(populations):
+        relative = _relative_times(spikes.times, onsets, low, high)
+        counts = np.bincount((relative - low - 1) // bin_steps, minlength=n_bins)[:n_bins]
+        rate_hz = counts / (onsets.size * max(spikes.n, 1) * lengths_s)
+        colour = _COLOURS[number % len(_COLOURS)]
+        ax.stairs(rate_hz, edges_steps * dt_ms, fill=single, color=colour,
+                  baseline=0.0 if single else None,
+                  alpha=0.8 if single else 1.0, linewidth=1.0,
+                  label=f"{label}: {_units(spikes.n)}" if label else None)
+    ax.set_xlim(low * dt_ms, max(high, low + 1) * dt_ms)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("time from onset (ms)" if onsets_ms is not None else _TIME_LABEL)
+    ax.set_ylabel("rate per unit (Hz)")
+    ax.grid(axis="y", color="0.9", linewidth=0.6)
+    ax.set_axisbelow(True)
+    if onsets_ms is not None and low < 0 < high:
+        ax.axvline(0.0, color="0.3", linewidth=0.8, linestyle="--")
+    trials = (f"{onsets.size:,} trial{'s' if onsets.size != 1 else ''}, "
+              if onsets_ms is not None else "")
+    heading = title or f"PSTH: {trials}{_number(bin_steps * dt_ms)} ms bins"
+    if any(label for label, _ in populations):
+        _legend_above(ax, *ax.get_legend_handles_labels(), heading)
+    else:
+        ax.set_title(heading)
+    return _finish(fig, path, "psth")
+
+
+def cv_isi(events: SpikeEvents) -> np.ndarray:
+    """Coefficient of variation of each unit's inter-spike intervals.
+
+    .. math:: CV = \\frac{\\operatorname{std}(ISI)}{\\operatorname{mean}(ISI)}
+
+    with the population standard deviation (``ddof = 0``, as Elephant's ``cv``). 0 for a
+    regular train, 1 for a Poisson process.
+
+    Parameters
+    ----------
+    events
+        The spikes of one process.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(n,)``: the CV of each unit, NaN for units with fewer than 2 intervals.
+    """
+    if not isinstance(events, SpikeEvents):
+        raise ValidationError("cv_isi", "events", "must be a SpikeEvents (from rt.spikes(process))",
+                              events)
+    intervals, owner = _intervals(events)
+    count = np.bincount(owner, minlength=events.n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(owner, intervals, minlength=events.n) / count
+        spread = np.bincount(owner, (intervals - mean[owner]) ** 2, minlength=events.n) / count
+        cv = np.sqrt(spread) / mean
+    cv[count < 2] = np.nan
+    return cv
+
+
+def isi(events: SpikeEvents | Mapping[str, SpikeEvents], bins: int = 50,
+        max_isi_ms: float | None = None, ax: Sequence[Axes] | None = None,
+        title: str | None = None, path: str | Path | None = None) -> Figure:
+    """Inter-spike intervals in ms (left) and the CV of each unit's intervals (right).
+
+    An interval is the time between two successive spikes of a unit, a whole number of steps
+    times ``dt_ms``; the CV of a unit is ``std(ISI) / mean(ISI)`` (:func:`cv_isi`), defined for
+    units with at least 2 intervals; the CV panel's title says how many units that is. A dashed
+    line marks CV = 1, a Poisson process.
+
+    Parameters
+    ----------
+    events
+        The spikes of one process, or a dict ``{label: SpikeEvents}`` (one outline per
+        population).
+    bins
+        Bins of the ISI histogram (each a whole number of steps; bin edges fall between steps).
+    max_isi_ms
+        Right end of the ISI axis. Default: the 99.5th percentile of the intervals; the panel's
+        title says how many intervals lie beyond the axis.
+    ax
+        Two Axes ``(isi_ax, cv_ax)`` to draw into; a new Figure with both panels when None.
+    title, path
+        Title of the figure (or of ``isi_ax``), and where to save the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    populations = _as_populations(events, "isi")
+    dt_ms = _common_dt(populations, "isi")
+    if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
+        raise ValidationError("isi", "bins", "must be a positive integer", bins)
+    if ax is None:
+        fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+        isi_ax, cv_ax = fig.subplots(1, 2)
+    else:
+        pair = list(ax) if isinstance(ax, Sequence) else [ax]
+        if len(pair) != 2 or not all(isinstance(one, Axes) for one in pair):
+            raise ValidationError("isi", "ax", "must be two matplotlib Axes (isi_ax, cv_ax), or "
+                                  "None for a new figure", ax)
+        isi_ax, cv_ax = pair
+        fig = _figure(isi_ax, figsize=(9.0, 3.6))[0]
+    intervals = [_intervals(spikes)[0] for _, spikes in populations]
+    cvs = [cv_isi(spikes) for _, spikes in populations]
+    every = np.concatenate(intervals) if intervals else np.zeros(0, dtype=np.int64)
+    if max_isi_ms is None:
+        top_steps = int(np.quantile(every, _ISI_QUANTILE)) if every.size else 1
+    else:
+        top = _positive_number(max_isi_ms, "isi", "max_isi_ms")
+        top_steps = max(int(np.floor(top / dt_ms + 1e-9)), 1)
+    width = max(-(-top_steps // int(bins)), 1)
+    edges = (np.arange(-(-top_steps // width) + 1) * width + 0.5) * dt_ms
+    edges[0] = 0.0
+    qualified = [int(np.count_nonzero(~np.isnan(cv))) for cv in cvs]
+    cv_top = max([1.5, *[float(np.nanmax(cv)) for cv in cvs if np.any(~np.isnan(cv))]])
+    cv_edges = np.linspace(0.0, cv_top * 1.001, 31)
+    single = len(populations) == 1
+    for number, ((label, spikes), steps_apart, cv) in enumerate(zip(populations, intervals, cvs)):
+        colour = _COLOURS[number % len(_COLOURS)]
+        counts, _ = np.histogram(steps_apart * dt_ms, bins=edges)
+        isi_ax.stairs(counts, edges, fill=single, color=colour, alpha=0.8 if single else 1.0,
+                      baseline=0.0 if single else None,
+                      label=label or None)
+        cv_counts, _ = np.histogram(cv[~np.isnan(cv)], bins=cv_edges)
+        cv_ax.stairs(cv_counts, cv_edges, fill=single, color=colour, alpha=0.8 if single else 1.0,
+                     baseline=0.0 if single else None,
+                     label=f"{label}: {qualified[number]:,} of {spikes.n:,}" if label else None)
+    beyond = int(np.count_nonzero(every * dt_ms > edges[-1]))
+    median = f", median {_number(float(np.median(every)) * dt_ms)} ms" if every.size else ""
+    isi_ax.set_title(f"{every.size:,} intervals{median}"
+                     + (f"; {beyond:,} longer than {_number(edges[-1] - dt_ms / 2)} ms "
+                        "off the axis" if beyond else ""),
+                     fontsize="medium")
+    isi_ax.set_xlim(0.0, edges[-1])
+    isi_ax.set_xlabel("inter-spike interval (ms)")
+    isi_ax.set_ylabel("intervals")
+    cv_ax.axvline(1.0, color="0.3", linewidth=0.8, linestyle="--", label="Poisson (CV = 1)")
+    cv_ax.set_xlim(0.0, cv_edges[-1])
+    cv_ax.set_xlabel("CV = std(ISI) / mean(ISI)")
+    cv_ax.set_ylabel("units")
+    units = sum(spikes.n for _, spikes in populations)
+    cv_ax.set_title(f"CV of {sum(qualified):,} of {units:,} units (those with ≥ 2 intervals)",
+                    fontsize="medium")
+    cv_ax.legend(fontsize="small", frameon=False)
+    for panel in (isi_ax, cv_ax):
+        panel.set_ylim(bottom=0.0)
+        panel.grid(axis="y", color="0.9", linewidth=0.6)
+        panel.set_axisbelow(True)
+    if title:
+        if ax is None:
+            fig.suptitle(title, fontsize="medium")
+        else:
+            isi_ax.set_title(f"{title}\n{isi_ax.get_title()}", fontsize="medium")
+    return _finish(fig, path, "isi")
+
+
 def traces(values: Any, ax: Axes | None = None, neurons: Sequence[int] | None = None,
-           label: str = "v", title: str | None = None, path: str | Path | None = None) -> Figure:
-    """Recorded state over time: one line per neuron.
+           label: str | None = None, title: str | None = None, path: str | Path | None = None,
+           *, dt_ms: float = 1.0, every: int = 1, first_step: int = 1,
+           t_ms: Sequence[float] | np.ndarray | None = None,
+           window_ms: tuple[float, float] | None = None) -> Figure:
+    """Recorded state over time in ms: one line per neuron.
+
+    Given a Monitor (``rt.record(p, "v", neurons=..., every=k)``), its sample times, Var name and
+    unit indices are used. Given an array, row ``i`` is the state after step
+    ``first_step + i * every``, drawn at that step's end, ``(first_step + i * every) * dt_ms``
+    ms; or give the sample times directly with ``t_ms``.
 
     Parameters
     ----------
     values
-        Array ``(steps, n)`` as returned by ``rt.recorded(proc, var)``; row ``k`` is the value after
-        step ``k + 1``. A 1-D array is one neuron.
+        A Monitor, or an array ``(samples, n)`` (``monitor.values``, ``rt.recorded(proc, var)``).
+        A 1-D array is one neuron.
     ax
         Axes to draw into; a new Figure is made when not given.
     neurons
-        Indices of the neurons to draw. Default: all of them when there are at most 10, otherwise
-        the first 10 (the title says so).
+        Columns to draw. Default: all of them when there are at most 10, otherwise the first 10
+        (the title says so).
     label
-        Name of the Var (``v``, ``u``, ``b``); the y axis reads ``"<label> (fixed-point units)"``.
+        Name of the Var (``v``, ``u``, ``b``; default: the Monitor's Var, else ``v``); the y axis
+        reads ``"<label> (fixed-point units)"``.
     title
         Title of the Axes.
     path
         Where to save the figure (PNG by default).
+    dt_ms
+        Length of a step in ms (the network's ``dt_ms``; default 1.0).
+    every, first_step
+        Steps between samples and the step of the first sample (defaults 1 and 1: every step).
+    t_ms
+        Time of each row in ms (overrides ``dt_ms``, ``every`` and ``first_step``).
+    window_ms
+        ``(start, stop)``: draw the samples with times in ``(start, stop]`` ms.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    units = None
+    if hasattr(values, "t_ms") and hasattr(values, "values"):  # a Monitor
+        if t_ms is None:
+            t_ms = values.t_ms
+        label = label or getattr(values, "var", None)
+        units = getattr(values, "neurons", None)
+        values = values.values
+    label = label or "v"
     data = _as_trace_array(values)
+    times = _sample_times(data.shape[0], dt_ms, every, first_step, t_ms)
     chosen, note = _chosen_neurons(neurons, data.shape[1])
     fig, ax = _figure(ax, figsize=(8.0, 3.5))
-    time = np.arange(1, data.shape[0] + 1)
-    for index in chosen:
-        ax.plot(time, data[:, index], linewidth=0.9, label=f"{label}[{index}]")
-    ax.set_xlim(0.5, max(data.shape[0], 1) + 0.5)
+    if window_ms is not None:
+        start, stop = _window_pair(window_ms, "traces")
+        inside = (times > start) & (times <= stop)
+        times, data = times[inside], data[inside]
+        ax.set_xlim(start, stop)
+    elif times.size:  # from the start of the first sample's interval (0 ms for every step)
+        spacing = float(np.min(np.diff(times))) if times.size > 1 else float(times[0])
+        left = float(times[0]) - spacing
+        left = max(left, 0.0) if times[0] >= 0 else left
+        if left < float(times[-1]):
+            ax.set_xlim(left, float(times[-1]))
+    lines = ax.plot(times, data[:, chosen], linewidth=0.9)
     ax.set_xlabel(_TIME_LABEL)
     ax.set_ylabel(f"{label} (fixed-point units)")
     heading = " ".join(part for part in (title, note) if part)
     if heading:
         ax.set_title(heading)
     if len(chosen) <= _DEFAULT_TRACES:
+        names = chosen if units is None else np.asarray(units)[chosen].tolist()
+        for line, index in zip(lines, names):
+            line.set_label(f"{label}[{index}]")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return _finish(fig, path, "traces")
+
+
+# -- helpers of the run plots -------------------------------------------------------------------
+def _units(n: int) -> str:
+    return f"{n:,} unit{'s' if n != 1 else ''}"
+
+
+def _time_axis_below(ax: Axes) -> bool:
+    """True when ``ax`` shares its x axis with a panel of a lower row of its grid (which then
+    carries the time label, as ``Axes.label_outer`` would have it)."""
+    spec = ax.get_subplotspec()
+    if spec is None or len(ax.get_shared_x_axes().get_siblings(ax)) < 2:
+        return False
+    return not spec.is_last_row()
+
+
+def _common_dt(populations: list[tuple[str, SpikeEvents]], what: str) -> float:
+    """The step length shared by all populations (they come from one run)."""
+    steps_ms = {float(spikes.dt_ms) for _, spikes in populations}
+    if len(steps_ms) != 1:
+        raise ValidationError(what, "events", "populations of one plot must share dt_ms (they "
+                              "come from one run)", sorted(steps_ms))
+    dt_ms = steps_ms.pop()
+    if not np.isfinite(dt_ms) or dt_ms <= 0:
+        raise ValidationError(what, "events", "dt_ms must be a positive number of ms", dt_ms)
+    return dt_ms
+
+
+def _window_pair(window_ms: Any, what: str) -> tuple[float, float]:
+    try:
+        start, stop = (float(value) for value in window_ms)
+    except (TypeError, ValueError):
+        raise ValidationError(what, "window_ms", "must be a pair (start, stop) in ms",
+                              window_ms) from None
+    if not (np.isfinite(start) and np.isfinite(stop)) or start >= stop:
+        raise ValidationError(what, "window_ms", "must be finite with start < stop", window_ms)
+    return start, stop
+
+
+def _window_steps(window_ms: Any, steps: int, dt_ms: float, what: str) -> tuple[int, int]:
+    """``(first, last)`` step of the window (steps ending in ``(start, stop]`` ms), within the run."""
+    if window_ms is None:
+        return 1, steps
+    start, stop = _window_pair(window_ms, what)
+    if start < 0:
+        raise ValidationError(what, "window_ms", "must start at 0 ms or later", window_ms)
+    first = int(np.floor(start / dt_ms + 1e-9)) + 1
+    last = min(int(np.floor(stop / dt_ms + 1e-9)), steps)
+    if first > last:
+        raise ValidationError(what, "window_ms", f"holds no step of the run (steps of "
+                              f"{dt_ms:g} ms end at {dt_ms:g}..{steps * dt_ms:g} ms)", window_ms)
+    return first, last
+
+
+def _whole_steps(value_ms: float, dt_ms: float, what: str, name: str) -> int:
+    steps = float(value_ms) / dt_ms
+    if not np.isfinite(steps) or abs(steps - round(steps)) > 1e-9 * max(abs(steps), 1.0):
+        raise ValidationError(what, name, f"must be a whole number of steps of {dt_ms:g} ms",
+                              value_ms)
+    return round(steps)
+
+
+def _bin_steps(bin_ms: Any, dt_ms: float, span_steps: int, target: int, what: str) -> int:
+    """Steps per bin: ``bin_ms`` checked, or the largest 1-2-5 number of steps giving at least
+    ``target`` bins over ``span_steps`` (at least one step)."""
+    if bin_ms is None:
+        raw = max(span_steps, 1) / target
+        if raw <= 1:
+            return 1
+        decade = 10.0 ** np.floor(np.log10(raw))
+        return int(max(step * decade for step in (1.0, 2.0, 5.0) if step * decade <= raw))
+    steps = _whole_steps(_positive_number(bin_ms, what, "bin_ms"), dt_ms, what, "bin_ms")
+    if steps < 1:
+        raise ValidationError(what, "bin_ms", f"must be at least one step ({dt_ms:g} ms)", bin_ms)
+    return steps
+
+
+def _positive_number(value: Any, what: str, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(what, name, "must be a positive number", value) from None
+    if not np.isfinite(number) or number <= 0 or isinstance(value, bool):
+        raise ValidationError(what, name, "must be a positive number", value)
+    return number
+
+
+def _stride(max_neurons: Any, total: int) -> int:
+    """Every how many units a raster draws to show at most ``max_neurons`` rows."""
+    if max_neurons is None:
+        return 1
+    if (not isinstance(max_neurons, (int, np.integer)) or isinstance(max_neurons, bool)
+            or max_neurons < 1):
+        raise ValidationError("raster", "max_neurons", "must be a positive integer (or None for "
+                              "every unit)", max_neurons)
+    return max(-(-total // int(max_neurons)), 1)
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix} unit"
+
+
+def _in_window(spikes: SpikeEvents, first: int, last: int) -> tuple[int, int]:
+    """``(lo, hi)``: the spikes of steps ``first..last`` are ``[lo:hi]`` (times are sorted)."""
+    lo = int(np.searchsorted(spikes.times, first, side="left"))
+    hi = int(np.searchsorted(spikes.times, last, side="right"))
+    return lo, hi
+
+
+def _marker_style(ax: Axes, spikes: int) -> tuple[float, float]:
+    """``(scatter size in points², opacity)`` covering at most ``_RASTER_COVER`` of the Axes."""
+    fig = ax.figure
+    width, height = getattr(fig, "figure", fig).get_size_inches()
+    box = ax.get_position()
+    area = box.width * width * box.height * height * 72.0 ** 2  # points², before the layout
+    diameter = float(np.clip(np.sqrt(_RASTER_COVER * area / max(spikes, 1)), *_MARKER_PT))
+    cover = spikes * diameter ** 2 / area
+    alpha = float(np.clip(_RASTER_COVER / cover, _MIN_ALPHA, 1.0)) if cover > 0 else 1.0
+    return diameter ** 2, alpha
+
+
+def _legend_above(ax: Axes, handles: list[Any], labels: list[str], title: str | None) -> None:
+    """A one-row-per-few-entries legend between the Axes and its title (no empty side margin)."""
+    width_pt = ax.get_position().width * getattr(ax.figure, "figure", ax.figure).get_size_inches()[0] * 72
+    font = FontProperties(size="small").get_size_in_points()
+    widest = max(len(label) for label in labels) * 0.55 * font + 3.0 * font  # text + marker
+    ncol = int(np.clip(width_pt // widest, 1, len(labels)))
+    rows = -(-len(labels) // ncol)
+    legend = ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=ncol,
+                       fontsize="small", frameon=False, borderaxespad=0.2, handletextpad=0.3,
+                       columnspacing=1.2)
+    for handle in getattr(legend, "legend_handles", None) or legend.legendHandles:
+        if hasattr(handle, "set_sizes"):  # scatter markers at a readable size, fully opaque
+            handle.set_sizes([25.0])
+            handle.set_alpha(1.0)
+    if title:
+        ax.set_title(title, pad=rows * 1.45 * font + 8.0)
+
+
+def _trials(onsets_ms: Any, window_ms: Any, steps: int, dt_ms: float) -> tuple[np.ndarray, int, int]:
+    """``(onset steps that fit, window start, window stop)`` of a PSTH, in steps."""
+    try:
+        onsets = np.asarray(onsets_ms, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValidationError("psth", "onsets_ms", "must be a list of times in ms",
+                              onsets_ms) from None
+    if onsets.size == 0 or not np.all(np.isfinite(onsets)):
+        raise ValidationError("psth", "onsets_ms", "must be a non-empty list of finite times in ms",
+                              onsets_ms)
+    scaled = onsets / dt_ms
+    if np.any(np.abs(scaled - np.round(scaled)) > 1e-9 * np.maximum(np.abs(scaled), 1.0)):
+        raise ValidationError("psth", "onsets_ms", f"must be whole numbers of steps of {dt_ms:g} ms",
+                              onsets_ms)
+    onset_steps = np.sort(np.round(scaled).astype(np.int64))
+    if window_ms is None:
+        gaps = np.diff(onset_steps)
+        gaps = gaps[gaps > 0]
+        low, high = 0, int(gaps.min()) if gaps.size else int(steps - onset_steps[0])
+    else:
+        start, stop = _window_pair(window_ms, "psth")
+        low = _whole_steps(start, dt_ms, "psth", "window_ms")
+        high = _whole_steps(stop, dt_ms, "psth", "window_ms")
+        if high <= low:
+            raise ValidationError("psth", "window_ms", "must span at least one step", window_ms)
+    fits = onset_steps[(onset_steps + low >= 0) & (onset_steps + high <= steps)]
+    if high <= low or fits.size == 0:
+        raise ValidationError("psth", "onsets_ms", f"no trial window fits inside the run "
+                              f"(0..{steps * dt_ms:g} ms)", onsets_ms)
+    return fits, low, high
+
+
+def _relative_times(times: np.ndarray, onsets: np.ndarray, low: int, high: int) -> np.ndarray:
+    """Steps of every spike in ``(onset + low, onset + high]`` relative to its onset, for all
+    onsets at once (``times`` sorted; a spike counts once per trial window holding it)."""
+    lo = np.searchsorted(times, onsets + low, side="right")
+    hi = np.searchsorted(times, onsets + high, side="right")
+    lengths = hi - lo
+    starts = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
+    positions = np.arange(int(lengths.sum())) + starts
+    return times[positions] - np.repeat(onsets, lengths)
+
+
+def _intervals(events: SpikeEvents) -> tuple[np.ndarray, np.ndarray]:
+    """``(inter-spike intervals in steps, unit of each)``, vectorised over all units."""
+    order = np.lexsort((events.times, events.indices))  # by unit, then time
+    times, units = events.times[order], events.indices[order]
+    same = units[1:] == units[:-1]
+    return (times[1:] - times[:-1])[same], units[1:][same]
+
+
+def _sample_times(rows: int, dt_ms: float, every: Any, first_step: Any, t_ms: Any) -> np.ndarray:
+    if t_ms is not None:
+        try:
+            times = np.asarray(t_ms, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            times = np.asarray(None)
+        if times.shape != (rows,) or not np.all(np.isfinite(times)):
+            raise ValidationError("traces", "t_ms", f"must hold one finite time in ms per row of "
+                                  f"values ({rows})", t_ms)
+        if rows > 1 and np.any(np.diff(times) <= 0):
+            raise ValidationError("traces", "t_ms", "must increase", t_ms)
+        return times
+    dt_ms = _positive_number(dt_ms, "traces", "dt_ms")
+    for name, value in (("every", every), ("first_step", first_step)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValidationError("traces", name, "must be a positive integer (steps)", value)
+    return (int(first_step) + np.arange(rows) * int(every)) * dt_ms
+
+
+def _number(value: float) -> str:
+    """``value`` without a needless ``.0`` (``5``, ``0.5``, ``12.5``)."""
+    return f"{value:.6g}"
 
 
 # -- mapping plots --------------------------------------------------------------------------------
@@ -446,19 +993,19 @@ def _matrix_axes(ax: Axes, order: np.ndarray, block: int) -> None:
 
 
 # -- input checks -------------------------------------------------------------------------------
-def _as_populations(events: Any) -> list[tuple[str, SpikeEvents]]:
+def _as_populations(events: Any, what: str = "raster") -> list[tuple[str, SpikeEvents]]:
     if isinstance(events, SpikeEvents):
         return [("", events)]
     if isinstance(events, Mapping):
         if not events:
-            raise ValidationError("raster", "events", "the dict is empty; give at least one "
+            raise ValidationError(what, "events", "the dict is empty; give at least one "
                                   "{label: SpikeEvents}")
         for label, spikes in events.items():
             if not isinstance(spikes, SpikeEvents):
-                raise ValidationError("raster", "events", f"entry {label!r} must be a SpikeEvents "
+                raise ValidationError(what, "events", f"entry {label!r} must be a SpikeEvents "
                                       "(from rt.spikes(process))", spikes)
         return [(str(label), spikes) for label, spikes in events.items()]
-    raise ValidationError("raster", "events", "must be a SpikeEvents (from rt.spikes(process)) or "
+    raise ValidationError(what, "events", "must be a SpikeEvents (from rt.spikes(process)) or "
                           "a dict {label: SpikeEvents}", events)
 
 
