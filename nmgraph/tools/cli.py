@@ -74,7 +74,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     sizes = demo.DemoParameters()
     if args.core_map is not None:
         _check_output_dir(args.core_map, "--core-map")
-    print(f"nmgraph demo: {sizes.n_input} Poisson inputs at {sizes.input_rate * 1000:g} Hz "
+    print(f"nmgraph demo: {sizes.n_input} Poisson inputs at {sizes.input_rate_hz:g} Hz "
           f"-> {sizes.n_exc} excitatory + {sizes.n_inh} inhibitory LIF neurons on {args.hw}")
     result = demo.run_demo(steps=args.steps, seed=args.seed, backend=args.backend,
                            hardware=args.hw, workers=args.workers, partition=args.partition,

@@ -56,7 +56,7 @@ class DemoParameters:
     n_input: int = 100
     n_exc: int = 400
     n_inh: int = 100
-    input_rate: float = 0.05
+    input_rate_hz: float = 50.0
     p_input: float = 0.2
     p_exc: float = 0.1
     p_inh: float = 0.2
@@ -101,7 +101,8 @@ def build_demo_network(seed: int = 0, params: DemoParameters | None = None) -> N
     seed = as_int_scalar("build_demo_network", "seed", seed, low=0, high=SEED_MAX)
     p = params or DemoParameters()
     net = Network("demo")
-    source = net.add(PoissonSource(shape=(p.n_input,), rate=p.input_rate, seed=seed, name="input"))
+    source = net.add(PoissonSource(shape=(p.n_input,), rate_hz=p.input_rate_hz, seed=seed,
+                                   name="input"))
     exc = net.add(LIF.from_time_constants((p.n_exc,), tau_u=p.tau_u, tau_v=p.tau_v, vth=p.vth,
                                           bias_mant=p.bias_mant, name="exc"))
     inh = net.add(LIF.from_time_constants((p.n_inh,), tau_u=p.tau_u, tau_v=p.tau_v, vth=p.vth,
