@@ -14,17 +14,19 @@ runs: bit-identical results are guaranteed for every file that validates.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import fields
 
 import numpy as np
 
+from nmgraph._version import __version__
 from nmgraph.compilers.executable import Executable, build_core_tables
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.compilers.mapping_data import Placement, Routing
 from nmgraph.compilers.route import route as route_pass
 from nmgraph.compilers.synapse_graph import axon_pairs, build_synapse_graph
-from nmgraph.core.errors import FileFormatError, NmgraphError
+from nmgraph.core.errors import AdjustmentWarning, FileFormatError, NmgraphError
 
 __all__ = ["validate_executable", "validate_ir"]
 
@@ -126,22 +128,26 @@ def _validate_mapping(exe: Executable, fail: Fail) -> None:
         raise fail("placement: two cores share one place on a chip")
 
 
-def _compare(fail: Fail, prefix: str, given: object, rebuilt: object) -> None:
+def _differences(prefix: str, given: object, rebuilt: object) -> list[str]:
+    out = []
     for f in fields(rebuilt):
         a, b = getattr(given, f.name), getattr(rebuilt, f.name)
         if isinstance(b, np.ndarray):
             if not isinstance(a, np.ndarray) or a.shape != b.shape or not np.array_equal(a, b):
-                raise fail(f"{prefix}/{f.name}: differs from what the file's IR, partition and "
+                out.append(f"{prefix}/{f.name}: differs from what the file's IR, partition and "
                            f"placement give (the tables are derived from them and must match)")
         elif a != b:
-            raise fail(f"{prefix}/{f.name}: {a!r} differs from the derived value {b!r}")
+            out.append(f"{prefix}/{f.name}: {a!r} differs from the derived value {b!r}")
+    return out
 
 
-def validate_executable(exe: Executable, fail: Fail) -> None:
+def validate_executable(exe: Executable, fail: Fail, written_by: str | None = None) -> None:
     """Check an Executable read from a file (see the module docstring); raise ``fail(...)``.
 
     The derived routing and tables it holds afterwards are the rebuilt ones (equal in value to
     the file's, in the compiler's own dtypes), so nothing the kernels index comes from the file.
+    A file written by another nmgraph version (``written_by``) whose routing model differs is
+    not refused: its routing and tables are rebuilt by this version's passes, with a warning.
     """
     profile = exe.profile
     max_delay = int(profile.max_delay) if profile.max_delay else 255
@@ -159,6 +165,14 @@ def validate_executable(exe: Executable, fail: Fail) -> None:
         tables = build_core_tables(exe.ir, graph, exe.partition, routing)
     except NmgraphError as exc:
         raise fail(f"its IR and mapping cannot be routed ({exc})") from exc
-    _compare(fail, "routing", exe.routing, routing)
-    _compare(fail, "tables", exe.tables, tables)
+    differences = (_differences("routing", exe.routing, routing)
+                   + _differences("tables", exe.tables, tables))
+    if differences:
+        if written_by is None or written_by == __version__:
+            raise fail(differences[0])
+        warnings.warn(AdjustmentWarning(str(fail(
+            f"written by nmgraph {written_by}, whose routing for {profile.name} differs from "
+            f"nmgraph {__version__}'s ({differences[0].split(':')[0]} first); the routing and "
+            f"tables were rebuilt from the file's network, partition and placement with this "
+            f"version's passes"))), stacklevel=3)
     exe.routing, exe.tables = routing, tables

@@ -137,7 +137,8 @@ def executable_from_payload(reader: ArchiveReader, document: dict[str, Any]) -> 
     :class:`FileFormatError` naming the file."""
     try:
         exe = _build(reader, document)
-        validate_executable(exe, reader.fail)
+        written_by = document.get("nmgraph")
+        validate_executable(exe, reader.fail, written_by if isinstance(written_by, str) else None)
         return exe
     except FileFormatError:
         raise

@@ -1,3 +1,3 @@
 """nmgraph's version, in one place: the package metadata (pyproject.toml) and every module read it here."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

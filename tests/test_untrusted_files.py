@@ -196,3 +196,24 @@ def test_runs_stop_at_the_step_limit() -> None:
     with nm.Runtime(random_network(2), backend="reference") as rt:
         with pytest.raises(nm.ValidationError, match="2\\*\\*31"):
             rt.run(MAX_STEPS + 1)
+
+
+def test_a_file_of_an_older_version_is_rerouted_with_a_warning(files, tmp_path) -> None:
+    """A routing model that changed between versions is not a reason to refuse a file: its
+    derived tables are rebuilt with this version's passes (as they always are), and it says so."""
+    import json
+
+    def older(data: bytes) -> bytes:
+        document = json.loads(data)
+        document["nmgraph"] = "0.1.0"
+        return json.dumps(document).encode()
+
+    edited_tables = rewrite(files["executable"], tmp_path / "tables.nmx",
+                            "arrays/routing/dest_core.npy", lambda data: edited(data, bump))
+    old = rewrite(edited_tables, tmp_path / "old.nmx", "document.json", older)
+    with pytest.warns(nm.AdjustmentWarning, match=r"written by nmgraph 0\.1\.0.*rebuilt"):
+        exe = load_executable(old)
+    fresh = load_executable(files["executable"])
+    assert np.array_equal(exe.routing.dest_core, fresh.routing.dest_core)
+    with pytest.raises(nm.FileFormatError, match="routing/dest_core"):
+        load_executable(edited_tables)          # this version's own file: refused
