@@ -28,6 +28,7 @@ from nmgraph.core.network import Connection, Network
 from nmgraph.core.ports import InPort, OutPort
 from nmgraph.core.process import Process, Var
 from nmgraph.core.weights import QuantizedWeights, quantize_weights
+from nmgraph.tools.nir_import import from_nir
 from nmgraph.tools.runtime import Runtime
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "__version__",
     "compile",
     "fixed",
+    "from_nir",
     "implements",
     "load",
     "quantize_weights",
