@@ -288,3 +288,135 @@ def first_spikes(raster):
     raster = np.asarray(raster, bool)
     first = np.argmax(raster, axis=0)
     return np.where(raster.any(axis=0), first, -1)
+
+
+# -- example graphs: every node type and NIR's test architectures ---------------------------------
+
+DT = 1e-4
+
+
+def _lif(n, tau=1e-3, thr=1.0, leak=0.0, reset=None, gain=1.0):
+    """A LIF layer with snnTorch's convention r = tau / dt (input gain ``gain`` per step)."""
+    kwargs = {} if reset is None else {"v_reset": np.full(n, reset)}
+    return nir.LIF(tau=np.full(n, tau), r=np.full(n, gain * tau / DT), v_leak=np.full(n, leak),
+                   v_threshold=np.full(n, thr), **kwargs)
+
+
+def _cuba(n, thr=1.0):
+    return nir.CubaLIF(tau_syn=np.full(n, 5e-4), tau_mem=np.full(n, 1e-3), r=np.full(n, 10.0),
+                       v_leak=np.zeros(n), v_threshold=np.full(n, thr), w_in=np.full(n, 1.0))
+
+
+def _weights(rng, n_out, n_in, mean=0.3, sd=0.5):
+    return rng.normal(mean, sd, size=(n_out, n_in))
+
+
+def _conv2d(rng, c_out, c_in, k, **kwargs):
+    kwargs.setdefault("stride", 1)
+    kwargs.setdefault("padding", 0)
+    kwargs.setdefault("dilation", 1)
+    kwargs.setdefault("groups", 1)
+    groups = kwargs["groups"]
+    weight = rng.normal(0.15, 0.3, size=(c_out, c_in // groups, k, k))
+    bias = kwargs.pop("bias", np.zeros(c_out))
+    return nir.Conv2d(input_shape=kwargs.pop("input_shape"), weight=weight, bias=bias, **kwargs)
+
+
+def example_graphs(seed=0):
+    """``{name: (graph, {input name: shape})}``: one graph per node type and NIR's test
+    architectures (residual, branching, recurrent, nested), built with the ``nir`` package."""
+    rng = np.random.default_rng(seed)
+    g = {}
+    g["lif"] = nir.NIRGraph.from_list(nir.Linear(weight=_weights(rng, 12, 8)), _lif(12))
+    g["lif_leak"] = nir.NIRGraph.from_list(nir.Linear(weight=_weights(rng, 12, 8)),
+                                           _lif(12, leak=0.8, tau=2e-3))
+    g["affine"] = nir.NIRGraph.from_list(
+        nir.Affine(weight=_weights(rng, 12, 8), bias=rng.normal(0.02, 0.05, size=12)), _lif(12))
+    g["linear_chain"] = nir.NIRGraph.from_list(
+        nir.Linear(weight=_weights(rng, 10, 8)), nir.Linear(weight=_weights(rng, 12, 10, 0.1, 0.3)),
+        _lif(12))
+    g["scale"] = nir.NIRGraph.from_list(
+        nir.Scale(scale=rng.uniform(0.5, 1.5, size=8)), nir.Linear(weight=_weights(rng, 12, 8)),
+        nir.Scale(scale=rng.uniform(0.5, 1.5, size=12)), _lif(12))
+    g["delay"] = nir.NIRGraph.from_list(
+        nir.Delay(delay=rng.integers(0, 4, size=8) * DT), nir.Linear(weight=_weights(rng, 12, 8)),
+        nir.Delay(delay=rng.integers(0, 3, size=12) * DT), _lif(12))
+    g["cubalif"] = nir.NIRGraph.from_list(nir.Linear(weight=_weights(rng, 12, 8)), _cuba(12))
+    g["if"] = nir.NIRGraph.from_list(nir.Linear(weight=_weights(rng, 12, 8)),
+                                     nir.IF(r=np.full(12, 1 / DT), v_threshold=np.full(12, 2.0)))
+    g["threshold"] = nir.NIRGraph.from_list(nir.Linear(weight=_weights(rng, 12, 8)),
+                                            nir.Threshold(threshold=np.full(12, 0.6)))
+    g["li"] = nir.NIRGraph.from_list(
+        nir.Linear(weight=_weights(rng, 10, 8)), _lif(10),
+        nir.Linear(weight=_weights(rng, 4, 10)),
+        nir.LI(tau=np.full(4, 2e-3), r=np.full(4, 20.0), v_leak=np.zeros(4)))
+    g["cubali"] = nir.NIRGraph.from_list(
+        nir.Linear(weight=_weights(rng, 4, 8)),
+        nir.CubaLI(tau_syn=np.full(4, 5e-4), tau_mem=np.full(4, 2e-3), r=np.full(4, 20.0),
+                   v_leak=np.zeros(4), w_in=np.full(4, 1.0)))
+    g["i"] = nir.NIRGraph.from_list(nir.Linear(weight=_weights(rng, 4, 8, 0.0)),
+                                    nir.I(r=np.full(4, 1 / DT)))
+    g["conv2d"] = nir.NIRGraph.from_list(
+        _conv2d(rng, 4, 2, 3, input_shape=(8, 8), padding=1, bias=rng.normal(0, 0.02, 4)),
+        _lif(4 * 64, tau=1e-3).__class__(**{k: v.reshape(4, 8, 8) for k, v in
+                                           _asdict(_lif(4 * 64)).items()}),
+        nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        nir.IF(r=np.full((4, 4, 4), 1 / DT), v_threshold=np.full((4, 4, 4), 1.5)),
+        nir.Flatten(input_type={"input": np.array([4, 4, 4])}, start_dim=0),
+        nir.Linear(weight=_weights(rng, 5, 64, 0.05, 0.2)), _lif(5))
+    g["conv2d_geometry"] = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([2, 9, 9])),  # NIR's Conv2d input_type ignores groups
+        _conv2d(rng, 4, 2, 3, input_shape=(9, 9), stride=2, dilation=2, groups=2, padding=2),
+        nir.IF(r=np.full((4, 5, 5), 1 / DT), v_threshold=np.full((4, 5, 5), 1.0)),
+        _conv2d(rng, 4, 4, 3, input_shape=(5, 5), padding="same"),
+        nir.IF(r=np.full((4, 5, 5), 1 / DT), v_threshold=np.full((4, 5, 5), 1.0)),
+        nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([1, 1]), padding=np.array([0, 0])),
+        nir.IF(r=np.full((4, 4, 4), 1 / DT), v_threshold=np.full((4, 4, 4), 0.5)),
+        type_check=False)
+    g["conv1d"] = nir.NIRGraph.from_list(
+        nir.Conv1d(input_shape=12, weight=rng.normal(0.2, 0.3, size=(3, 2, 3)), stride=1,
+                   padding=1, dilation=1, groups=1, bias=np.zeros(3)),
+        nir.IF(r=np.full((3, 12), 1 / DT), v_threshold=np.full((3, 12), 1.0)))
+    # NIR's test architectures (tests/test_architectures.py): residual, branching, recurrent
+    a, c, e = _weights(rng, 10, 8), _weights(rng, 6, 10), _weights(rng, 6, 8, 0.1)
+    g["residual"] = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([8])), "a": nir.Linear(weight=a), "b": _lif(10),
+        "c": nir.Linear(weight=c), "d": _lif(6), "e": nir.Linear(weight=e), "f": _lif(6),
+        "output": nir.Output(output_type=np.array([6]))},
+        edges=[("input", "a"), ("a", "b"), ("b", "c"), ("c", "d"), ("d", "f"), ("input", "e"),
+               ("e", "f"), ("f", "output")])
+    g["branching"] = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([8])), "a": nir.Linear(weight=_weights(rng, 10, 8)),
+        "b": _lif(10), "c": _lif(10, tau=3e-3), "d": nir.Linear(weight=_weights(rng, 6, 10)),
+        "e": nir.Linear(weight=_weights(rng, 6, 10)), "f": _lif(6),
+        "out_b": nir.Output(output_type=np.array([10])), "out_f": nir.Output(output_type=np.array([6]))},
+        edges=[("input", "a"), ("a", "b"), ("a", "c"), ("b", "d"), ("c", "e"), ("d", "f"),
+               ("e", "f"), ("b", "out_b"), ("f", "out_f")])
+    w_rec = rng.normal(0.0, 0.3, size=(10, 10))
+    g["recurrent"] = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([8])), "fc": nir.Linear(weight=_weights(rng, 10, 8)),
+        "lif": _lif(10), "w_rec": nir.Linear(weight=w_rec), "output": nir.Output(output_type=np.array([10]))},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    # nested: snnTorch's RSynaptic layout (a sub-graph input -> CubaLIF <-> w_rec -> output)
+    sub = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([10])), "lif": _cuba(10),
+        "w_rec": nir.Linear(weight=rng.normal(0.0, 0.3, size=(10, 10))),
+        "output": nir.Output(output_type=np.array([10]))},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    g["nested"] = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([8])), "fc1": nir.Linear(weight=_weights(rng, 10, 8)),
+        "rsyn": sub, "fc2": nir.Linear(weight=_weights(rng, 4, 10)), "lif2": _lif(4),
+        "output": nir.Output(output_type=np.array([4]))},
+        edges=[("input", "fc1"), ("fc1", "rsyn"), ("rsyn", "fc2"), ("fc2", "lif2"), ("lif2", "output")])
+    return {name: (graph, {key: tuple(int(s) for s in np.asarray(node.input_type["input"]))
+                           for key, node in graph.nodes.items() if isinstance(node, nir.Input)})
+            for name, graph in g.items()}
+
+
+def _asdict(node):
+    return {name: np.asarray(getattr(node, name)) for name in ("tau", "r", "v_leak", "v_threshold")}
+
+
+def poisson_inputs(shapes, steps, rate=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    return {key: rng.random((steps, *shape)) < rate for key, shape in shapes.items()}

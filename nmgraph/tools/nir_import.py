@@ -686,13 +686,14 @@ class _Builder:
         if np.any(neuron.bias != 0):
             self.report.quantities.append(NirQuantity(key, "bias (v per step)", neuron.bias,
                                                       realised_bias))
-        kwargs.update(bias_mant=_uniform(mant), bias_exp=_uniform(exp))
+        shape = neuron.shape
+        kwargs.update(bias_mant=_uniform(mant, shape), bias_exp=_uniform(exp, shape))
         if neuron.threshold is not None:
             vth = np.clip(np.rint(scale * neuron.threshold), 0, VTH_MAX).astype(np.int64)
             self.report.quantities.append(NirQuantity(
                 key, "threshold" if kind == "Threshold" else "v_threshold", neuron.threshold,
                 vth / scale))
-            kwargs["vth"] = _uniform(vth)
+            kwargs["vth"] = _uniform(vth, shape)
         if neuron.v_reset is not None and (np.any(neuron.v_reset != 0) or self.reset != "value"):
             reset_int = np.rint(64.0 * scale * neuron.v_reset).astype(np.int64)
             if not _supports(procs.LIF, "reset"):
@@ -702,9 +703,8 @@ class _Builder:
             if self.reset == "value":
                 self.report.quantities.append(NirQuantity(key, "v_reset", neuron.v_reset,
                                                           reset_int / (64.0 * scale)))
-            kwargs.update(v_reset=_uniform(reset_int), reset=self.reset)
-        decays = neuron.decays
-        shape = neuron.shape
+            kwargs.update(v_reset=_uniform(reset_int, shape), reset=self.reset)
+        decays = {k: _uniform(v, shape) for k, v in neuron.decays.items()}
         if kind in ("LIF", "CubaLIF", "Threshold"):
             process = procs.LIF(shape, du=decays["du"], dv=decays["dv"], name=name, **kwargs)
         elif kind == "IF":
@@ -961,12 +961,13 @@ def _common(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
     return a[:n]
 
 
-def _uniform(array: np.ndarray) -> Any:
-    """A scalar when every element is equal (processes then store one value)."""
+def _uniform(array: Any, shape: tuple[int, ...] | None = None) -> Any:
+    """A scalar when every element is equal (processes then store one value), else the array
+    in ``shape``."""
     array = np.asarray(array)
     if array.size and np.all(array == array.reshape(-1)[0]):
         return int(array.reshape(-1)[0])
-    return array
+    return array if shape is None else array.reshape(shape)
 
 
 def _supports(cls: type, parameter: str) -> bool:
