@@ -354,7 +354,7 @@ def example_graphs(seed=0):
         nir.Linear(weight=_weights(rng, 4, 8)),
         nir.CubaLI(tau_syn=np.full(4, 5e-4), tau_mem=np.full(4, 2e-3), r=np.full(4, 20.0),
                    v_leak=np.zeros(4), w_in=np.full(4, 1.0)))
-    g["i"] = nir.NIRGraph.from_list(nir.Linear(weight=_weights(rng, 4, 8, 0.0)),
+    g["i"] = nir.NIRGraph.from_list(nir.Linear(weight=_weights(rng, 4, 8, 0.3, 0.2)),
                                     nir.I(r=np.full(4, 1 / DT)))
     g["conv2d"] = nir.NIRGraph.from_list(
         _conv2d(rng, 4, 2, 3, input_shape=(8, 8), padding=1, bias=rng.normal(0, 0.02, 4)),

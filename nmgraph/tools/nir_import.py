@@ -202,7 +202,8 @@ class NirImportReport:
 
 def from_nir(graph_or_path: Any, dt: float | None = None, *, quantize: Any = "loihi1",
              name: str | None = None, inputs: Mapping[str, Any] | None = None,
-             reset: str | None = None, cuba_order: str = "sequential") -> Network:
+             reset: str | None = None, cuba_order: str = "sequential",
+             v_range: Mapping[str, float] | None = None) -> Network:
     """Build an nmgraph Network from a NIR graph or ``.nir`` file, in fixed point.
 
     Parameters
@@ -232,6 +233,12 @@ def from_nir(graph_or_path: Any, dt: float | None = None, *, quantize: Any = "lo
         step, as Loihi, Lava and snnTorch's ``Synaptic`` compute; ``"euler"``: the previous
         step's current, as strict forward Euler (NIR's reference), realised as one more step
         of delay on the synapses into CubaLIF and CubaLI nodes.
+    v_range
+        ``{readout node: largest |v|}`` (NIR units) that an LI, CubaLI or I node must hold
+        without saturating at ``2**23 - 1``. By default an LI or CubaLI holds its worst case
+        (every input at its extreme every step, at steady state); an I (no leak, no steady
+        state) holds what its weights' 8 bits leave, reported in ``net.nir_report.notes``: give
+        its range here.
 
     Returns
     -------
@@ -264,7 +271,7 @@ def from_nir(graph_or_path: Any, dt: float | None = None, *, quantize: Any = "lo
     graph, label = load_graph(graph_or_path)
     flat = flatten_graph(graph, label)
     builder = _Builder(flat, float(dt), spec, quantize, name or "nir", dict(inputs or {}),
-                       reset or "value", cuba_order)
+                       reset or "value", cuba_order, dict(v_range or {}))
     return builder.build()
 
 
@@ -318,8 +325,10 @@ class _Neuron:
 
 class _Builder:
     def __init__(self, flat: FlatGraph, dt: float, spec: tuple[int, bool], quantize: Any,
-                 name: str, inputs: dict[str, Any], reset: str, cuba_order: str) -> None:
+                 name: str, inputs: dict[str, Any], reset: str, cuba_order: str,
+                 v_range: dict[str, float]) -> None:
         self.flat, self.dt, self.spec = flat, dt, spec
+        self.v_range = v_range
         self.reset, self.cuba_order = reset, cuba_order
         self.inputs = inputs
         self.net = Network(name, dt_ms=dt * 1000.0)
@@ -625,6 +634,9 @@ class _Builder:
         mapping = NirNodeMapping(neuron.key, neuron.type, [process.qualified_name],
                                  v_scale=64.0 * scale)
         self.report.nodes[neuron.key] = mapping
+        if neuron.type in READOUT_TYPES:
+            self.report.notes.append(f"{neuron.key}: v holds |v| <= {_STATE_LIMIT / (64.0 * scale):.4g} "
+                                     f"(NIR units) before it saturates")
         for path, matrix, extra in weights:
             self._synapse(path, matrix, extra, scale, exact, process)
 
@@ -663,7 +675,28 @@ class _Builder:
             limits.append(BIAS_MANT_MAX * 2**BIAS_EXP_MAX / (64.0 * float(np.abs(neuron.bias).max())))
         if neuron.v_reset is not None and np.any(neuron.v_reset != 0):
             limits.append(_STATE_LIMIT / (64.0 * float(np.abs(neuron.v_reset).max())))
+        if neuron.type in READOUT_TYPES:
+            bound = self._v_bound(neuron, row_sum)
+            if bound > 0:
+                limits.append(0.95 * _STATE_LIMIT / (64.0 * bound))
         return (min(limits) if limits else 1.0), False
+
+    def _v_bound(self, neuron: _Neuron, row_sum: np.ndarray) -> float:
+        """The largest |v| (NIR units) a readout must hold: ``v_range`` if given, else the
+        worst steady state (all inputs at their extreme every step), 0 when unbounded (I)."""
+        if neuron.key in self.v_range:
+            value = self.v_range[neuron.key]
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not value > 0:
+                raise ValidationError("from_nir", "v_range", f"the range of '{neuron.key}' must "
+                                      f"be a number > 0", value)
+            return float(value)
+        leak = np.asarray(neuron.decays["dv"], np.float64) / _DECAY_UNIT
+        if np.any(leak == 0):
+            return 0.0
+        settle = leak * ((np.asarray(neuron.decays["du"], np.float64) + 1) / _DECAY_UNIT
+                         if neuron.type == "CubaLI" else 1.0)
+        return float(np.max((row_sum + np.abs(neuron.bias)) / settle))
 
     def _exact(self, neuron: _Neuron, matrices: list[sp.csr_matrix]) -> bool:
         for matrix in matrices:
