@@ -53,7 +53,9 @@ def main() -> None:
     s = make_state(n)
     spiked = np.empty(n, dtype=np.uint8)
     records = np.zeros(1, dtype=KERNEL_RUN_DTYPE)
-    params = (*(s[k].astype(np.int64) for k in ("du", "dv", "vth")), s["bias"])
+    # reset_kind 0 last: Lava's reset to 0, the default
+    params = (*(s[k].astype(np.int64) for k in ("du", "dv", "vth")), s["bias"],
+              np.zeros(n, dtype=np.int64))
     fill_record(records[0], _k_lif.KERNELS["lif"], 0, n, 0, [s["u"], s["v"]], params)
     a_in = np.empty(n, dtype=np.int64)
 

@@ -9,7 +9,11 @@ product, truncation toward zero), one step of a LIF neuron with synaptic input `
     v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
     spike = v > (vth << 6);  v[spike] = 0
 
-These are Lava's bit-accurate LIF equations (``PyLifModelBitAcc``).
+These are Lava's bit-accurate LIF equations (``PyLifModelBitAcc``). Every neuron here also takes
+the reset of snnTorch and NIR (``reset=``, ``v_reset=``): ``reset="value"`` (the default) sets
+``v[spike] = v_reset`` (default 0, Lava's reset); ``reset="subtract"`` sets
+``v[spike] = v - (vth << 6)``, so a neuron driven by several thresholds' worth of input in one
+step keeps the excess.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ BIAS_MANT_MIN, BIAS_MANT_MAX = -(2**12), 2**12 - 1
 BIAS_EXP_MAX = 7
 #: Longest refractory period (a 16-bit counter).
 REFRACTORY_MAX = 2**16 - 1
+#: Reset modes: what a spike does to v (their index is the model's ``reset`` parameter).
+RESET_MODES = ("value", "subtract")
 
 
 def _time_constants(label: str, dt_ms: Any, specs: list[tuple[str, str, Any, Any, int]]
@@ -74,12 +80,6 @@ class _LeakyBase(NeuronProcess):
         the decays were given directly)."""
         return dict(self.__dict__.get("_time_constants", {}))
 
-    def _declare_lif(self, du: Any, dv: Any, vth: Any, bias_mant: Any, bias_exp: Any, u: Any,
-                     v: Any, *, decays: bool = True) -> None:
-        if decays:
-            self._declare_decays(du, dv)
-        self._declare_threshold_bias_state(vth, bias_mant, bias_exp, u, v)
-
     def _declare_decays(self, du: Any, dv: Any) -> None:
         shape = self.shape
         self._var("du", shape, du, dtype=np.int32, low=0, high=DECAY_MAX, bits=12,
@@ -102,14 +102,57 @@ class _LeakyBase(NeuronProcess):
                   kind="state", doc="membrane voltage")
 
 
-class LIF(_LeakyBase):
+class _Resetting(_LeakyBase):
+    """The spiking members of the family: a reset mode for the population (``reset``) and a
+    per-neuron ``v_reset``."""
+
+    abstract = True
+
+    @property
+    def reset(self) -> str:
+        """What a spike does to ``v``: ``"value"`` (``v = v_reset``) or ``"subtract"``
+        (``v = v - threshold``); one mode for the whole population."""
+        return self.__dict__.get("_reset", "value")
+
+    @reset.setter
+    def reset(self, value: Any) -> None:
+        if not isinstance(value, str) or value not in RESET_MODES:
+            raise ValidationError(self, "reset", "must be 'value' (v = v_reset after a spike) "
+                                  "or 'subtract' (v = v - (vth << 6) after a spike)", value)
+        object.__setattr__(self, "_reset", value)
+
+    def constructor_args(self) -> dict[str, Any]:
+        """The shape, every Var's declared value and the reset mode."""
+        return {**super().constructor_args(), "reset": self.reset}
+
+    def _declare_lif(self, du: Any, dv: Any, vth: Any, bias_mant: Any, bias_exp: Any, u: Any,
+                     v: Any, *, decays: bool = True, v_reset: Any = 0,
+                     reset: Any = "value") -> None:
+        if decays:
+            self._declare_decays(du, dv)
+        self._declare_threshold_bias_state(vth, bias_mant, bias_exp, u, v)
+        self._declare_reset(v_reset, reset)
+
+    def _declare_reset(self, v_reset: Any, reset: Any) -> None:
+        self.reset = reset
+        self._var("v_reset", self.shape, v_reset, dtype=np.int32, low=-STATE_MAX,
+                  high=STATE_MAX, bits=24, doc="voltage after a spike (reset='value')")
+
+
+class LIF(_Resetting):
     """Current-based leaky integrate-and-fire neurons (Lava's bit-accurate LIF).
 
     Update per step (see the module docstring for ``decay``)::
 
         u = decay(u, du + 1) + (a_in << 6), wrapped once into (-2**23, 2**23]
         v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
-        spike = v > (vth << 6);  v[spike] = 0
+        spike = v > (vth << 6)
+        v[spike] = v_reset                          reset="value" (v_reset = 0: Lava)
+        v[spike] = v[spike] - (vth << 6)            reset="subtract"
+
+    With ``reset="subtract"`` (snnTorch's and NIR's reference reset) a neuron whose ``v`` is
+    still above the threshold after the subtraction spikes again on the next step, without new
+    input if the leak leaves it there. The reset sets ``v`` in the step of the spike.
 
     The sum ``decay(u) + (a_in << 6)`` is exact (int64). Lava's ``PyLifModelBitAcc``
     (``AbstractPyLifModelFixed.subthr_dynamics``, ``lava/proc/lif/models.py``) forms it in int32
@@ -132,14 +175,21 @@ class LIF(_LeakyBase):
         Initial current and voltage (24-bit).
     name
         Unique name; generated when not given.
+    v_reset
+        Voltage after a spike with ``reset="value"``, -(2**23 - 1)..2**23 - 1 (scalar or per
+        neuron; default 0, Lava's reset). Not used with ``reset="subtract"``.
+    reset
+        ``"value"`` (``v = v_reset`` after a spike) or ``"subtract"`` (``v = v - (vth << 6)``);
+        one mode for the population.
     """
 
     abstract = False
 
     def __init__(self, shape: Any, du: Any = 0, dv: Any = 0, vth: Any = 10, bias_mant: Any = 0,
-                 bias_exp: Any = 0, u: Any = 0, v: Any = 0, name: str | None = None) -> None:
+                 bias_exp: Any = 0, u: Any = 0, v: Any = 0, name: str | None = None, *,
+                 v_reset: Any = 0, reset: str = "value") -> None:
         super().__init__(shape, name)
-        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v)
+        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v, v_reset=v_reset, reset=reset)
         self._finish()
 
     @classmethod
@@ -169,7 +219,7 @@ class LIF(_LeakyBase):
         return _remember(process, constants, dt_ms, tau_u_ms, tau_v_ms)
 
 
-class ALIF(_LeakyBase):
+class ALIF(_Resetting):
     """LIF neurons with an adaptive threshold, as in the multiple-timescale spiking RNNs of Yin,
     Corradi and Bohté (2021), in Loihi-style fixed point.
 
@@ -180,7 +230,8 @@ class ALIF(_LeakyBase):
         v = clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
         b = decay(b, db)
         spike = v > (vth << 6) + b
-        v[spike] = 0
+        v[spike] = v_reset                          reset="value" (default v_reset = 0)
+        v[spike] = v[spike] - ((vth << 6) + b)      reset="subtract": the threshold crossed
         b[spike] = min(b + (beta << 6), 2**23 - 1)
 
     ``b`` decays before the comparison and grows after it, as Lava's adaptive-threshold neuron
@@ -195,16 +246,19 @@ class ALIF(_LeakyBase):
         Increment of the threshold per spike (mantissa, 0..2**17 - 1; added as ``beta << 6``).
     b
         Initial adaptation, 0..2**23 - 1.
-    Other parameters are those of :class:`LIF`.
+    Other parameters (``v_reset``, ``reset`` too) are those of :class:`LIF`; with
+    ``reset="subtract"`` the adaptive threshold ``(vth << 6) + b`` that ``v`` crossed is
+    subtracted (as the LSNN of Bellec et al. 2018 resets), before ``b`` grows.
     """
 
     abstract = False
 
     def __init__(self, shape: Any, du: Any = 0, dv: Any = 0, vth: Any = 10, bias_mant: Any = 0,
                  bias_exp: Any = 0, db: Any = 0, beta: Any = 0, u: Any = 0, v: Any = 0,
-                 b: Any = 0, name: str | None = None) -> None:
+                 b: Any = 0, name: str | None = None, *, v_reset: Any = 0,
+                 reset: str = "value") -> None:
         super().__init__(shape, name)
-        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v)
+        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v, v_reset=v_reset, reset=reset)
         shape = self.shape
         self._var("db", shape, db, dtype=np.int32, low=0, high=DECAY_MAX, bits=12,
                   doc="adaptation decay: b is multiplied by (4096 - db) / 4096 each step")
@@ -231,7 +285,7 @@ class ALIF(_LeakyBase):
         return _remember(process, constants, dt_ms, tau_u_ms, tau_v_ms, tau_b_ms)
 
 
-class IF(_LeakyBase):
+class IF(_Resetting):
     """Integrate-and-fire neurons: no leak, input not carried over between steps.
 
     Exactly :class:`LIF` with ``du = 4095`` (the current is this step's input only) and ``dv = 0``
@@ -239,22 +293,28 @@ class IF(_LeakyBase):
 
         u = a_in << 6, wrapped once into (-2**23, 2**23]
         v = clip(v + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
-        spike = v > (vth << 6);  v[spike] = 0
+        spike = v > (vth << 6)
+        v[spike] = v_reset  (reset="value", default 0)  or  v - (vth << 6)  (reset="subtract")
+
+    ``v_reset`` and ``reset`` are those of :class:`LIF`.
     """
 
     abstract = False
 
     def __init__(self, shape: Any, vth: Any = 10, bias_mant: Any = 0, bias_exp: Any = 0,
-                 u: Any = 0, v: Any = 0, name: str | None = None) -> None:
+                 u: Any = 0, v: Any = 0, name: str | None = None, *, v_reset: Any = 0,
+                 reset: str = "value") -> None:
         super().__init__(shape, name)
-        self._declare_lif(None, None, vth, bias_mant, bias_exp, u, v, decays=False)
+        self._declare_lif(None, None, vth, bias_mant, bias_exp, u, v, decays=False,
+                          v_reset=v_reset, reset=reset)
         self._finish()
 
 
 class LIFRefractory(LIF):
     """LIF neurons with a refractory period (Lava's ``LIFRefractory``), in Loihi's fixed point.
 
-    After a spike at step ``t`` the voltage is held at 0 for ``refractory_period`` steps
+    After a spike at step ``t`` the voltage is held at its reset value (0 by default) for
+    ``refractory_period`` steps
     (``t + 1 .. t + refractory_period``) while the current keeps integrating its input; the neuron
     integrates again from step ``t + refractory_period + 1``. Per step::
 
@@ -263,6 +323,11 @@ class LIFRefractory(LIF):
         v = v if held else clip(decay(v, dv) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
         refractory = refractory - 1 if held else refractory
         spike = v > (vth << 6);  v[spike] = 0;  refractory[spike] = refractory_period
+
+    With ``reset="subtract"`` or a ``v_reset`` (as :class:`LIF`), ``v[spike]`` is set as LIF sets
+    it and held there for the period. The threshold is tested on every neuron, held or not (as
+    above, and as Lava's model does), so a voltage held above the threshold (a ``v_reset`` above
+    it, or a subtraction that leaves ``v`` above it) spikes again and restarts the period.
 
     This is Lava 0.10's ``PyLifRefractoryModelFloat`` order of operations on the bit-accurate
     LIF arithmetic (Lava has no fixed-point refractory model); ``refractory_period = 0`` is LIF.
@@ -273,16 +338,17 @@ class LIFRefractory(LIF):
         Steps a neuron holds its voltage after a spike, 0..65535 (default 1, as Lava).
     refractory
         Initial steps of the period still to run (state; default 0).
-    Other parameters are those of :class:`LIF`.
+    Other parameters (``v_reset``, ``reset`` too) are those of :class:`LIF`.
     """
 
     abstract = False
 
     def __init__(self, shape: Any, du: Any = 0, dv: Any = 0, vth: Any = 10, bias_mant: Any = 0,
                  bias_exp: Any = 0, refractory_period: Any = 1, u: Any = 0, v: Any = 0,
-                 refractory: Any = 0, name: str | None = None) -> None:
+                 refractory: Any = 0, name: str | None = None, *, v_reset: Any = 0,
+                 reset: str = "value") -> None:
         NeuronProcess.__init__(self, shape, name)
-        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v)
+        self._declare_lif(du, dv, vth, bias_mant, bias_exp, u, v, v_reset=v_reset, reset=reset)
         shape = self.shape
         self._var("refractory_period", shape, refractory_period, dtype=np.int32, low=0,
                   high=REFRACTORY_MAX, bits=16,

@@ -72,6 +72,14 @@ cdef inline int64_t current_and_voltage(int64_t* u, int64_t v, int64_t a_in, int
     return new_v if new_v > -STATE_MAX else -STATE_MAX
 
 
+cdef inline int64_t reset_value(int64_t v, int64_t threshold, int64_t word) noexcept nogil:
+    """The voltage after a spike for the reset word ``(v_reset << 1) | subtract``: ``v -
+    threshold`` if its low bit is set (reset by subtraction), else ``v_reset = word >> 1``.
+    With a mask (m = -1 or 0) rather than a select."""
+    cdef int64_t m = wrap_neg(word & 1)
+    return (wrap_add(v, wrap_neg(threshold)) & m) | ((word >> 1) & ~m)
+
+
 cdef inline uint64_t splitmix(uint64_t seed, uint64_t index, uint64_t t) noexcept nogil:
     """SplitMix64 finaliser of ``seed*C1 + index*C2 + t*C3 + C4`` (all mod 2**64)."""
     cdef uint64_t z = (seed * 0x9E3779B97F4A7C15ULL + index * 0xBF58476D1CE4E5B9ULL

@@ -15,9 +15,11 @@ __all__ = [
     "STATE_LIMIT",
     "alif_step",
     "decay",
+    "li_step",
     "lif_step",
     "poisson_spikes",
     "poisson_threshold",
+    "reset_after_spike",
     "splitmix_hash",
 ]
 
@@ -45,33 +47,63 @@ def _current_and_voltage(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, du: np.
     v[...] = np.clip(decay(v, dv) + new_u + bias, -(STATE_LIMIT - 1), STATE_LIMIT - 1)
 
 
+def reset_after_spike(v: np.ndarray, spikes: np.ndarray, threshold: np.ndarray,
+                      v_reset: np.ndarray | None = None,
+                      subtract: np.ndarray | None = None) -> None:
+    """Reset the voltage of the neurons that spiked, in place: to ``v_reset`` (default 0,
+    Lava's reset), or, where ``subtract`` is set, ``v - threshold`` (reset by subtraction)."""
+    if v_reset is None and subtract is None:
+        v[spikes] = 0
+        return
+    after = np.zeros_like(v) if v_reset is None else np.broadcast_to(v_reset, v.shape)
+    if subtract is not None:
+        after = np.where(subtract, v - threshold, after)
+    v[...] = np.where(spikes, after, v)
+
+
 def lif_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, du: np.ndarray, dv: np.ndarray,
-             vth: np.ndarray, bias: np.ndarray) -> np.ndarray:
+             vth: np.ndarray, bias: np.ndarray, v_reset: np.ndarray | None = None,
+             subtract: np.ndarray | None = None) -> np.ndarray:
     """One LIF step in place (Lava's bit-accurate LIF); ``bias = bias_mant << bias_exp``::
 
         u = decay(u, du + 1) + (a_in << 6); wrap once into (-2**23, 2**23]
         v = clip(decay(v, dv) + u + bias, -(2**23 - 1), 2**23 - 1)
-        spike = v > (vth << 6); v[spike] = 0
+        spike = v > (vth << 6)
+        v[spike] = v_reset            (default 0: Lava)
+        v[spike] = v - (vth << 6)     where subtract
     """
     _current_and_voltage(u, v, a_in, du, dv, bias)
-    spikes = v > (vth.astype(np.int64) << THRESHOLD_SHIFT)
-    v[spikes] = 0
+    threshold = vth.astype(np.int64) << THRESHOLD_SHIFT
+    spikes = v > threshold
+    reset_after_spike(v, spikes, threshold, v_reset, subtract)
     return spikes
+
+
+def li_step(u: np.ndarray, v: np.ndarray, a_in: np.ndarray, du: np.ndarray, dv: np.ndarray,
+            bias: np.ndarray) -> np.ndarray:
+    """One step of leaky integrators in place: LIF's ``u`` and ``v`` without threshold, reset or
+    spikes (returns an all-False array)."""
+    _current_and_voltage(u, v, a_in, du, dv, bias)
+    return np.zeros(v.shape, dtype=bool)
 
 
 def alif_step(u: np.ndarray, v: np.ndarray, b: np.ndarray, a_in: np.ndarray, du: np.ndarray,
               dv: np.ndarray, db: np.ndarray, vth: np.ndarray, beta: np.ndarray,
-              bias: np.ndarray) -> np.ndarray:
+              bias: np.ndarray, v_reset: np.ndarray | None = None,
+              subtract: np.ndarray | None = None) -> np.ndarray:
     """One ALIF step in place: LIF's u and v, then the adaptive threshold::
 
         b = decay(b, db)
-        spike = v > (vth << 6) + b; v[spike] = 0
+        spike = v > (vth << 6) + b
+        v[spike] = v_reset                  (default 0)
+        v[spike] = v - ((vth << 6) + b)     where subtract: the threshold crossed
         b[spike] = min(b + (beta << 6), 2**23 - 1)
     """
     _current_and_voltage(u, v, a_in, du, dv, bias)
     b[...] = decay(b, db)
-    spikes = v > (vth.astype(np.int64) << THRESHOLD_SHIFT) + b
-    v[spikes] = 0
+    threshold = (vth.astype(np.int64) << THRESHOLD_SHIFT) + b
+    spikes = v > threshold
+    reset_after_spike(v, spikes, threshold, v_reset, subtract)
     grown = np.minimum(b + (beta.astype(np.int64) << THRESHOLD_SHIFT), STATE_LIMIT - 1)
     b[...] = np.where(spikes, grown, b)
     return spikes

@@ -125,7 +125,9 @@ def _field(reader: ArchiveReader, doc: dict[str, Any], key: str, kind: type) -> 
 def _check(reader: ArchiveReader, exe: Executable, state: RunState) -> None:
     """Everything the runtimes will index or trust, checked: the pending input's shape and
     dtype, every neuron population's values (the model's fields, each an integer array of one
-    value per unit within its declared range), and the spikes (times in 1..t, units in range)."""
+    value per unit within its declared range; a field declared with a default that the file
+    lacks, written before the model had it, takes its default), and the spikes (times in 1..t,
+    units in range)."""
     ir = exe.ir
     if not 0 <= state.t <= MAX_STEPS:
         raise reader.fail(f"step count t = {state.t} outside 0..{MAX_STEPS}")
@@ -137,6 +139,10 @@ def _check(reader: ArchiveReader, exe: Executable, state: RunState) -> None:
         if pop.is_source:
             continue
         given = state.values.get(pop.name)
+        if given is not None:   # fields added to the model since the file was written
+            for fields in (pop.params, pop.state):
+                given = type(fields).complete(given, pop.size)
+            state.values[pop.name] = given
         names = set(pop.params.names()) | set(pop.state.names())
         if given is None or set(given) != names:
             raise reader.fail(f"state of population '{pop.name}' must give exactly "

@@ -94,15 +94,17 @@ def kernel_step(entry: tuple[int, int], state: list[np.ndarray], params: list[np
 
 
 def lif_update(u, v, a_in, du, dv, vth, bias) -> np.ndarray:
+    # reset_kind 0: Lava's reset to 0 (the reset words in vth's high bits are not read)
     return kernel_step(_k_lif.KERNELS["lif"], [u, v],
-                       [du.astype(np.int64), dv.astype(np.int64), vth.astype(np.int64), bias],
-                       a_in)
+                       [du.astype(np.int64), dv.astype(np.int64), vth.astype(np.int64), bias,
+                        np.zeros(u.size, dtype=np.int64)], a_in)
 
 
 def alif_update(u, v, b, a_in, du, dv, db, vth, beta, bias) -> np.ndarray:
     return kernel_step(_k_lif.KERNELS["alif"], [u, v, b],
                        [du.astype(np.int64), dv.astype(np.int64), vth.astype(np.int64), bias,
-                        db.astype(np.int64), beta.astype(np.int64)], a_in)
+                        np.zeros(u.size, dtype=np.int64), db.astype(np.int64),
+                        beta.astype(np.int64)], a_in)
 
 
 def poisson_fill(seed: int, threshold: np.ndarray, offset: int, t: int) -> np.ndarray:
@@ -258,7 +260,7 @@ def test_empty_run_and_read_only_parameters():
     empty = [np.zeros(0, dtype=np.int64) for _ in range(6)]
     assert lif_update(*empty, np.zeros(0, dtype=np.int64)).size == 0
     u, v, a_in = (np.zeros(4, dtype=np.int64) for _ in range(3))
-    params = [np.zeros(4, dtype=np.int64) for _ in range(4)]
+    params = [np.zeros(4, dtype=np.int64) for _ in range(5)]
     for p in params:
         p.flags.writeable = False
     assert not kernel_step(_k_lif.KERNELS["lif"], [u, v], params, a_in).any()

@@ -74,6 +74,15 @@ class FixedPoint:
     #: Axes of a per-unit field (units on the last one); the shape of a population-wide one.
     ndim: int = 1
     shape: tuple[int, ...] = ()
+    #: Value every unit takes when the field is missing (None: the field is required). Files
+    #: and snapshots written before a field was added load with it.
+    default: int | None = None
+
+    def filled(self, size: int) -> np.ndarray:
+        """The field at its default: one value per unit (per-unit fields), else ``shape``."""
+        if self.default is None:
+            raise ValueError("this field has no default")
+        return np.full((size,) if self.per_unit else self.shape, self.default, dtype=self.dtype)
 
     def check(self, owner: str, name: str, array: np.ndarray) -> None:
         """Raise if ``array`` has values outside ``[low, high]``, naming the first one."""
@@ -90,7 +99,7 @@ class FixedPoint:
 
 def fixed(bits: int, *, signed: bool = True, low: int | None = None, high: int | None = None,
           dtype: Any = np.int64, per_unit: bool = True, doc: str = "", ndim: int = 1,
-          shape: tuple[int, ...] = ()) -> Any:
+          shape: tuple[int, ...] = (), default: int | None = None) -> Any:
     """Declare a field of a model's ``Params`` or ``State`` dataclass.
 
     Parameters
@@ -110,14 +119,30 @@ def fixed(bits: int, *, signed: bool = True, low: int | None = None, high: int |
         Axes of a per-unit field (1: one value per unit; a spike raster ``(steps, units)``: 2).
     shape
         Shape of a population-wide field (default ``()``: one number).
+    default
+        The value of every unit when the field is not given (None: it must be given). A field
+        added to a model after files were written with it needs one: executables and snapshots
+        that lack the field then load with it at its default, and :meth:`PopulationModel.lower`
+        uses it for a process that has no Var of that name. Only for fields of one value per
+        unit (``ndim=1``) or population-wide ones.
     """
     if signed:
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     else:
         lo, hi = 0, (1 << bits) - 1
-    spec = FixedPoint(bits=bits, low=lo if low is None else low, high=hi if high is None else high,
-                      dtype=np.dtype(dtype), per_unit=per_unit, doc=doc, ndim=ndim,
-                      shape=tuple(shape))
+    low, high = lo if low is None else low, hi if high is None else high
+    if default is not None:
+        if isinstance(default, bool) or not isinstance(default, (int, np.integer)):
+            raise TypeError(f"fixed(default=...) must be an int (got {default!r})")
+        if per_unit and ndim != 1:
+            raise TypeError("fixed(default=...) is for fields of one value per unit (ndim=1) "
+                            "or population-wide ones")
+        if not low <= int(default) <= high:
+            raise TypeError(f"fixed(default={default}) is outside the field's range "
+                            f"[{low}, {high}]")
+        default = int(default)
+    spec = FixedPoint(bits=bits, low=low, high=high, dtype=np.dtype(dtype), per_unit=per_unit,
+                      doc=doc, ndim=ndim, shape=tuple(shape), default=default)
     return dataclasses.field(metadata={"fixed": spec})
 
 
@@ -173,17 +198,29 @@ class FieldSet:
         return list(self.arrays().items())
 
     @classmethod
+    def complete(cls, values: Mapping[str, Any], size: int) -> dict[str, Any]:
+        """``values`` with every field of this class that is missing and has a default (see
+        :func:`fixed`) added at its default, for ``size`` units; other entries kept as given."""
+        out = dict(values)
+        for name, spec in cls.specs().items():
+            if name not in out and spec.default is not None:
+                out[name] = spec.filled(size)
+        return out
+
+    @classmethod
     def build(cls, owner: str, values: Mapping[str, Any], size: int,
               error: type[NmgraphError] = ValidationError) -> FieldSet:
-        """An instance from ``values`` (every field required), each converted to its dtype and
-        checked: per-unit fields must have ``size`` units on their last axis, values within
-        their range. ``error`` is raised (with ``owner`` named) on a problem."""
+        """An instance from ``values`` (every field required, except those declared with a
+        default, which take it when missing), each converted to its dtype and checked: per-unit
+        fields must have ``size`` units on their last axis, values within their range. ``error``
+        is raised (with ``owner`` named) on a problem."""
         def fail(attribute: str, message: str) -> NmgraphError:
             if issubclass(error, ValidationError):
                 return error(owner, attribute, message)
             return error(f"{owner}: {attribute + ': ' if attribute else ''}{message}")
 
         specs = cls.specs()
+        values = cls.complete(values, size)
         missing = sorted(set(specs) - set(values))
         extra = sorted(set(values) - set(specs))
         if missing or extra:
@@ -251,7 +288,8 @@ class PopulationModel:
 
     def lower(self, process: Any) -> tuple[FieldSet, FieldSet]:
         """The parameters and initial state of ``process``: by default every field is read from
-        the process's Var of the same name, flattened to one value per unit."""
+        the process's Var of the same name, flattened to one value per unit (a field declared
+        with a default takes it when the process has no such Var)."""
         label = f"{type(process).__name__} '{getattr(process, 'name', process)}'"
         size = int(np.prod(process.shape))
 
@@ -259,6 +297,8 @@ class PopulationModel:
             values = {}
             for name, spec in cls.specs().items():
                 var = process.vars.get(name)
+                if var is None and spec.default is not None:
+                    continue   # build() fills it
                 if var is None:
                     raise ValidationError(label, "", f"model {type(self).__name__} needs a Var "
                                           f"{name!r} (its Vars are {sorted(process.vars)}); "

@@ -15,8 +15,10 @@ with a countdown ``refractory`` (steps of the period left) in place of the absol
     refractory = refractory - 1                           where held
     spike = v > (vth << 6);  v[spike] = 0;  refractory[spike] = refractory_period
 
-With ``refractory_period = 0`` it is exactly LIF. (Lava's float model ignores ``bias_exp``; the
-fixed-point bias is ``bias_mant << bias_exp`` as in Lava's bit-accurate LIF.)
+With ``refractory_period = 0`` it is exactly LIF. The reset is LIF's (``v_reset``, ``reset``):
+``v[spike] = v_reset`` or ``v - (vth << 6)``, held there for the period; the threshold is tested
+on every neuron, held or not. (Lava's float model ignores ``bias_exp``; the fixed-point bias is
+``bias_mant << bias_exp`` as in Lava's bit-accurate LIF.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 from nmgraph.core.fixed_point import ACTIVATION_SHIFT, STATE_LIMIT, THRESHOLD_SHIFT
 from nmgraph.core.models import fixed, implements
 from nmgraph.processes.neurons import LIFRefractory
-from nmgraph.runtimes.fixed_point import decay
+from nmgraph.runtimes.fixed_point import decay, reset_after_spike
 from nmgraph.runtimes.models.lif import LIFModel, LIFParams, LIFState
 
 __all__ = ["LIFRefractoryModel", "LIFRefractoryParams", "LIFRefractoryState",
@@ -55,7 +57,8 @@ class LIFRefractoryState(LIFState):
 
 def lif_refractory_step(u: np.ndarray, v: np.ndarray, refractory: np.ndarray, a_in: np.ndarray,
                         du: np.ndarray, dv: np.ndarray, vth: np.ndarray, bias: np.ndarray,
-                        period: np.ndarray) -> np.ndarray:
+                        period: np.ndarray, v_reset: np.ndarray | None = None,
+                        subtract: np.ndarray | None = None) -> np.ndarray:
     """One step in place (module docstring); returns the spikes."""
     new_u = decay(u, du + 1) + (a_in.astype(np.int64) << ACTIVATION_SHIFT)
     new_u = np.where(new_u > STATE_LIMIT, new_u - 2 * STATE_LIMIT,
@@ -65,8 +68,9 @@ def lif_refractory_step(u: np.ndarray, v: np.ndarray, refractory: np.ndarray, a_
     integrated = np.clip(decay(v, dv) + new_u + bias, -(STATE_LIMIT - 1), STATE_LIMIT - 1)
     v[...] = np.where(held, v, integrated)
     refractory[...] = np.where(held, refractory - 1, refractory)
-    spikes = v > (vth.astype(np.int64) << THRESHOLD_SHIFT)
-    v[spikes] = 0
+    threshold = vth.astype(np.int64) << THRESHOLD_SHIFT
+    spikes = v > threshold
+    reset_after_spike(v, spikes, threshold, v_reset, subtract)
     refractory[spikes] = period[spikes]
     return spikes
 
@@ -84,8 +88,10 @@ class LIFRefractoryModel(LIFModel):
              a_in: np.ndarray) -> np.ndarray:
         return lif_refractory_step(state.u, state.v, state.refractory, a_in, params.du,
                                    params.dv, params.vth, params.bias(),
-                                   params.refractory_period.astype(np.int64))
+                                   params.refractory_period.astype(np.int64),
+                                   **params.reset_arguments())
 
     def kernel_params(self, params: LIFRefractoryParams) -> tuple[np.ndarray, ...]:
-        """int64 ``du, dv, vth, bias, refractory_period`` per neuron."""
+        """int64 ``du, dv, vth_reset, bias, reset_kind`` (as LIF), then ``refractory_period``
+        per neuron."""
         return (*super().kernel_params(params), params.refractory_period.astype(np.int64))
