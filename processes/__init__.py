@@ -1,4 +1,5 @@
-"""The standard process library: neurons, synapse blocks, spike sources and connectors."""
+"""The standard process library: neurons, leaky integrators, synapse blocks, spike sources and
+connectors."""
 
 from nmgraph.processes.base import NeuronProcess, PopulationProcess, SourceProcess, SynapseProcess
 from nmgraph.processes.connectors import (
@@ -11,6 +12,7 @@ from nmgraph.processes.connectors import (
     one_to_one,
 )
 from nmgraph.processes.conv import Conv, SumPool2d
+from nmgraph.processes.integrators import LI
 from nmgraph.processes.neurons import ALIF, IF, LIF, LIFRefractory
 from nmgraph.processes.sources import PoissonSource, SpikeGenerator
 from nmgraph.processes.synapses import Dense, Sparse
@@ -18,6 +20,7 @@ from nmgraph.processes.synapses import Dense, Sparse
 __all__ = [
     "ALIF",
     "IF",
+    "LI",
     "LIF",
     "Conv",
     "Dense",

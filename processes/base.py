@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from nmgraph.core.checks import as_shape
 from nmgraph.core.ports import CURRENT, SPIKE
@@ -14,14 +14,18 @@ __all__ = ["NeuronProcess", "PopulationProcess", "SourceProcess", "SynapseProces
 
 
 class PopulationProcess(Process):
-    """A population of ``shape`` units that emit spikes on ``s_out``."""
+    """A population of ``shape`` units that emit spikes on ``s_out`` (unless the class sets
+    ``spiking = False``: a readout such as the leaky integrator ``LI``, which has no ``s_out``)."""
 
     abstract = True
+    #: Whether the units spike: only then does the population have an ``s_out`` port.
+    spiking: ClassVar[bool] = True
 
     def __init__(self, shape: Any, name: str | None = None) -> None:
         super().__init__(name)
         self._shape = as_shape(self, "shape", shape)
-        self._out_port("s_out", self._shape, SPIKE)
+        if self.spiking:
+            self._out_port("s_out", self._shape, SPIKE)
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ from nmgraph.core.process import PROCESS_TYPES, Process, process_type_key
 from nmgraph.processes import (
     ALIF,
     IF,
+    LI,
     LIF,
     Conv,
     Dense,
@@ -68,7 +69,7 @@ NMGRAPH_TYPES = _nmgraph_types()
 # ------------------------------------------------------------------------------------------------
 def _lif() -> LIF:
     lif = LIF(shape=(3, 2), du=np.arange(6).reshape(3, 2) * 100, dv=7, vth=200, bias_mant=-5,
-              bias_exp=3, name="lif")
+              bias_exp=3, name="lif", v_reset=np.arange(6).reshape(3, 2) - 3, reset="subtract")
     lif.v = np.array([[1, -2], [3, -4], [5, -(2**23 - 1)]])  # set after construction
     lif.u = -(2**23)
     return lif
@@ -82,6 +83,11 @@ def _alif() -> ALIF:
 def _lif_refractory() -> LIFRefractory:
     return LIFRefractory(shape=3, du=5, dv=6, vth=12, refractory_period=np.array([0, 2, 9]),
                          refractory=np.array([0, 1, 9]), name="ref")
+
+
+def _li() -> LI:
+    return LI(shape=(2, 2), du=4095, dv=np.array([[0, 1], [2, 4095]]), bias_mant=-7, bias_exp=2,
+              v=np.array([[1, -1], [2**23 - 1, 0]]), name="readout")
 
 
 def _if() -> IF:
@@ -141,6 +147,7 @@ EXAMPLES: dict[type[Process], Callable[[], Process]] = {
     ALIF: _alif,
     LIFRefractory: _lif_refractory,
     IF: _if,
+    LI: _li,
     Dense: _dense,
     Sparse: _sparse,
     Conv: _conv,
