@@ -28,6 +28,7 @@ from nmgraph.core.network import Connection, Network
 from nmgraph.core.ports import InPort, OutPort
 from nmgraph.core.process import Process, Var
 from nmgraph.core.weights import QuantizedWeights, quantize_weights
+from nmgraph.tools.nir_export import to_nir
 from nmgraph.tools.nir_import import from_nir
 from nmgraph.tools.runtime import Runtime
 
@@ -61,6 +62,7 @@ __all__ = [
     "implements",
     "load",
     "quantize_weights",
+    "to_nir",
 ]
 
 

@@ -274,6 +274,7 @@ def test_dt_is_required_and_in_seconds():
         nm.from_nir(graph, -1e-3)
 
 
+@pytest.mark.filterwarnings("ignore:linear. weights quantized")
 def test_implausible_time_constants_warn():
     graph, _ = GRAPHS["lif"]
     with pytest.warns(nm.QuantizationWarning, match="implausible for dt"):

@@ -358,9 +358,9 @@ class _Builder:
                 neurons[key] = self._neuron(fn)
         self._check_readouts()
         paths = self._paths()
-        self.through = Counter(k for path in paths for k in path.weight_nodes)
         for path in paths:
             self._compose(path)
+        self.through = Counter(k for path in paths for k in path.weight_nodes)
         self._biases(neurons)
         blocks: dict[str, list[_Path]] = {key: [] for key in neurons}
         for path in paths:
@@ -368,8 +368,11 @@ class _Builder:
         for fn in flat.nodes.values():
             if fn.type == "Input":
                 self._source(fn)
-        for key, neuron in neurons.items():
-            self._population(neuron, blocks[key])
+        synapses = []
+        for key, neuron in neurons.items():      # every population first: synapses need both ends
+            synapses += self._population(neuron, blocks[key])
+        for args in synapses:
+            self._synapse(*args)
         self._outputs()
         self.net.nir_report = self.report
         return self.net
@@ -621,7 +624,8 @@ class _Builder:
         self.report.inputs[fn.key] = source.qualified_name
         self.report.nodes[fn.key] = NirNodeMapping(fn.key, "Input", [source.qualified_name])
 
-    def _population(self, neuron: _Neuron, blocks: list[_Path]) -> None:
+    def _population(self, neuron: _Neuron, blocks: list[_Path]) -> list[tuple]:
+        """Create the population of a neuron node; return the arguments of its synapse blocks."""
         fn = self.flat.nodes[neuron.key]
         weights = []
         for path in blocks:
@@ -637,8 +641,7 @@ class _Builder:
         if neuron.type in READOUT_TYPES:
             self.report.notes.append(f"{neuron.key}: v holds |v| <= {_STATE_LIMIT / (64.0 * scale):.4g} "
                                      f"(NIR units) before it saturates")
-        for path, matrix, extra in weights:
-            self._synapse(path, matrix, extra, scale, exact, process)
+        return [(path, matrix, extra, scale, exact, process) for path, matrix, extra in weights]
 
     def _scale(self, neuron: _Neuron, matrices: list[sp.csr_matrix]) -> tuple[float, bool]:
         """The population's scale ``S`` (``v_int = 64 S v``) and whether it is exact.
@@ -791,6 +794,7 @@ class _Builder:
                                          f"nodes fused into one Sparse block '{process.name}'")
         group = self._synapse_group(path)
         object.__setattr__(process, "_nir_type", kind or "Linear")
+        object.__setattr__(process, "_nir_names", self._side_names(path))
         self._add(group, process)
         for key in path.weight_nodes or [f"{path.source}->{path.target}"]:
             mapping = self.report.nodes.setdefault(
@@ -800,6 +804,22 @@ class _Builder:
         self._connect(src_port, src_fn.group if src_fn.type != "Input" else (), process.s_in, group,
                       path.nodes)
         self._connect(process.a_out, group, target.a_in, dst_fn.group, path.nodes)
+
+    def _side_names(self, path: _Path) -> dict[str, str]:
+        """The local names of a path's Flatten and Delay nodes before and after its weight node,
+        so that an export gives them back (``{"flatten": ..., "pre_delay": ..., "post_delay":
+        ...}``)."""
+        names: dict[str, str] = {}
+        side = "pre"
+        for key in path.nodes:
+            fn = self.flat.nodes[key]
+            if fn.type in WEIGHT_TYPES:
+                side = "post"
+            elif fn.type == "Flatten" and side == "pre":
+                names.setdefault("flatten", fn.local)
+            elif fn.type == "Delay":
+                names.setdefault(f"{side}_delay", fn.local)
+        return names
 
     def _synapse_name(self, path: _Path) -> str:
         flat = self.flat
