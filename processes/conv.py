@@ -29,7 +29,7 @@ from nmgraph.core.ports import CURRENT, SPIKE
 from nmgraph.core.weights import FULL_WEIGHT_BITS, WEIGHT_MAX, WEIGHT_MIN
 from nmgraph.processes.synapses import DELAY_MAX, WeightVar, _WeightedSynapse
 
-__all__ = ["Conv", "SumPool2d", "conv_output_shape", "same_padding"]
+__all__ = ["Conv", "SumPool2d", "conv_output_shape", "conv_synapses", "same_padding"]
 
 #: Names of the spatial axes in messages, by number of spatial dimensions.
 _AXES = {1: ("L",), 2: ("H", "W")}
@@ -243,32 +243,10 @@ class Conv(_WeightedSynapse):
         kernel tap at a time, each tap vectorised over every channel pair and output position;
         the synapses come grouped by tap, not sorted.
         """
-        weights = self.weights.value
-        c_out, c_group = weights.shape[:2]
-        out_per_group = c_out // self._groups
-        in_spatial, out_spatial = self._input_shape[1:], self._output_shape[1:]
-        in_size, out_size = math.prod(in_spatial), math.prod(out_spatial)
-        pres, posts, values = [], [], []
-        for tap in np.ndindex(*weights.shape[2:]):
-            taps = weights[(slice(None), slice(None), *tap)]  # (C_out, C_in / G)
-            out_ch, local = np.nonzero(taps)
-            if out_ch.size == 0:
-                continue
-            out_pos, in_pos = _tap_positions(tap, in_spatial, out_spatial, self._stride,
-                                             self._pads, self._dilation)
-            if out_pos.size == 0:
-                continue
-            in_ch = (out_ch // out_per_group) * c_group + local
-            pre = in_ch.astype(np.int64)[:, None] * in_size + in_pos[None, :]
-            post = out_ch.astype(np.int64)[:, None] * out_size + out_pos[None, :]
-            pres.append(pre.ravel())
-            posts.append(post.ravel())
-            values.append(np.repeat(taps[out_ch, local], out_pos.size))
-        if not pres:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.copy(), np.zeros(0, np.int16), np.zeros(0, np.uint8)
-        pre, post = np.concatenate(pres), np.concatenate(posts)
-        weights_out = np.concatenate(values).astype(np.int16, copy=False)
+        pre, post, values = conv_synapses(self.weights.value, self._input_shape,
+                                          self._output_shape, self._stride, self._pads,
+                                          self._dilation, self._groups)
+        weights_out = values.astype(np.int16, copy=False)
         delays = np.full(pre.size, int(self.delay.value), dtype=np.uint8)
         return pre, post, weights_out, delays
 
@@ -455,6 +433,38 @@ def _padding(label: str, padding: Any, n: int, kernel: tuple[int, ...], stride: 
             raise ValidationError(label, "padding", message, padding)
         pads.append((int(item[0]), int(item[1])))
     return tuple(pads), tuple(pads)
+
+
+def conv_synapses(kernel: np.ndarray, input_shape: tuple[int, ...],
+                  output_shape: tuple[int, ...], stride: tuple[int, ...],
+                  pads: tuple[tuple[int, int], ...], dilation: tuple[int, ...],
+                  groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COO ``(pre, post, values)`` of a grouped cross-correlation in PyTorch's layout (kernel
+    ``(C_out, C_in / groups, k...)``, any dtype: integer weights here, float ones for the NIR
+    importer). ``pre`` indexes the flattened input ``(C_in, *spatial)``, ``post`` the flattened
+    output; zero weights and taps on padding make no entry. Built one kernel tap at a time, each
+    tap vectorised over every channel pair and output position (entries grouped by tap)."""
+    c_out, c_group = kernel.shape[:2]
+    out_per_group = c_out // groups
+    in_spatial, out_spatial = tuple(input_shape[1:]), tuple(output_shape[1:])
+    in_size, out_size = math.prod(in_spatial), math.prod(out_spatial)
+    pres, posts, values = [], [], []
+    for tap in np.ndindex(*kernel.shape[2:]):
+        taps = kernel[(slice(None), slice(None), *tap)]  # (C_out, C_in / G)
+        out_ch, local = np.nonzero(taps)
+        if out_ch.size == 0:
+            continue
+        out_pos, in_pos = _tap_positions(tap, in_spatial, out_spatial, stride, pads, dilation)
+        if out_pos.size == 0:
+            continue
+        in_ch = (out_ch // out_per_group) * c_group + local
+        pres.append((in_ch.astype(np.int64)[:, None] * in_size + in_pos[None, :]).ravel())
+        posts.append((out_ch.astype(np.int64)[:, None] * out_size + out_pos[None, :]).ravel())
+        values.append(np.repeat(taps[out_ch, local], out_pos.size))
+    if not pres:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), np.zeros(0, kernel.dtype)
+    return np.concatenate(pres), np.concatenate(posts), np.concatenate(values)
 
 
 def _tap_positions(tap: tuple[int, ...], in_spatial: tuple[int, ...],

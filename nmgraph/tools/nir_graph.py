@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nmgraph.core.errors import FileFormatError
-from nmgraph.processes.conv import conv_output_shape, same_padding
+from nmgraph.processes.conv import conv_output_shape, conv_synapses, same_padding
 
 __all__ = [
     "LINEAR_TYPES",
@@ -460,38 +460,9 @@ def linear_bias(fn: FlatNode) -> np.ndarray | None:
 def conv_matrix(kernel: np.ndarray, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
                 stride: tuple[int, ...], pads: tuple[tuple[int, int], ...],
                 dilation: tuple[int, ...], groups: int) -> sp.csr_matrix:
-    """The float matrix of a (grouped) cross-correlation in PyTorch's layout, built one kernel
-    tap and one in-group channel at a time, each vectorised over output channels and positions."""
-    c_out, per_group = kernel.shape[:2]
-    out_per_group = c_out // groups
-    in_spatial, out_spatial = in_shape[1:], out_shape[1:]
-    n_in_sp, n_out_sp = math.prod(in_spatial), math.prod(out_spatial)
-    rows, cols, vals = [], [], []
-    channels_out = np.arange(c_out, dtype=np.int64)
-    for tap in np.ndindex(*kernel.shape[2:]):
-        out_flat = np.zeros(1, dtype=np.int64)
-        in_flat = np.zeros(1, dtype=np.int64)
-        for k, n_in, n_out, s, (before, _), d in zip(tap, in_spatial, out_spatial, stride, pads,
-                                                    dilation):
-            o = np.arange(n_out, dtype=np.int64)
-            i = o * s - before + k * d
-            inside = (i >= 0) & (i < n_in)
-            out_flat = (out_flat[:, None] * n_out + o[inside][None, :]).ravel()
-            in_flat = (in_flat[:, None] * n_in + i[inside][None, :]).ravel()
-        if out_flat.size == 0:
-            continue
-        for c in range(per_group):
-            weights = kernel[(slice(None), c, *tap)]
-            keep = weights != 0
-            if not np.any(keep):
-                continue
-            o = channels_out[keep]
-            c_in = (o // out_per_group) * per_group + c
-            rows.append((o[:, None] * n_out_sp + out_flat[None, :]).ravel())
-            cols.append((c_in[:, None] * n_in_sp + in_flat[None, :]).ravel())
-            vals.append(np.repeat(weights[keep], out_flat.size))
-    n_out, n_in = c_out * n_out_sp, in_shape[0] * n_in_sp
-    if not rows:
-        return sp.csr_matrix((n_out, n_in))
-    return sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n_out, n_in)).tocsr()
+    """The float matrix ``(output, input)`` of a (grouped) cross-correlation in PyTorch's layout
+    (:func:`nmgraph.processes.conv.conv_synapses`, the same construction as ``Conv``'s)."""
+    pre, post, values = conv_synapses(kernel, in_shape, out_shape, stride, pads, dilation,
+                                      groups)
+    n_out, n_in = math.prod(out_shape), math.prod(in_shape)
+    return sp.coo_matrix((values, (post, pre)), shape=(n_out, n_in)).tocsr()
