@@ -159,7 +159,10 @@ class PoissonSource(SourceProcess):
 
     @rate_hz.setter
     def rate_hz(self, value: Any) -> None:
-        self._rate = self._from_hz(value)
+        rate = self._from_hz(value)
+        if self.dt_ms is None:   # converted from Hz now: the step used is kept, as at construction
+            object.__setattr__(self, "_dt_ms", self._step_ms())
+        self._rate = rate
 
     def _step_ms(self) -> float:
         if self.dt_ms is not None:

@@ -47,9 +47,10 @@ def time_constants(owner: Any, attribute: str, value: Any) -> np.ndarray:
     if array is None or not np.issubdtype(np.asarray(value).dtype, np.number):
         raise ValidationError(owner, attribute, "must be real numbers (math.inf: no decay)", value)
     infinite = np.isposinf(array)
-    checked = as_float_array(owner, attribute, np.where(infinite, 1.0, array), low=0.0)
-    if np.any(checked == 0):
-        raise ValidationError(owner, attribute, "time constants must be > 0", value)
+    checked = as_float_array(owner, attribute, np.where(infinite, 1.0, array))
+    if checked.size and checked.min() <= 0:
+        raise ValidationError(owner, attribute, "time constants must be > 0 (math.inf: no "
+                              "decay)", float(checked.min()))
     return np.where(infinite, np.inf, checked)
 
 

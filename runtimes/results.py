@@ -97,6 +97,9 @@ def _bin_steps(bin_ms: float, dt_ms: float) -> int:
     """Steps per bin of ``bin_ms`` ms; the bin must be a positive whole number of steps."""
     from nmgraph.core.errors import ValidationError
 
+    if isinstance(bin_ms, bool) or not isinstance(bin_ms, (int, float, np.integer, np.floating)):
+        raise ValidationError("SpikeEvents", "bin_ms", "must be a number of milliseconds",
+                              bin_ms)
     steps = float(bin_ms) / dt_ms
     if not np.isfinite(steps) or steps < 1 or abs(steps - round(steps)) > 1e-9 * max(steps, 1):
         raise ValidationError("SpikeEvents", "bin_ms", f"must be a positive whole number of steps "

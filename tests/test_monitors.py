@@ -122,8 +122,9 @@ def test_population_rate_in_hz(backend: str, workers: int | None) -> None:
     expected = dense.reshape(8, 5, 48).sum(axis=(1, 2)) / (48 * 2.5e-3)
     assert np.allclose(rate, expected)
     assert np.allclose(ends, np.arange(1, 9) * 2.5)
-    with pytest.raises(nm.ValidationError, match="whole number of steps"):
-        nm.Runtime(net, backend="reference").rates(exc, bin_ms=0.7)
+    with nm.Runtime(net, backend="reference") as rt, \
+            pytest.raises(nm.ValidationError, match="whole number of steps"):
+        rt.rates(exc, bin_ms=0.7)
 
 
 def test_last_partial_bin_is_scaled_by_its_length() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import matplotlib.pyplot
 import numpy as np
 import pytest
 
@@ -75,10 +76,14 @@ def test_reading_results_changes_nothing(backend, workers) -> None:
         plain.run(30)
         expected = (plain.spikes(lif), plain.get(lif, "v"), plain.counters.as_dict())
     with nm.Runtime(exe, backend=backend, workers=workers) as rt:
+        monitor = rt.record(lif, "u", neurons=[0, 3], every=2)
         rt.run(10)
         for _ in range(2):
             _ = rt.counters, rt.spikes(lif), rt.spikes(src), rt.rates(lif, bin_ms=2)
-            _ = rt.get(lif, "v"), rt.get(lif, "u"), rt.counters.per_process
+            _ = rt.get(lif, "v"), rt.get(lif, "u"), rt.counters.per_process, monitor.values
+            nm.plot.raster({"src": rt.spikes(src), "lif": rt.spikes(lif)})
+            nm.plot.traces(monitor)
+            matplotlib.pyplot.close("all")
         rt.run(20)
         assert rt.spikes(lif) == expected[0]
         assert np.array_equal(rt.get(lif, "v"), expected[1])
@@ -98,3 +103,37 @@ def test_weight_bits_truncation_warns_on_the_reference_path_too() -> None:
         rt = nm.Runtime(net, backend="reference")
     rt.run(2)                                # sent at step 1, delay 1: arrives at step 2
     assert rt.get(out, "u")[0] == 4 << 6     # Lava: 5 with 2 low bits dropped is 4
+
+
+def test_the_callers_arrays_are_not_aliased() -> None:
+    """Editing an array after handing it to a process changes neither the process nor what was
+    compiled (a Var keeps its own copy), so edit detection cannot be bypassed."""
+    net = nm.Network("alias")
+    gen = net.add(PoissonSource(4, rate=0.5, seed=1, name="gen"))
+    vth = np.full(4, 100, dtype=np.int32)
+    weights = (np.eye(4) * 50).astype(np.int16)
+    lif = net.add(LIF(4, vth=vth, name="lif"))
+    syn = net.add(Dense(weights, name="syn"))
+    net.connect(gen.s_out, syn.s_in)
+    net.connect(syn.a_out, lif.a_in)
+    exe = nm.compile(net, "generic")
+    vth[:] = 1
+    weights[:] = 0
+    assert np.all(lif.vth.value == 100) and np.all(syn.weights.value.diagonal() == 50)
+    assert exe.source.changes() == []
+    row = np.array([7], dtype=np.int32)                 # a broadcast stays a cheap broadcast
+    lif.vth = row
+    row[0] = 9
+    assert np.all(lif.vth.value == 7) and lif.vth.value.strides == (0,)
+
+
+def test_a_refused_assignment_is_not_an_edit() -> None:
+    net, src, lif = _network()
+    exe = nm.compile(net, "loihi1")
+    for process, attribute, value in [(lif, "vth", -5), (lif, "name", "other"),
+                                      (lif, "reset", "bogus"), (src, "rate", 7)]:
+        with pytest.raises(nm.ValidationError):
+            setattr(process, attribute, value)
+    assert exe.source.changes() == []
+    with nm.Runtime(exe, backend="reference") as rt:
+        rt.run(1)

@@ -110,3 +110,28 @@ def test_dt_travels_through_files_and_compile(tmp_path) -> None:
         rt.run(8)
         assert rt.t_ms == 2.0
         assert rt.spikes(lif).dt_ms == 0.25
+
+
+def test_rate_hz_assigned_later_keeps_its_step() -> None:
+    source = PoissonSource(3, rate=0.1)
+    source.rate_hz = 50                                  # converted now, with 1 ms
+    assert source.dt_ms == 1.0
+    with pytest.raises(nm.ValidationError, match="step of 1 ms"):
+        nm.Network("fast", dt_ms=0.1).add(source)
+
+
+def test_a_saved_process_remembers_its_step(tmp_path) -> None:
+    net = nm.Network("t", dt_ms=0.5)
+    net.add(LIF.from_time_constants(4, tau_u_ms=5, tau_v_ms=20, dt_ms=0.5, name="lif"))
+    loaded = nm.load(net.save(tmp_path / "t"))
+    assert loaded["lif"].dt_ms == 0.5 and loaded.dt_ms == 0.5
+
+
+@pytest.mark.parametrize("bin_ms", ["abc", True, -1, 0.75])
+def test_bad_rate_bins_name_the_process(bin_ms) -> None:
+    net = nm.Network("r", dt_ms=0.5)
+    lif = net.add(LIF(3, name="exc"))
+    with nm.Runtime(net, backend="reference") as rt:
+        rt.run(4)
+        with pytest.raises(nm.ValidationError, match=r"Runtime.rates\(LIF 'exc'\).bin_ms"):
+            rt.rates(lif, bin_ms=bin_ms)

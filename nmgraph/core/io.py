@@ -71,7 +71,7 @@ from nmgraph._version import __version__
 from nmgraph.core.archive import ArchiveReader, write_archive
 from nmgraph.core.errors import FileFormatError, NmgraphError, ValidationError
 from nmgraph.core.hierarchy import Hierarchical
-from nmgraph.core.network import Network
+from nmgraph.core.network import Network, check_dt_ms
 from nmgraph.core.process import PROCESS_TYPES, Process, process_type_key
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SUFFIX", "load_network", "save_network"]
@@ -177,8 +177,12 @@ class _Encoder:
         if "name" in args:
             raise ValidationError(process, "constructor_args", "must not include 'name' (it is "
                                   "saved and passed separately)")
-        return {"type": process_type_key(type(process)), "name": process.name,
-                "args": {key: self.value(process, path, key, value) for key, value in args.items()}}
+        entry = {"type": process_type_key(type(process)), "name": process.name,
+                 "args": {key: self.value(process, path, key, value)
+                          for key, value in args.items()}}
+        if process.dt_ms is not None and "dt_ms" not in args:
+            entry["dt_ms"] = process.dt_ms   # the step its physical units were converted with
+        return entry
 
     def hierarchical(self, process: Hierarchical, path: str) -> dict[str, Any]:
         if process.vars:
@@ -349,10 +353,17 @@ class _Decoder:
         encoded = self.field(entry, "args", dict, where)
         args = {key: self.value(value, where) for key, value in encoded.items()}
         try:
-            return cls(name=name, **args)
+            process = cls(name=name, **args)
         except Exception as exc:
             raise self.fail(f"{where}: the constructor of {type_key} rejects the stored "
                             f"arguments ({type(exc).__name__}: {exc})") from exc
+        if "dt_ms" in entry:
+            try:
+                step = check_dt_ms(process, entry["dt_ms"])
+            except NmgraphError as exc:
+                raise self.fail(f"{where}: {exc}") from exc
+            object.__setattr__(process, "_dt_ms", step)
+        return process
 
     def process_type(self, type_key: str, where: str) -> type[Process]:
         cls = PROCESS_TYPES.get(type_key)

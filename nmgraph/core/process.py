@@ -68,7 +68,7 @@ class Var:
         self.bits = bits
         self.kind = kind
         self.doc = doc
-        self._value = self.validate(init)
+        self._value = self._own(init, self.validate(init))
 
     def validate(self, value: Any) -> np.ndarray:
         """Check ``value`` against the Var's range and shape; a scalar stays a cheap broadcast."""
@@ -89,8 +89,19 @@ class Var:
 
     def set(self, value: Any) -> None:
         """Replace the declared value (validated)."""
-        self._value = self.validate(value)
+        self._value = self._own(value, self.validate(value))
         self.owner.touch()
+
+    def _own(self, given: Any, array: np.ndarray) -> np.ndarray:
+        """``array``, copied when it shares memory with the caller's ``given`` array: a Var never
+        aliases user data, so editing that array later cannot change the process behind the
+        back of :func:`nmgraph.compile`'s edit detection. A broadcast (a scalar, a row) stays
+        a broadcast of a private copy of what was given."""
+        if not isinstance(given, np.ndarray) or not np.shares_memory(array, given):
+            return array
+        if 0 in array.strides and array.size > 1:
+            return np.broadcast_to(np.array(given, dtype=array.dtype), array.shape)
+        return array.copy()
 
     def get(self) -> np.ndarray:
         """A writable copy of the declared value."""
@@ -180,8 +191,6 @@ class Process:
 
     def __setattr__(self, key: str, value: Any) -> None:
         if getattr(self, "_ready", False):
-            if not key.startswith("_") and key != "network":
-                self.touch()
             if key == "name":
                 raise ValidationError(self, "name", "cannot be changed after construction (the "
                                       "network and saved files refer to it); pass name= instead",
@@ -195,6 +204,10 @@ class Process:
             if not key.startswith("_") and not hasattr(self, key):
                 warnings.warn(f"{type(self).__name__} '{self.name}' has no attribute {key!r}; "
                               f"setting it has no effect on the model (typo?)", stacklevel=2)
+            object.__setattr__(self, key, value)
+            if not key.startswith("_") and key != "network":
+                self.touch()   # after the assignment: a refused value is no edit
+            return
         object.__setattr__(self, key, value)
 
     # -- introspection ----------------------------------------------------------------------------

@@ -195,7 +195,13 @@ class Runtime:
 
         Returns ``(bin_end_ms, rate_hz)``; see :meth:`SpikeEvents.population_rate`.
         """
-        return self.spikes(process).population_rate(bin_ms)
+        events = self.spikes(process)
+        try:
+            return events.population_rate(bin_ms)
+        except ValidationError as exc:
+            raise ValidationError(f"Runtime.rates({_label(process)})", "bin_ms",
+                                  str(exc).split(": ", 1)[-1].rsplit(" (got", 1)[0],
+                                  bin_ms) from None
 
     def recorded(self, process: Process | str, var: str) -> np.ndarray:
         """Recorded values of ``var``: int64 array ``(samples, units recorded)`` (see
