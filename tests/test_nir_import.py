@@ -14,7 +14,6 @@ Tolerances (docs/nir.md, "What is guaranteed"):
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import numpy as np
@@ -32,20 +31,9 @@ from nir_reference import (  # noqa: E402
 )
 
 import nmgraph as nm  # noqa: E402
-import nmgraph.processes as procs  # noqa: E402
 
 STEPS = 300
 GRAPHS = example_graphs()
-HAS_LI = hasattr(procs, "LI")
-HAS_RESET = "reset" in inspect.signature(procs.LIF).parameters
-needs_li = pytest.mark.skipif(not HAS_LI, reason="needs nmgraph.processes.LI (being added)")
-needs_reset = pytest.mark.skipif(not HAS_RESET, reason="needs LIF(v_reset=..., reset=...)")
-READOUT_GRAPHS = {"li", "cubali", "i"}
-
-
-def _graph_params():
-    return [pytest.param(name, marks=needs_li) if name in READOUT_GRAPHS else name
-            for name in GRAPHS]
 
 
 def _compare(name, graph, shapes, backend="reference", **options):
@@ -97,7 +85,7 @@ def _depth(reference, key):
     return seen[key]
 
 
-@pytest.mark.parametrize("name", _graph_params())
+@pytest.mark.parametrize("name", list(GRAPHS))
 def test_every_graph_matches_the_float_reference(name):
     graph, shapes = GRAPHS[name]
     _compare(name, graph, shapes, **({"v_range": {"i": 250.0}} if name == "i" else {}))
@@ -165,7 +153,6 @@ def test_cubalif_euler_order_is_one_more_step_of_delay():
     assert int(np.max(nm.from_nir(graph, DT)["linear"].delay.value)) == 1
 
 
-@needs_reset
 @pytest.mark.parametrize("reset", ["value", "subtract"])
 def test_resets_match_the_reference(reset):
     rng = np.random.default_rng(5)
@@ -313,7 +300,6 @@ def test_negative_thresholds_are_refused():
         nm.from_nir(nir.NIRGraph.from_list(nir.Linear(weight=np.ones((2, 2))), layer), DT)
 
 
-@needs_li
 def test_a_readout_feeding_a_layer_is_refused():
     graph = nir.NIRGraph.from_list(
         nir.Linear(weight=np.ones((2, 2))),
