@@ -16,11 +16,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nmgraph._version import __version__
 from nmgraph.core.errors import NmgraphError
 
-__all__ = ["COMMANDS", "Command", "load_model", "main", "traffic_plot_path"]
+__all__ = ["COMMANDS", "Command", "is_nir_file", "load_model", "main", "nir_report_path",
+           "traffic_plot_path"]
 
 #: Exit codes: success, a failed command (an NmgraphError or bad arguments), Ctrl-C.
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
@@ -118,12 +120,11 @@ def _map_arguments(parser: argparse.ArgumentParser) -> None:
     from nmgraph.compilers.partition import STRATEGIES as PARTITIONS
     from nmgraph.compilers.place import STRATEGIES as PLACEMENTS
 
-    parser.add_argument("model", metavar="MODEL",
-                        help="a saved network file (Network.save) or FILE.py:FUNCTION, a "
-                             "function of no arguments that returns a Network")
-    parser.add_argument("--hw", default=DEFAULT_PROFILE, metavar="PROFILE",
+    parser.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    parser.add_argument("--hw", default=DEFAULT_PROFILE, metavar="PROFILE[,PROFILE...]",
                         help=f"hardware profile: a built-in name, NAME:SYSTEM or a .toml/.json "
-                             f"file (default: {DEFAULT_PROFILE}; 'nmgraph hw' lists them)")
+                             f"file; several, comma-separated, map the network onto each in "
+                             f"turn (default: {DEFAULT_PROFILE}; 'nmgraph hw' lists them)")
     parser.add_argument("--partition", choices=PARTITIONS, default="greedy",
                         help="partitioning strategy (default: greedy)")
     parser.add_argument("--place", choices=PLACEMENTS, default="linear",
@@ -142,6 +143,7 @@ def _map_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", default="neurons",
                         choices=(*RESOURCES, "messages_out", "messages_in"),
                         help="what colours the core map (default: neurons, as %% of the limit)")
+    _nir_arguments(parser)
     _progress_argument(parser, "the compiler passes")
 
 
@@ -149,31 +151,74 @@ def _run_map(args: argparse.Namespace) -> int:
     import nmgraph as nm
     from nmgraph.tools.plot import core_map, traffic_matrix
 
+    profiles = [name.strip() for name in args.hw.split(",") if name.strip()]
+    if not profiles:
+        raise NmgraphError(f"--hw {args.hw!r}: name at least one hardware profile")
+    several = len(profiles) > 1
     outputs = {"--report": args.report, "--json": args.json, "--plot": args.plot}
     for option, path in outputs.items():
         if path is not None:
             _check_output_dir(path, option)
-    net = load_model(args.model)
-    exe = nm.compile(net, hardware=args.hw, partition=args.partition, place=args.place,
-                     seed=args.seed, max_neurons_per_core=args.max_neurons_per_core,
-                     progress=_progress(args))
-    report = exe.report
-    if args.report is None:
-        print(report.to_markdown(), end="")
-    else:
-        args.report.write_text(report.to_markdown(), encoding="utf-8")
-        print(f"mapped '{report.network}' onto {report.n_cores:,} cores of {report.profile} "
-              f"on {report.chips_used:,} chip(s) (lower bound {report.lower_bound.get('cores')})")
-        print(f"report written to {args.report}")
-    if args.json is not None:
-        args.json.write_text(report.to_json(), encoding="utf-8")
-        print(f"JSON written to {args.json}")
-    if args.plot is not None:
-        traffic_path = traffic_plot_path(args.plot)
-        core_map(exe, metric=args.metric, path=args.plot)
-        traffic_matrix(exe, path=traffic_path)
-        print(f"core map saved to {args.plot}, traffic matrix to {traffic_path}")
-    return EXIT_OK
+    net = load_model(args.model, **_nir_options(args))
+    nir_report = getattr(net, "nir_report", None)
+    if nir_report is not None:
+        if args.report is None:
+            print(nir_report.to_markdown(), end="\n\n")
+        else:
+            nir_path = nir_report_path(args.report)
+            nir_path.write_text(nir_report.to_markdown() + "\n", encoding="utf-8")
+            print(f"NIR import report (what each node became, quantization errors) written "
+                  f"to {nir_path}")
+    failed = 0
+    for profile in profiles:
+        try:
+            exe = nm.compile(net, hardware=profile, partition=args.partition, place=args.place,
+                             seed=args.seed, max_neurons_per_core=args.max_neurons_per_core,
+                             progress=_progress(args))
+        except NmgraphError as error:
+            if not several:
+                raise
+            # one chip that cannot hold the network does not hide the others' mappings
+            sys.stdout.flush()
+            print(f"error: {profile}: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        report = exe.report
+        report_path = _per_profile(args.report, profile, several)
+        if report_path is None:
+            print(report.to_markdown(), end="\n" if several else "")
+        else:
+            report_path.write_text(report.to_markdown(), encoding="utf-8")
+            print(f"mapped '{report.network}' onto {report.n_cores:,} cores of {report.profile} "
+                  f"on {report.chips_used:,} chip(s) (lower bound "
+                  f"{report.lower_bound.get('cores')})")
+            print(f"report written to {report_path}")
+        json_path = _per_profile(args.json, profile, several)
+        if json_path is not None:
+            json_path.write_text(report.to_json(), encoding="utf-8")
+            print(f"JSON written to {json_path}")
+        plot_path = _per_profile(args.plot, profile, several)
+        if plot_path is not None:
+            traffic_path = traffic_plot_path(plot_path)
+            core_map(exe, metric=args.metric, path=plot_path)
+            traffic_matrix(exe, path=traffic_path)
+            print(f"core map saved to {plot_path}, traffic matrix to {traffic_path}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _per_profile(path: Path | None, profile: str, several: bool) -> Path | None:
+    """An output of ``nmgraph map``: ``path`` itself for one profile, ``STEM-PROFILE.SUFFIX``
+    (``map-loihi1.md``) for each of several."""
+    if path is None or not several:
+        return path
+    tag = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(profile).stem)
+    return path.with_name(f"{path.stem}-{tag}{path.suffix}")
+
+
+def nir_report_path(report: Path) -> Path:
+    """Where ``nmgraph map model.nir --report map.md`` writes the NIR import report:
+    ``map-nir.md``."""
+    return report.with_name(f"{report.stem}-nir{report.suffix or '.md'}")
 
 
 def traffic_plot_path(plot: Path) -> Path:
@@ -181,15 +226,53 @@ def traffic_plot_path(plot: Path) -> Path:
     return plot.with_name(f"{plot.stem}-traffic{plot.suffix or '.png'}")
 
 
-def load_model(spec: str):
-    """The Network named by ``spec``: a saved network file, or ``FILE.py:FUNCTION``.
+_MODEL_HELP = ("a saved network file (Network.save), a NIR file (.nir, or any HDF5 file that "
+               "nir.read accepts: imported with nm.from_nir, needs --dt) or FILE.py:FUNCTION, a "
+               "function of no arguments that returns a Network")
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_nir_file(spec: str) -> bool:
+    """Whether MODEL ``spec`` names a NIR file: a ``.nir`` suffix, or an existing file that
+    starts with HDF5's signature (NIR's container; nmgraph's own files are zip archives)."""
+    path = Path(spec)
+    if path.suffix.lower() == ".nir":
+        return True
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def load_model(spec: str, *, dt: float | None = None, quantize: Any = None,
+               reset: str | None = None, input_rate_hz: float | None = None,
+               input_steps: int | None = None, seed: int = 0):
+    """The Network named by ``spec``: a saved network file, a NIR file, or ``FILE.py:FUNCTION``.
 
     ``FILE.py`` is imported by path (its folder is on ``sys.path`` while it runs, so it can
     import its neighbours) and ``FUNCTION()`` is called with no arguments; it must return a
     Network.
+
+    A NIR file (:func:`is_nir_file`) is imported with :func:`nmgraph.from_nir` at the step
+    ``dt`` (seconds, required), with ``quantize`` and ``reset`` if given. Its Input nodes are
+    silent unless ``input_rate_hz`` is given: then each gets ``input_steps`` steps of
+    independent Poisson spikes at that rate per unit (probability ``rate * dt`` per step,
+    drawn from ``seed``). The Network is named after the file and carries ``nir_report``.
+    The NIR options are refused for other models, which carry their own time step.
     """
     from nmgraph.core.io import load_network
 
+    nir_options = {"--dt": dt, "--quantize": quantize, "--reset": reset,
+                   "--input-rate": input_rate_hz}
+    if is_nir_file(spec):
+        return _network_from_nir(Path(spec), dt, quantize, reset, input_rate_hz,
+                                 input_steps, seed)
+    given = [option for option, value in nir_options.items() if value is not None]
+    if given:
+        raise NmgraphError(f"MODEL {spec}: {', '.join(given)} appl{'ies' if len(given) == 1 else 'y'}"
+                           f" to NIR files only (a .nir file, imported with nm.from_nir); a saved "
+                           f"network or FILE.py:FUNCTION carries its own time step and inputs")
     path_text, colon, function = spec.rpartition(":")
     if colon and path_text.endswith(".py"):
         return _network_from_function(Path(path_text), function)
@@ -197,6 +280,38 @@ def load_model(spec: str):
         raise NmgraphError(f"MODEL {spec}: name the function that builds the network, as "
                            f"{spec}:FUNCTION")
     return load_network(spec)
+
+
+def _network_from_nir(path: Path, dt: float | None, quantize: Any, reset: str | None,
+                      input_rate_hz: float | None, input_steps: int | None, seed: int):
+    import numpy as np
+
+    import nmgraph as nm
+    from nmgraph.core.errors import FileFormatError
+    from nmgraph.tools.nir_graph import load_graph
+
+    if dt is None:
+        raise NmgraphError(f"MODEL {path} is a NIR file: give --dt, its time step in seconds "
+                           f"(NIR files carry none; use the step the network was trained with: "
+                           f"snnTorch exports assume 1e-4, Norse 1e-3)")
+    try:
+        graph, _ = load_graph(path)
+    except FileFormatError as error:  # h5py's messages may span lines: keep the CLI's one line
+        raise FileFormatError(" ".join(str(error).split())) from error
+    inputs = {}
+    if input_rate_hz is not None:
+        probability = input_rate_hz * dt
+        if probability > 1:
+            raise NmgraphError(f"--input-rate {input_rate_hz:g}: at --dt {dt:g} s that is "
+                               f"{probability:g} spikes per step per unit; at most 1/dt = "
+                               f"{1 / dt:g} Hz")
+        rng = np.random.default_rng(seed)
+        for name, node in graph.nodes.items():
+            if type(node).__name__ == "Input":
+                shape = tuple(int(n) for n in np.asarray(node.input_type["input"]).reshape(-1))
+                inputs[name] = rng.random((input_steps or 1, *shape)) < probability
+    options = {} if quantize is None else {"quantize": quantize}
+    return nm.from_nir(graph, dt, name=path.stem, inputs=inputs, reset=reset, **options)
 
 
 def _network_from_function(path: Path, function: str):
@@ -255,9 +370,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     from nmgraph.runtimes.registry import BACKENDS
     from nmgraph.tools.energy import ANN_BASELINES
 
-    parser.add_argument("model", metavar="MODEL",
-                        help="a saved network file (Network.save) or FILE.py:FUNCTION, a "
-                             "function of no arguments that returns a Network")
+    parser.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     parser.add_argument("--hw", default=",".join(BUILTIN_NAMES), metavar="PROFILES",
                         help="comma-separated hardware profiles (default: every built-in: "
                              f"{','.join(BUILTIN_NAMES)})")
@@ -283,6 +396,11 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("study"), metavar="DIR",
                         help="folder for study.md, study.csv, study.json, study.png and "
                              "energy.png (created if missing; default: ./study)")
+    _nir_arguments(parser)
+    parser.add_argument("--input-rate", type=_rate, default=None, metavar="HZ",
+                        help="NIR files: Poisson spikes at this rate (per unit, seeded by "
+                             "--seed) on every Input node for the run (default: "
+                             f"{DEFAULT_NIR_INPUT_RATE_HZ:g} Hz; 0 for silent inputs)")
     _progress_argument(parser, "the cases")
 
 
@@ -293,18 +411,51 @@ def _run_study(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise NmgraphError(f"--out {args.out}: exists and is not a folder")
     caps = _caps(args.max_neurons_per_core)
-    net = load_model(args.model)
+    options = _nir_options(args)
+    rate = args.input_rate
+    nir = is_nir_file(args.model)
+    if nir and rate is None:
+        rate = DEFAULT_NIR_INPUT_RATE_HZ
+    net = load_model(args.model, input_rate_hz=rate, input_steps=args.steps, seed=args.seed,
+                     **options)
     print(f"nmgraph study: '{net.name}' on {args.hw}, partition {args.partition}, place "
           f"{args.place}, {args.steps} steps on the {args.backend} backend")
+    if nir:
+        print(f"NIR file imported at dt = {options['dt']:g} s; inputs: "
+              + (f"Poisson spikes at {rate:g} Hz per unit, seed {args.seed}" if rate
+                 else "silent"))
     result = study(net, hardware=args.hw, partition=args.partition, place=args.place,
                    steps=args.steps, max_neurons_per_core=caps, backend=args.backend,
                    seed=args.seed, inference_steps=args.inference_steps, ann_energy=args.ann,
-                   progress=_progress(args))
+                   progress=_progress(args),
+                   # a NIR network's step is its dt: real time is one step per dt of wall time
+                   real_time_step_s=options["dt"] if nir else 1e-3)
     args.out.mkdir(exist_ok=True)
     paths = result.save(args.out)
     print(result.to_markdown(), end="")
     print(f"\nwritten to {args.out}: " + ", ".join(path.name for path in paths.values()))
     return EXIT_OK
+
+
+#: ``nmgraph study`` on a NIR file: the Poisson rate of its Input nodes unless --input-rate.
+DEFAULT_NIR_INPUT_RATE_HZ = 100.0
+
+
+def _nir_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dt", type=_seconds, default=None, metavar="SECONDS",
+                        help="NIR files: the time step in seconds, required (NIR carries none: "
+                             "the step the network was trained with, 1e-4 for snnTorch "
+                             "exports, 1e-3 for Norse)")
+    parser.add_argument("--quantize", type=_quantize, default=None, metavar="TARGET",
+                        help="NIR files: weight format, loihi1 or loihi2 (8 bits, one spent "
+                             "on the sign) or a number of bits 1..8 (default: loihi1)")
+    parser.add_argument("--reset", choices=("value", "subtract"), default=None,
+                        help="NIR files: reset to v_reset (NIR's, the default) or by "
+                             "subtracting the threshold (snnTorch's)")
+
+
+def _nir_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"dt": args.dt, "quantize": args.quantize, "reset": args.reset}
 
 
 def _progress_argument(parser: argparse.ArgumentParser, over: str) -> None:
@@ -416,6 +567,43 @@ def _int_at_least(text: str, low: int) -> int:
     if value < low:
         raise argparse.ArgumentTypeError(f"must be >= {low} (got {value})")
     return value
+
+
+def _seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds (got {text!r})") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0 (got {text})")
+    return value
+
+
+def _rate(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a rate in Hz (got {text!r})") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a rate in Hz >= 0 (got {text})")
+    return value
+
+
+def _quantize(text: str) -> str | int:
+    if text in ("loihi1", "loihi2"):
+        return text
+    try:
+        bits = int(text)
+    except ValueError:
+        bits = 0
+    if not 1 <= bits <= 8:
+        raise argparse.ArgumentTypeError(f"must be loihi1, loihi2 or a number of bits 1..8 "
+                                         f"(got {text!r})")
+    return bits
 
 
 def _check_output_dir(path: Path, option: str = "--out") -> None:
