@@ -99,7 +99,9 @@ class Var:
         a broadcast of a private copy of what was given."""
         if not isinstance(given, np.ndarray) or not np.shares_memory(array, given):
             return array
-        if 0 in array.strides and array.size > 1:
+        if array.size > 1 and not any(array.strides):       # one value everywhere
+            return np.broadcast_to(np.array(array.flat[0], dtype=array.dtype), array.shape)
+        if 0 in array.strides and array.size > 1:            # a row or column broadcast
             return np.broadcast_to(np.array(given, dtype=array.dtype), array.shape)
         return array.copy()
 
