@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from nmgraph.core.fixed_point import ACTIVATION_SHIFT, DECAY_UNITY, STATE_LIMIT, THRESHOLD_SHIFT
+from nmgraph.core.fixed_point import (
+    ACTIVATION_SHIFT,
+    DECAY_UNITY,
+    STATE_LIMIT,
+    THRESHOLD_SHIFT,
+    splitmix_hash,
+)
 
 __all__ = [
     "STATE_LIMIT",
@@ -24,12 +30,6 @@ __all__ = [
 ]
 
 
-_HASH_SEED = np.uint64(0x9E3779B97F4A7C15)
-_HASH_INDEX = np.uint64(0xBF58476D1CE4E5B9)
-_HASH_TIME = np.uint64(0x94D049BB133111EB)
-_HASH_OFFSET = np.uint64(0x632BE59BD9B4E019)
-_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_2 = np.uint64(0x94D049BB133111EB)
 
 
 def decay(x: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -109,14 +109,6 @@ def alif_step(u: np.ndarray, v: np.ndarray, b: np.ndarray, a_in: np.ndarray, du:
     return spikes
 
 
-def splitmix_hash(seed: int, index: np.ndarray, t: int) -> np.ndarray:
-    """SplitMix64 finaliser of ``seed*C1 + index*C2 + t*C3 + C4`` (mod 2**64), as uint64."""
-    with np.errstate(over="ignore"):  # arithmetic mod 2**64 is the point
-        z = (np.uint64(seed) * _HASH_SEED + index.astype(np.uint64) * _HASH_INDEX
-             + np.uint64(t) * _HASH_TIME + _HASH_OFFSET)
-        z = (z ^ (z >> np.uint64(30))) * _MIX_1
-        z = (z ^ (z >> np.uint64(27))) * _MIX_2
-        return z ^ (z >> np.uint64(31))
 
 
 def poisson_threshold(rate: np.ndarray) -> np.ndarray:

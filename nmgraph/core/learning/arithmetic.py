@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from nmgraph.core.errors import ValidationError
-from nmgraph.core.fixed_point import DECAY_BITS, DECAY_MAX, DECAY_UNITY
+from nmgraph.core.fixed_point import DECAY_BITS, DECAY_MAX, DECAY_UNITY, splitmix_hash
 from nmgraph.core.learning.grammar import POST_TRACES, PRE_TRACES, ProductSeries
 
 __all__ = [
@@ -98,29 +98,11 @@ _LIMITS = {"w": W_BOUNDS, "d": D_BOUNDS, "t": T_BOUNDS}
 #: Which bits of a synapse's hash round which variable (a right shift, then 7 bits).
 _ROUNDING_SHIFT = {"w": 57, "d": 50, "t": 43}
 
-_HASH_SEED = np.uint64(0x9E3779B97F4A7C15)
-_HASH_INDEX = np.uint64(0xBF58476D1CE4E5B9)
-_HASH_TIME = np.uint64(0x94D049BB133111EB)
-_HASH_OFFSET = np.uint64(0x632BE59BD9B4E019)
-_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_2 = np.uint64(0x94D049BB133111EB)
 #: Stream numbers hashed with a rule's seed into its trace and synapse seeds.
 _TRACE_STREAM = 0x7472616365  # "trace"
 _SYNAPSE_STREAM = 0x73796E617073  # "synaps"
 
 
-def splitmix_hash(seed: int, index: Any, step: int) -> np.ndarray:
-    """SplitMix64 finaliser of ``seed*C1 + index*C2 + step*C3 + C4`` (mod 2**64), as uint64.
-
-    ``index`` is an array (or scalar) of non-negative ids; the result has its shape.
-    """
-    index = np.asarray(index)
-    with np.errstate(over="ignore"):  # arithmetic mod 2**64 is the point
-        z = (np.uint64(seed % 2**64) * _HASH_SEED + index.astype(np.uint64) * _HASH_INDEX
-             + np.uint64(step % 2**64) * _HASH_TIME + _HASH_OFFSET)
-        z = (z ^ (z >> np.uint64(30))) * _MIX_1
-        z = (z ^ (z >> np.uint64(27))) * _MIX_2
-        return z ^ (z >> np.uint64(31))
 
 
 def learning_seeds(seed: int) -> tuple[int, int]:
