@@ -14,6 +14,7 @@ Tolerances (docs/nir.md, "What is guaranteed"):
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -36,12 +37,16 @@ STEPS = 300
 GRAPHS = example_graphs()
 
 
-def _compare(name, graph, shapes, backend="reference", **options):
+def _compare(name, graph, shapes, backend="reference", reference_graph=None, dt=DT,
+             **options):
+    """Import ``graph`` and run it against the float reference of ``reference_graph`` (the
+    same network written plainly, when ``graph`` is written as an exporter writes it)."""
     inputs = poisson_inputs(shapes, STEPS, seed=3)
-    net = nm.from_nir(graph, DT, inputs=inputs, **options)
+    net = nm.from_nir(graph, dt, inputs=inputs, **options)
     options.pop("v_range", None)
-    reference = NirReference(graph, DT, **{k: v for k, v in options.items()
-                                           if k in ("reset", "cuba_order")})
+    reference = NirReference(graph if reference_graph is None else reference_graph, dt,
+                             **{k: v for k, v in options.items()
+                                if k in ("reset", "cuba_order")})
     expected = reference.run(inputs, STEPS)
     report = net.nir_report
     record = [report.nodes[k].processes[0] for k, v in expected.items() if v.dtype != bool]
@@ -336,3 +341,116 @@ def test_bad_options_are_validation_errors():
         nm.from_nir(graph, DT, inputs={"nope": np.zeros((3, 8), bool)})
     with pytest.raises(nm.ValidationError, match="raster for Input 'input'"):
         nm.from_nir(graph, DT, inputs={"input": np.zeros((3, 7), bool)})
+
+
+# -- graphs as snnTorch, Norse, Sinabs and nirtorch write them -------------------------------------
+
+def _chain(nodes, **kwargs):
+    keys = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(keys)), type_check=False,
+                        **kwargs)
+
+
+def _lif_params(shape, tau=1e-3, thr=1.0):
+    return {"tau": np.full(shape, tau), "r": np.full(shape, tau / DT),
+            "v_leak": np.zeros(shape), "v_threshold": np.full(shape, thr),
+            "v_reset": np.zeros(shape)}
+
+
+def test_scalar_neuron_parameters_apply_to_every_neuron():
+    # snnTorch's export_nir.py writes snn.Leaky(beta=0.9) as tau = dt / (1 - beta) from the
+    # module's 0-d beta tensor; Sinabs (sinabs/nir.py) writes a float tau_mem, Norse
+    # (norse/torch/utils/export_nir.py) its default LIFParameters: every parameter 0-d
+    rng = np.random.default_rng(11)
+    w1, w2 = rng.normal(0.3, 0.5, (10, 8)), rng.normal(0.3, 0.5, (4, 10))
+    scalar = {k: np.asarray(v.reshape(-1)[0], np.float32) for k, v in _lif_params(1).items()}
+    written = _chain({"input": nir.Input(np.array([8])), "fc1": nir.Linear(w1),
+                      "lif1": nir.LIF(**scalar), "fc2": nir.Linear(w2),
+                      "lif2": nir.LIF(**_lif_params(4)), "output": nir.Output(np.array([4]))})
+    # one value mixed with one per neuron (size 1 and size n); nir's constructor refuses
+    # mixed shapes, so the attribute is set afterwards as a hand-edited file would have it
+    written.nodes["lif2"].v_threshold = np.array([1.0])
+    plain = _chain({"input": nir.Input(np.array([8])), "fc1": nir.Linear(w1),
+                    "lif1": nir.LIF(**_lif_params(10)), "fc2": nir.Linear(w2),
+                    "lif2": nir.LIF(**_lif_params(4)), "output": nir.Output(np.array([4]))})
+    net, _, expected = _compare("scalar", written, {"input": (8,)}, reference_graph=plain)
+    assert net["lif1"].shape == (10,) and net["lif2"].shape == (4,)
+    assert expected["lif1"].sum() > 20
+    with pytest.raises(nm.FileFormatError, match=r"LIF node 'lif': parameters of different "
+                                                  r"sizes \(tau \(3,\), r \(4,\)\)"):
+        bad = nir.LIF(**_lif_params(3))
+        bad.r = np.ones(4)
+        nm.from_nir(_chain({"input": nir.Input(np.array([3])), "lif": bad}), DT)
+
+
+def test_a_batch_dimension_in_input_shapes_is_dropped():
+    # nirtorch's extract_nir_graph writes nir.Input(np.array(sample_data.shape)) with the
+    # batch (snnTorch's tests export with a (4, 784) sample), and the Output's type with it
+    rng = np.random.default_rng(12)
+    w = rng.normal(0.3, 0.5, (10, 8))
+
+    def dense(in_shape, out_shape):
+        return _chain({"input": nir.Input(np.array(in_shape)), "fc": nir.Affine(w, np.zeros(10)),
+                       "lif": nir.LIF(**_lif_params(10)),
+                       "output": nir.Output(np.array(out_shape))})
+
+    net, _, expected = _compare("batch", dense([4, 8], [4, 10]), {"input": (8,)},
+                                reference_graph=dense([8], [10]))
+    assert net["input"].shape == (8,) and expected["lif"].any()
+    assert any("(4, 8) read as (8,)" in note for note in net.nir_report.notes)
+    assert any("Output node 'output': declared shape (4, 10)" in note
+               for note in net.nir_report.notes)
+    # a leading 1 before a convolution without input_shape (snnTorch's Conv2d export)
+    kernel = rng.normal(0.2, 0.3, (4, 1, 3, 3))
+
+    def conv(in_shape):
+        return _chain({"input": nir.Input(np.array(in_shape)),
+                       "conv": nir.Conv2d(input_shape=None, weight=kernel, stride=1, padding=1,
+                                          dilation=1, groups=1, bias=np.zeros(4)),
+                       "lif": nir.LIF(**_lif_params((4, 8, 8)))})
+
+    net, _, _ = _compare("batch_conv", conv([1, 1, 8, 8]), {"input": (1, 8, 8)},
+                         reference_graph=conv([1, 8, 8]))
+    assert net["conv"].input_shape == (1, 8, 8)
+    # an Output of another size is refused, naming it
+    with pytest.raises(nm.FileFormatError, match=r"Output node 'output': declared shape \(7,\) "
+                                                  r"but receives \(10,\)"):
+        nm.from_nir(dense([8], [7]), DT)
+
+
+def test_sinabs_flatten_placeholder_and_batched_parameters():
+    # Sinabs (sinabs/nir.py, _extract_sinabs_module) writes nn.Flatten as
+    # nir.Flatten(input_type={"input": np.array([0, 0, 0, 0])}, start_dim=1, end_dim=-1): an
+    # unknown shape, with PyTorch's dims counted on a batched tensor; its IAF parameters have
+    # v_mem's shape, batch included ((1, C, H, W)); its graphs come from nirtorch (batched Input)
+    rng = np.random.default_rng(13)
+    kernel, w = rng.normal(0.3, 0.3, (4, 2, 3, 3)), rng.normal(0.05, 0.2, (10, 64))
+
+    def sinabs(in_shape, if1_shape, if2_shape, flatten, out_shape):
+        return _chain({
+            "input": nir.Input(np.array(in_shape)),
+            "0": nir.Conv2d(input_shape=None, weight=kernel, stride=(1, 1), padding=(1, 1),
+                            dilation=(1, 1), groups=1, bias=np.zeros(4)),
+            "1": nir.IF(r=np.full(if1_shape, 1 / DT), v_threshold=np.full(if1_shape, 1.5)),
+            "2": nir.SumPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)),
+            "3": flatten,
+            "4": nir.Affine(w, np.zeros(10)),
+            "5": nir.IF(r=np.full(if2_shape, 1 / DT), v_threshold=np.full(if2_shape, 1.0)),
+            "output": nir.Output(np.array(out_shape))})
+
+    placeholder = nir.Flatten(input_type={"input": np.array([0, 0, 0, 0])}, start_dim=1,
+                              end_dim=-1)
+    plain = sinabs([2, 8, 8], (4, 8, 8), (10,), nir.Flatten(input_type=None, start_dim=0),
+                   [10])
+    written = [sinabs([1, 2, 8, 8], (1, 4, 8, 8), (1, 10), placeholder, [1, 10]),
+               sinabs([2, 8, 8], (4, 8, 8), (10,), placeholder, [10]),
+               sinabs([1, 2, 8, 8], (1, 4, 8, 8), (1, 10),
+                      nir.Flatten(input_type=None, start_dim=1, end_dim=-1), [1, 10])]
+    for graph in written:
+        net, _, expected = _compare("sinabs", graph, {"input": (2, 8, 8)}, reference_graph=plain)
+        assert net["1"].shape == (4, 8, 8) and net["5"].shape == (10,)
+        assert expected["5"].any()
+    # a Flatten dim beyond the input's rank is refused, naming the node
+    bad = sinabs([2, 8, 8], (4, 8, 8), (10,), nir.Flatten(input_type=None, start_dim=5), [10])
+    with pytest.raises(nm.FileFormatError, match="Flatten node '3': start_dim 5 is out of range"):
+        nm.from_nir(bad, DT)

@@ -350,6 +350,7 @@ class _Builder:
             known = sorted(k for k, n in flat.nodes.items() if n.type == "Input")
             raise ValidationError("from_nir", "inputs", f"names no Input node of the graph "
                                   f"(Input nodes: {known})", sorted(unknown))
+        self.report.notes.extend(flat.notes)
         for group in sorted(flat.groups, key=len):
             self._container(group)
         neurons = self.neurons
@@ -604,7 +605,7 @@ class _Builder:
     def _source(self, fn: FlatNode) -> None:
         given = self.inputs.get(fn.key)
         shape = tuple(fn.out_shape)
-        name = self._unique((), fn.local)
+        name = self._unique((), fn.key if fn.group else fn.local)
         if given is None:
             source = procs.SpikeGenerator(np.zeros((1, *shape), dtype=bool), name=name)
         elif isinstance(given, procs.SourceProcess):
@@ -726,9 +727,14 @@ class _Builder:
         kwargs.update(bias_mant=_uniform(mant, shape), bias_exp=_uniform(exp, shape))
         if neuron.threshold is not None:
             vth = np.clip(np.rint(scale * neuron.threshold), 0, VTH_MAX).astype(np.int64)
-            self.report.quantities.append(NirQuantity(
-                key, "threshold" if kind == "Threshold" else "v_threshold", neuron.threshold,
-                vth / scale))
+            quantity = NirQuantity(key, "threshold" if kind == "Threshold" else "v_threshold",
+                                   neuron.threshold, vth / scale)
+            self.report.quantities.append(quantity)
+            if quantity.max_relative_error > WARN_RELATIVE_ERROR:
+                warnings.warn(f"{key}: {quantity.quantity} quantized with a relative error of "
+                              f"{100 * quantity.max_relative_error:.2g}% (its weights need a "
+                              f"scale that leaves the threshold few integer steps; see "
+                              f"net.nir_report)", QuantizationWarning, stacklevel=5)
             kwargs["vth"] = _uniform(vth, shape)
         if neuron.v_reset is not None and (np.any(neuron.v_reset != 0) or self.reset != "value"):
             reset_int = np.rint(64.0 * scale * neuron.v_reset).astype(np.int64)
@@ -1047,7 +1053,7 @@ def _weight_exp_exact(values: np.ndarray) -> int | None:
     """The largest ``e`` (0..7) such that every value is an integer ``w << e`` with ``|w| <= 255``,
     or None."""
     values = np.asarray(values, dtype=np.float64)
-    if not _integral(values):
+    if not _integral(values) or np.any(np.abs(values) > 255 << 7):
         return None
     ints = np.rint(values).astype(np.int64)
     for exp in range(7, -1, -1):
@@ -1061,7 +1067,7 @@ def _bias_split(bias: np.ndarray, *, exact: bool) -> Any:
     4095``, the exponent as small as the value allows; None if ``exact`` and not representable."""
     bias = np.asarray(bias, dtype=np.float64)
     if exact:
-        if not _integral(bias):
+        if not _integral(bias) or np.any(np.abs(bias) > BIAS_MANT_MAX << BIAS_EXP_MAX):
             return None
         ints = np.rint(bias).astype(np.int64)
         exp = np.zeros(bias.shape, np.int64)
