@@ -4,6 +4,8 @@ quantized parameters; nmgraph -> NIR -> nmgraph runs bit-identical spikes; writt
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,127 @@ def test_what_nir_cannot_express_is_refused():
     alif.add(ALIF(2, name="a"))
     with pytest.raises(nm.ValidationError, match="ALIF 'a'"):
         nm.to_nir(alif, DT)
+
+
+# -- blocks the import fuses: pool -> conv, conv -> pool, partial Flatten ----------------------------
+
+def _matrix(process):
+    """A synapse process's effective integer matrix (post, pre), whatever its kind."""
+    if isinstance(process, Conv):
+        dense = process.to_dense()
+    elif isinstance(process, Sparse):
+        dense = np.zeros(process.shape, dtype=np.int64)
+        dense[process.rows, process.cols] = process.effective_weights()
+    else:
+        dense = np.asarray(process.effective_weights(), dtype=np.int64)
+    return dense.astype(np.int64) << process.weight_exp
+
+
+def _if(shape):
+    return nir.IF(r=np.full(shape, 1 / DT), v_threshold=np.full(shape, 1.0))
+
+
+def _conv(rng, c_out, c_in, k, size, stride=1, padding=1):
+    return nir.Conv2d(input_shape=(size, size), weight=rng.normal(0.1, 0.3, (c_out, c_in, k, k)),
+                      stride=stride, padding=padding, dilation=1, groups=1,
+                      bias=rng.normal(0, 0.02, c_out))
+
+
+def _pool(kind="SumPool2d"):
+    return getattr(nir, kind)(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0]))
+
+
+def _round_trip(graph, shapes, tmp_path, steps=40):
+    inputs = poisson_inputs(shapes, steps, seed=9)
+    net = nm.from_nir(graph, DT, inputs=inputs)
+    nm.to_nir(net, DT, path=tmp_path / "g.nir")
+    again = nir.read(tmp_path / "g.nir")             # nir's type check passes
+    back = nm.from_nir(again, DT, inputs=inputs)
+    assert back.nir_report.max_relative_error() < 1e-9
+    for process in net.all_processes():
+        if hasattr(process, "weight_exp"):
+            np.testing.assert_array_equal(_matrix(back[process.qualified_name]), _matrix(process),
+                                          err_msg=process.qualified_name)
+    want, _ = run_nmgraph(net, steps)
+    got, _ = run_nmgraph(back, steps)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    return net, again
+
+
+def test_the_nmnist_cnn_round_trips(tmp_path):
+    # issue 15's N-MNIST CNN (NIR paper): 2x34x34, conv 16 5x5 stride 2, conv 16 3x3, sum
+    # pooling, conv 8 3x3, sum pooling, linear 128-256-10, IF neurons
+    rng = np.random.default_rng(20)
+    nodes = {"input": nir.Input(np.array([2, 34, 34])),
+             "0": _conv(rng, 16, 2, 5, 34, stride=2), "1": _if((16, 16, 16)),
+             "2": _conv(rng, 16, 16, 3, 16), "3": _if((16, 16, 16)), "4": _pool(),
+             "5": _conv(rng, 8, 16, 3, 8), "6": _if((8, 8, 8)), "7": _pool(),
+             "8": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([8, 4, 4])}),
+             "9": nir.Affine(rng.normal(0.05, 0.1, (256, 128)), np.zeros(256)), "10": _if(256),
+             "11": nir.Affine(rng.normal(0.05, 0.1, (10, 256)), np.zeros(10)), "12": _if(10),
+             "output": nir.Output(np.array([10]))}
+    graph = nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(nodes)))
+    net, again = _round_trip(graph, {"input": (2, 34, 34)}, tmp_path, steps=20)
+    types = {k: type(v).__name__ for k, v in again.nodes.items()}
+    # documented: SumPool2d -> Conv2d between two neuron layers comes back as the one Conv2d it
+    # composes to (kernel 2 + 2 (3 - 1) = 6, stride 2, padding 2 x 1), SumPool2d -> Flatten ->
+    # Affine as one Linear after a Flatten
+    assert types == {"input": "Input", "0": "Conv2d", "1": "IF", "2": "Conv2d", "3": "IF",
+                     "4:5": "Conv2d", "6": "IF", "7:9__flatten": "Flatten", "7:9": "Linear",
+                     "10": "IF", "11": "Affine", "12": "IF", "output": "Output"}
+    fused = again.nodes["4:5"]
+    assert fused.weight.shape == (8, 16, 6, 6)
+    assert tuple(np.ravel(fused.stride)) == (2, 2) and tuple(np.ravel(fused.padding)) == (2, 2)
+    assert isinstance(net["4:5"], Sparse)
+    assert ("3", "4:5") in again.edges and ("4:5", "6") in again.edges
+
+
+@pytest.mark.parametrize("order", ["avgpool_conv", "conv_avgpool"])
+def test_pooling_fused_with_a_convolution_round_trips(order, tmp_path):
+    rng = np.random.default_rng(21)
+    if order == "avgpool_conv":
+        middle = {"ap": _pool("AvgPool2d"), "c2": _conv(rng, 2, 2, 3, 4)}
+        out = (2, 4, 4)
+    else:   # snnTorch's conv -> AvgPool2d -> Leaky with (C, H, W) parameters
+        middle = {"c2": _conv(rng, 3, 2, 3, 8), "ap": _pool("AvgPool2d")}
+        out = (3, 4, 4)
+    nodes = {"input": nir.Input(np.array([1, 8, 8])), "c1": _conv(rng, 2, 1, 3, 8),
+             "if1": _if((2, 8, 8)), **middle,
+             "lif": nir.LIF(tau=np.full(out, 1e-3), r=np.full(out, 10.0), v_leak=np.zeros(out),
+                            v_threshold=np.full(out, 0.5), v_reset=np.zeros(out)),
+             "output": nir.Output(np.array(out))}
+    graph = nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(nodes)))
+    _, again = _round_trip(graph, {"input": (1, 8, 8)}, tmp_path)
+    fused = ":".join(middle)
+    assert type(again.nodes[fused]).__name__ == "Conv2d"
+    assert tuple(np.ravel(again.nodes["lif"].output_type["output"])) == out
+
+
+def test_a_partial_flatten_round_trips(tmp_path):
+    # NIR's test_ir.test_flatten: Flatten(start_dim=0, end_dim=1) of (4, 5, 2) into LIF (20, 2)
+    shape = (20, 2)
+    nodes = {"in": nir.Input(np.array([4, 5, 2])),
+             "flat": nir.Flatten(start_dim=0, end_dim=1, input_type={"input": np.array([4, 5, 2])}),
+             "lif": nir.LIF(tau=np.full(shape, 1e-3), r=np.full(shape, 10.0),
+                            v_leak=np.zeros(shape), v_threshold=np.full(shape, 0.5)),
+             "out": nir.Output(np.array(shape))}
+    graph = nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(nodes)))
+    _, again = _round_trip(graph, {"in": (4, 5, 2)}, tmp_path)
+    flatten = next(n for n in again.nodes.values() if isinstance(n, nir.Flatten))
+    assert (flatten.start_dim, flatten.end_dim) == (0, 1)
+    # documented: the one-to-one block the import makes comes back as a Scale of (20, 2)
+    assert np.shape(again.nodes["in:lif"].scale) == shape
+
+
+def test_a_fused_block_that_is_not_a_convolution_is_refused():
+    # a 9x9 map pooled 2x2 drops its last row and column: pool -> conv is then no convolution
+    rng = np.random.default_rng(22)
+    nodes = {"input": nir.Input(np.array([1, 9, 9])), "c1": _conv(rng, 2, 1, 3, 9),
+             "if1": _if((2, 9, 9)), "p": _pool(), "c2": _conv(rng, 2, 2, 3, 4),
+             "if2": _if((2, 4, 4))}
+    net = nm.from_nir(nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(nodes))), DT)
+    with pytest.raises(nm.ValidationError, match=r"IF 'if2': receives p:c2's \(32,\) as "
+                                                  r"\(2, 4, 4\)"):
+        nm.to_nir(net, DT)

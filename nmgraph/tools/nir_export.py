@@ -45,12 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 import nmgraph.processes as procs
 from nmgraph._version import __version__
 from nmgraph.core.errors import ValidationError
 from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.network import Network
+from nmgraph.processes.conv import conv_output_shape, conv_synapses
 from nmgraph.tools.nir_graph import require_nir
 
 __all__ = ["to_nir"]
@@ -112,6 +114,7 @@ class _Exporter:
         self.target: dict[int, Any] = {}         # id(synapse) -> the neuron it feeds
         self.absorbed: set[int] = set()          # SumPool2d whose weight is the target's gain
         self.grouped = False                     # a grouped convolution (NIR's types ignore groups)
+        self.shapes: dict[int, tuple[tuple, tuple]] = {}  # id(synapse) -> its node's (in, out)
 
     # -- one level (a Network or a Hierarchical's children) -------------------------------------
     def level(self, network: Network, owner: Hierarchical | None
@@ -153,9 +156,11 @@ class _Exporter:
             src, dst = connection.src, connection.dst
             src_port, dst_port = src.port(connection.src_port), dst.port(connection.dst_port)
             a, b = out_name[src.name], in_name[dst.name]
-            if tuple(src_port.shape) != tuple(dst_port.shape):
+            src_shape = self.shapes[id(src)][1] if id(src) in self.shapes else src_port.shape
+            dst_shape = self.shapes[id(dst)][0] if id(dst) in self.shapes else dst_port.shape
+            if tuple(src_shape) != tuple(dst_shape):
                 flatten = self._flatten_name(dst, nodes)
-                nodes[flatten] = self._flatten(src, src_port.shape, dst_port.shape, dst)
+                nodes[flatten] = self._flatten(src, src_shape, dst_shape, dst)
                 edges += [(a, flatten), (flatten, b)]
             else:
                 edges.append((a, b))
@@ -347,23 +352,22 @@ class _Exporter:
             if any(a != b for a, b in pads):
                 raise ValidationError(process, "padding", "asymmetric padding has no NIR "
                                       "equivalent (NIR pads both sides alike)")
-            bias = np.zeros(weight.shape[0])
-            if bias_units is not None:
-                per_channel = bias_units.reshape(weight.shape[0], -1)
-                if np.any(per_channel != per_channel[:, :1]):
-                    raise ValidationError(target, "bias_mant", "differs within a channel; a "
-                                          "convolution's bias is one per output channel")
-                bias = per_channel[:, 0]
-            spatial = process.input_shape[1:]
-            cls = nir.Conv1d if len(spatial) == 1 else nir.Conv2d
             padding = process.constructor_args()["padding"]
             if not isinstance(padding, str):
                 padding = tuple(a for a, _ in pads)
-            node = cls(input_shape=spatial[0] if len(spatial) == 1 else tuple(spatial),
-                       weight=weight, stride=_one_or_tuple(process.stride),
-                       padding=padding if isinstance(padding, str) else _one_or_tuple(padding),
-                       dilation=_one_or_tuple(process.dilation), groups=process.groups, bias=bias)
+            node = self._conv_node(weight, process.input_shape[1:], process.stride, padding,
+                                   process.dilation, process.groups, bias_units, target)
             return pre, [(name, node)], post
+        composed = self._composed_conv(process, c, bias_units, target)
+        if composed is not None:          # one delay for every synapse (checked)
+            delay = np.asarray(process.delay.value).reshape(-1)
+            steps = int(delay[0]) - 1 if delay.size else 0
+            post = (post[0], None if steps <= 0 else
+                    nir.Delay(delay=np.full(self.shapes[id(process)][1], steps * dt)))
+            return (pre[0], None), [(name, composed)], post
+        scale = self._diagonal_scale(process, c, bias_units)
+        if scale is not None:
+            return pre, [(name, scale)], post
         if isinstance(process, procs.Sparse):
             matrix = np.zeros(process.shape)
             matrix[process.rows, process.cols] = process.effective_weights()
@@ -374,6 +378,95 @@ class _Exporter:
             bias = np.zeros(matrix.shape[0]) if bias_units is None else bias_units.reshape(-1)
             return pre, [(name, nir.Affine(weight=matrix, bias=bias))], post
         return pre, [(name, nir.Linear(weight=matrix))], post
+
+    def _conv_node(self, weight: np.ndarray, spatial: tuple[int, ...], stride: Any,
+                   padding: Any, dilation: Any, groups: int, bias_units: np.ndarray | None,
+                   target: Any) -> Any:
+        """A Conv1d or Conv2d node; a neuron bias placed here becomes its per-channel bias."""
+        bias = np.zeros(weight.shape[0])
+        if bias_units is not None:
+            per_channel = bias_units.reshape(weight.shape[0], -1)
+            if np.any(per_channel != per_channel[:, :1]):
+                raise ValidationError(target, "bias_mant", "differs within a channel; a "
+                                      "convolution's bias is one per output channel")
+            bias = per_channel[:, 0]
+        cls = self.nir.Conv1d if len(spatial) == 1 else self.nir.Conv2d
+        return cls(input_shape=spatial[0] if len(spatial) == 1 else tuple(spatial),
+                   weight=weight, stride=_one_or_tuple(stride),
+                   padding=padding if isinstance(padding, str) else _one_or_tuple(padding),
+                   dilation=_one_or_tuple(dilation), groups=groups, bias=bias)
+
+    def _composed_conv(self, process: Any, c: float, bias_units: np.ndarray | None,
+                       target: Any) -> Any:
+        """The one convolution a fused block of convolutions and poolings computes (an import
+        fuses ``SumPool2d -> Conv2d`` between two neuron layers into one ``Sparse``), or None
+        when its integers are not exactly a convolution (a pool that drops a border, asymmetric
+        padding, delays that vary).
+
+        The composed geometry of steps ``(k_i, s_i, p_i, d_i)`` is ``K = 1 + sum d_i (k_i - 1)
+        S_{i-1}``, ``P = sum p_i S_{i-1}``, ``S = prod s_i`` per axis (receptive-field
+        arithmetic); its kernel is read off the block's synapses and the block is rebuilt
+        from it to check that every synapse matches."""
+        chain = getattr(process, "_nir_chain", None)
+        if chain is None or not isinstance(process, procs.Sparse):
+            return None
+        in_shape, out_shape = tuple(chain["in_shape"]), tuple(chain["out_shape"])
+        if process.shape != (math.prod(out_shape), math.prod(in_shape)):
+            return None
+        delay = np.asarray(process.delay.value)
+        if delay.size and np.any(delay != delay.reshape(-1)[0]):
+            return None
+        n = len(in_shape) - 1
+        size, step, pads = [1] * n, [1] * n, [[0, 0] for _ in range(n)]
+        for kernel, stride, pad, dilation in chain["steps"]:
+            for i in range(n):
+                size[i] += dilation[i] * (kernel[i] - 1) * step[i]
+                pads[i][0] += pad[i][0] * step[i]
+                pads[i][1] += pad[i][1] * step[i]
+                step[i] *= stride[i]
+        if any(a != b for a, b in pads) or conv_output_shape(
+                in_shape[1:], tuple(size), tuple(step), tuple(map(tuple, pads)),
+                (1,) * n) != out_shape[1:]:
+            return None
+        rows, cols = np.asarray(process.rows), np.asarray(process.cols)
+        values = process.effective_weights().astype(np.float64).reshape(-1)
+        out_index = np.unravel_index(rows, out_shape)
+        in_index = np.unravel_index(cols, in_shape)
+        taps = [in_index[i + 1] - step[i] * out_index[i + 1] + pads[i][0] for i in range(n)]
+        if any(np.any((t < 0) | (t >= size[i])) for i, t in enumerate(taps)):
+            return None
+        kernel = np.zeros((out_shape[0], in_shape[0], *size))
+        kernel[(out_index[0], in_index[0], *taps)] = values
+        pre, post, rebuilt = conv_synapses(kernel, in_shape, out_shape, tuple(step),
+                                           tuple(map(tuple, pads)), (1,) * n, 1)
+        shape = process.shape
+        difference = (sp.csr_matrix((rebuilt, (post, pre)), shape=shape) -
+                      sp.csr_matrix((values, (rows, cols)), shape=shape))
+        difference.eliminate_zeros()
+        if difference.nnz:
+            return None
+        self.shapes[id(process)] = (in_shape, out_shape)
+        weight = kernel * 2.0**process.weight_exp / c
+        return self._conv_node(weight, in_shape[1:], tuple(step), tuple(p for p, _ in pads),
+                               (1,) * n, 1, bias_units, target)
+
+    def _diagonal_scale(self, process: Any, c: float, bias_units: np.ndarray | None) -> Any:
+        """A ``Scale`` for a one-to-one block into a multi-dimensional neuron (a neuron or Input
+        feeding a neuron directly, possibly through a partial Flatten): NIR's Scale keeps the
+        target's shape where a Linear would flatten it. None for other blocks."""
+        target = self.target.get(id(process))
+        if target is None or bias_units is not None or not isinstance(process, procs.Sparse) or \
+                len(tuple(target.shape)) < 2 or process.shape[0] != process.shape[1]:
+            return None
+        rows, cols = np.asarray(process.rows), np.asarray(process.cols)
+        delay = np.asarray(process.delay.value)
+        if np.any(rows != cols) or (delay.size and np.any(delay != 1)):
+            return None
+        scale = np.zeros(process.shape[0])
+        scale[rows] = process.effective_weights().astype(np.float64).reshape(-1)
+        shape = tuple(target.shape)
+        self.shapes[id(process)] = (shape, shape)
+        return self.nir.Scale(scale=(scale * 2.0**process.weight_exp / c).reshape(shape))
 
     def _delays(self, process: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Extra steps (``delay - 1``) as a per-target Delay (after the synapse) or a per-source
@@ -417,12 +510,18 @@ class _Exporter:
         return name
 
     def _flatten(self, src: Any, shape_in: tuple, shape_out: tuple, dst: Any) -> Any:
+        """A Flatten of dims ``start_dim .. end_dim`` (C order) that turns ``shape_in`` into
+        ``shape_out``, the widest one when several do."""
         shape_in, shape_out = tuple(shape_in), tuple(shape_out)
-        if len(shape_out) == 1 and math.prod(shape_in) == shape_out[0]:
-            return self.nir.Flatten(input_type={"input": np.array(shape_in)}, start_dim=0,
-                                    end_dim=-1)
+        for start, end in sorted(((a, b) for a in range(len(shape_in))
+                                  for b in range(a, len(shape_in))), key=lambda d: d[0] - d[1]):
+            merged = (*shape_in[:start], math.prod(shape_in[start:end + 1]), *shape_in[end + 1:])
+            if merged == shape_out:
+                return self.nir.Flatten(input_type={"input": np.array(shape_in)},
+                                        start_dim=start, end_dim=end if end < len(shape_in) - 1
+                                        else -1)
         raise ValidationError(dst, "", f"receives {src.name}'s {shape_in} as {shape_out}: NIR "
-                              f"reshapes only by flattening")
+                              f"reshapes only by flattening dims (Flatten's start_dim..end_dim)")
 
 
 def _pool_gain(pool: Any) -> float:

@@ -801,6 +801,9 @@ class _Builder:
         group = self._synapse_group(path)
         object.__setattr__(process, "_nir_type", kind or "Linear")
         object.__setattr__(process, "_nir_names", self._side_names(path))
+        chain = self._conv_chain(path)
+        if chain is not None and isinstance(process, procs.Sparse):
+            object.__setattr__(process, "_nir_chain", chain)
         self._add(group, process)
         for key in path.weight_nodes or [f"{path.source}->{path.target}"]:
             mapping = self.report.nodes.setdefault(
@@ -810,6 +813,27 @@ class _Builder:
         self._connect(src_port, src_fn.group if src_fn.type != "Input" else (), process.s_in, group,
                       path.nodes)
         self._connect(process.a_out, group, target.a_in, dst_fn.group, path.nodes)
+
+    def _conv_chain(self, path: _Path) -> dict[str, Any] | None:
+        """For a path of several convolutions and poolings fused into one block, what an
+        export needs to write the block back as one convolution: the first node's input shape,
+        the last one's output shape and each node's geometry (kernel, stride, pads, dilation),
+        in order; None for other paths."""
+        flat = self.flat
+        nodes = [flat.nodes[k] for k in path.weight_nodes]
+        if len(nodes) < 2 or any(fn.type not in ("Conv1d", "Conv2d", "SumPool2d", "AvgPool2d")
+                                 for fn in nodes):
+            return None
+        ranks = {len(fn.in_shape) for fn in nodes}
+        if len(ranks) != 1:
+            return None
+        steps = []
+        for fn in nodes:
+            geometry = conv_geometry(fn)
+            steps.append((geometry["kernel"], geometry["stride"], geometry["pads"],
+                          geometry["dilation"]))
+        return {"in_shape": tuple(nodes[0].in_shape), "out_shape": tuple(nodes[-1].out_shape),
+                "steps": steps}
 
     def _side_names(self, path: _Path) -> dict[str, str]:
         """The local names of a path's Flatten and Delay nodes before and after its weight node,
