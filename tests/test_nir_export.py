@@ -329,3 +329,26 @@ def test_a_fused_block_that_is_not_a_convolution_is_refused():
     with pytest.raises(nm.ValidationError, match=r"IF 'if2': receives p:c2's \(32,\) as "
                                                   r"\(2, 4, 4\)"):
         nm.to_nir(net, DT)
+
+
+def test_two_levels_of_nesting_round_trip(tmp_path):
+    # every level keeps its Input and Output nodes and their edges (nm.to_nir crashed in nir's
+    # type inference with KeyError 'output' when the inner levels had no Output)
+    rng = np.random.default_rng(23)
+    lif = nir.LIF(tau=np.full(10, 1e-3), r=np.full(10, 10.0), v_leak=np.zeros(10),
+                  v_threshold=np.full(10, 0.5), v_reset=np.zeros(10))
+    inner = nir.NIRGraph(nodes={"input": nir.Input(np.array([10])), "lif": lif,
+                                "output": nir.Output(np.array([10]))},
+                         edges=[("input", "lif"), ("lif", "output")])
+    mid = nir.NIRGraph(nodes={"input": nir.Input(np.array([10])), "inner": inner,
+                              "output": nir.Output(np.array([10]))},
+                       edges=[("input", "inner"), ("inner", "output")], type_check=False)
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([8])),
+                                "fc1": nir.Linear(rng.normal(0.4, 0.3, (10, 8))), "mid": mid,
+                                "output": nir.Output(np.array([10]))},
+                         edges=[("input", "fc1"), ("fc1", "mid"), ("mid", "output")],
+                         type_check=False)
+    net, again = _round_trip(graph, {"input": (8,)}, tmp_path)
+    assert _types(again) == _types(graph)
+    assert _edges(again) == _edges(graph)
+    assert net.nir_report.outputs["output"][0] == "mid/inner/lif"

@@ -38,16 +38,17 @@ GRAPHS = example_graphs()
 
 
 def _compare(name, graph, shapes, backend="reference", reference_graph=None, dt=DT,
-             **options):
+             rename=None, **options):
     """Import ``graph`` and run it against the float reference of ``reference_graph`` (the
-    same network written plainly, when ``graph`` is written as an exporter writes it)."""
+    same network written plainly, when ``graph`` is written as an exporter writes it), whose
+    Input nodes may have other names (``rename``: {import's Input: reference's Input})."""
     inputs = poisson_inputs(shapes, STEPS, seed=3)
     net = nm.from_nir(graph, dt, inputs=inputs, **options)
     options.pop("v_range", None)
     reference = NirReference(graph if reference_graph is None else reference_graph, dt,
                              **{k: v for k, v in options.items()
                                 if k in ("reset", "cuba_order")})
-    expected = reference.run(inputs, STEPS)
+    expected = reference.run({(rename or {}).get(k, k): v for k, v in inputs.items()}, STEPS)
     report = net.nir_report
     record = [report.nodes[k].processes[0] for k, v in expected.items() if v.dtype != bool]
     spikes, voltages = run_nmgraph(net, STEPS, backend=backend, record_v=record)
@@ -454,3 +455,95 @@ def test_sinabs_flatten_placeholder_and_batched_parameters():
     bad = sinabs([2, 8, 8], (4, 8, 8), (10,), nir.Flatten(input_type=None, start_dim=5), [10])
     with pytest.raises(nm.FileFormatError, match="Flatten node '3': start_dim 5 is out of range"):
         nm.from_nir(bad, DT)
+
+
+# -- nested graphs' own Input and Output nodes, graphs without Inputs --------------------------------
+
+def _rsyn(rng, n=10):
+    # snnTorch's RSynaptic/RLeaky export (snntorch/export_nir.py): a sub-graph
+    # input -> lif <-> w_rec, lif -> output, with typed Input and Output nodes
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(np.array([n])), "lif": nir.LIF(**_lif_params(n)),
+        "w_rec": nir.Linear(rng.normal(0.0, 0.3, (n, n))), "output": nir.Output(np.array([n]))},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+
+
+def test_edges_into_a_node_of_a_sub_graph_leave_its_input_unused():
+    rng = np.random.default_rng(14)
+    w = rng.normal(0.3, 0.4, (10, 8))
+
+    def graph(target, source):
+        return nir.NIRGraph(nodes={"input": nir.Input(np.array([8])), "fc1": nir.Linear(w),
+                                   "rsyn": _rsyn(np.random.default_rng(15)),
+                                   "output": nir.Output(np.array([10]))},
+                            edges=[("input", "fc1"), ("fc1", target), (source, "output")],
+                            type_check=False)
+
+    # the docs' dotted form: "fc1" -> "rsyn.lif"; rsyn's Input is then fed by nothing while
+    # edges enter rsyn elsewhere (dropped, with a note), its Output reaches nothing (ignored)
+    net, _, expected = _compare("dotted_lif", graph("rsyn.lif", "rsyn.lif"), {"input": (8,)},
+                                reference_graph=graph("rsyn", "rsyn"))
+    assert any("nested Input 'rsyn.input' is unused" in n for n in net.nir_report.notes)
+    assert net.nir_report.outputs["output"][0] == "rsyn/lif" and expected["rsyn.lif"].any()
+
+
+def test_a_nested_input_fed_by_nothing_is_a_graph_input():
+    # NIR's tests/test_architectures.py test_two_independent_branches_merging, built as
+    # nirtorch builds graphs (type_check=False): no top-level Input, the branches' own Inputs
+    rng = np.random.default_rng(16)
+
+    def branch():
+        return nir.NIRGraph.from_list(nir.Linear(rng.normal(0.4, 0.3, (3, 2))),
+                                      nir.LIF(**_lif_params(3)),
+                                      nir.Linear(rng.normal(0.4, 0.3, (2, 3))))
+
+    b1, b2 = branch(), branch()
+    nodes = {"branch_1": b1, "branch_2": b2, "junction": nir.LIF(**_lif_params(2, thr=0.5))}
+    edges = [("branch_1", "junction"), ("branch_2", "junction")]
+    bare = nir.NIRGraph(nodes=dict(nodes), edges=list(edges), type_check=False)
+    fed = nir.NIRGraph(nodes={"in1": nir.Input(np.array([2])), "in2": nir.Input(np.array([2])),
+                              **nodes},
+                       edges=[("in1", "branch_1"), ("in2", "branch_2"), *edges], type_check=False)
+    shapes = {"branch_1.input": (2,), "branch_2.input": (2,)}
+    net, _, expected = _compare("branches", bare, shapes, reference_graph=fed,
+                                rename={"branch_1.input": "in1", "branch_2.input": "in2"})
+    assert set(net.nir_report.inputs) == {"branch_1.input", "branch_2.input"}
+    assert expected["junction"].any()
+
+
+def test_a_root_linear_node_gets_an_input_as_nir_adds_one():
+    # NIR's test_residual without type checking: the root Affine 'a' has no Input; nir's
+    # type inference (NIRGraph.infer_types) prepends Input 'input_a', and so does nmgraph
+    rng = np.random.default_rng(17)
+    nodes = {"a": nir.Affine(rng.normal(0.4, 0.3, (3, 2)), np.zeros(3)),
+             "b": nir.LIF(**_lif_params(3)), "c": nir.Linear(rng.normal(0.4, 0.3, (2, 3))),
+             "d": nir.LIF(**_lif_params(2, thr=0.5))}
+    edges = [("a", "b"), ("b", "c"), ("c", "d")]
+    bare = nir.NIRGraph(nodes=dict(nodes), edges=list(edges), type_check=False)
+    checked = nir.NIRGraph(nodes=dict(nodes), edges=list(edges))      # nir adds input_a
+    assert "input_a" in checked.nodes
+    net, _, expected = _compare("root", bare, {"input_a": (2,)}, reference_graph=checked)
+    assert set(net.nir_report.inputs) == {"input_a"} and expected["d"].any()
+    assert any("Input 'input_a' of shape (2,) added" in n for n in net.nir_report.notes)
+    # a root convolution without input_shape cannot get one
+    conv = nir.Conv2d(input_shape=None, weight=np.ones((1, 1, 3, 3)), stride=1, padding=1,
+                      dilation=1, groups=1, bias=np.zeros(1))
+    with pytest.raises(nm.FileFormatError, match="Conv2d node 'c' has no input and no declared"):
+        nm.from_nir(_chain({"c": conv, "if": nir.IF(r=np.ones((1, 4, 4)),
+                                                    v_threshold=np.ones((1, 4, 4)))}), DT)
+
+
+def test_empty_graphs_and_unreachable_linear_loops_are_refused(tmp_path):
+    with pytest.raises(nm.FileFormatError, match="NIR graph: the graph has no nodes"):
+        nm.from_nir(nir.NIRGraph(nodes={}, edges=[], type_check=False), DT)
+    path = tmp_path / "empty.nir"
+    nir.write(path, nir.NIRGraph(nodes={}, edges=[], type_check=False))
+    with pytest.raises(nm.FileFormatError, match=r"empty\.nir: the graph has no nodes"):
+        nm.from_nir(path, DT)
+    # a loop of linear nodes that no Input reaches (the docs promise an error wherever it is)
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([3])), "lif": _lif_node(3),
+                                "a": nir.Linear(np.ones((3, 3))), "b": nir.Linear(np.ones((3, 3)))},
+                         edges=[("input", "lif"), ("a", "b"), ("b", "a")], type_check=False)
+    with pytest.raises(nm.FileFormatError, match=r"recurrent edge through linear nodes only "
+                                                  r"\((a -> b -> a|b -> a -> b)\)"):
+        nm.from_nir(graph, DT)

@@ -99,10 +99,18 @@ def to_nir(network: Network, dt: float | None = None, *, path: str | Path | None
     exporter.add_outputs(network, nodes, edges, outputs)
     # nir 1.0.8 derives a convolution's input type as (weight.shape[1], ...), ignoring groups:
     # its type check would refuse a correct grouped convolution
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=not exporter.grouped,
-                         metadata={"exporter": f"nmgraph {__version__}", "dt": float(dt)})
+    try:
+        graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=not exporter.grouped,
+                             metadata={"exporter": f"nmgraph {__version__}", "dt": float(dt)})
+    except Exception as error:      # nir's type inference raises ValueError, KeyError, ...
+        raise ValidationError(network, "", f"nir {getattr(nir, 'version', '')} refuses the "
+                              f"exported graph ({type(error).__name__}: {error})") from error
     if path is not None:
-        nir.write(str(path), graph)
+        try:
+            nir.write(str(path), graph)
+        except Exception as error:  # h5py and nir raise many kinds; name the file
+            raise ValidationError(network, "path", f"nir could not write {path} "
+                                  f"({type(error).__name__}: {error})") from error
     return graph
 
 

@@ -1000,13 +1000,21 @@ class _Builder:
             if fn.type != "Output":
                 continue
             sources = set()
-            stack = list(flat.preds[key])
+            stack, passes = list(flat.preds[key]), []
             while stack:
                 pred = flat.nodes[stack.pop()]
                 if pred.type in ("Pass", "Flatten"):
                     stack.extend(flat.preds[pred.key])
+                    passes.append(pred.key)
                 else:
                     sources.add(pred.key)
+            for source in sorted(sources):
+                src_fn, process = flat.nodes[source], self.processes.get(source)
+                if process is not None and src_fn.group and src_fn.type in SPIKING_TYPES:
+                    # expose the spikes through every enclosing sub-graph, so that an export
+                    # writes each level's Output node and edge (named after the nested Output
+                    # nodes on the way)
+                    self._lift(process.s_out, src_fn.group, (), passes)
             entries = []
             for source in sorted(sources):
                 process = self.processes.get(source)
