@@ -547,3 +547,87 @@ def test_empty_graphs_and_unreachable_linear_loops_are_refused(tmp_path):
     with pytest.raises(nm.FileFormatError, match=r"recurrent edge through linear nodes only "
                                                   r"\((a -> b -> a|b -> a -> b)\)"):
         nm.from_nir(graph, DT)
+
+
+# -- hostile graphs and files: a FileFormatError naming the node, never a bare exception ------------
+
+def _hostile(edit):
+    rng = np.random.default_rng(18)
+    graph = _chain({"input": nir.Input(np.array([1, 4, 4])),
+                    "c": nir.Conv2d(input_shape=(4, 4), weight=rng.normal(0.3, 0.2, (1, 1, 3, 3)),
+                                    stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(1)),
+                    "if": nir.IF(r=np.full((1, 2, 2), 1 / DT), v_threshold=np.ones((1, 2, 2))),
+                    "f": nir.Flatten(input_type=None, start_dim=0, end_dim=-1),
+                    "fc": nir.Affine(rng.normal(0.3, 0.2, (3, 4)), np.zeros(3)),
+                    "lif": nir.LIF(**_lif_params(3)), "output": nir.Output(np.array([3]))})
+    edit(graph.nodes)
+    return graph
+
+
+def _set(node, **values):
+    def edit(nodes):
+        for name, value in values.items():
+            setattr(nodes[node], name, value)
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_set("c", stride=(0, 0)), r"Conv2d node 'c': 'stride' must be >= 1"),
+    (_set("c", dilation=(0, 1)), r"Conv2d node 'c': 'dilation' must be >= 1"),
+    (_set("c", padding=(-1, -1)), r"Conv2d node 'c': 'padding' must be >= 0"),
+    (_set("c", weight=np.ones((1, 1, 0, 3))), r"Conv2d node 'c': empty kernel"),
+    (_set("f", start_dim=None), r"Flatten node 'f': 'start_dim' must be an int \(got None\)"),
+    (_set("f", end_dim=2.5), r"Flatten node 'f': 'end_dim' must be an int"),
+    (_set("f", start_dim=3), r"Flatten node 'f': start_dim 3 is out of range"),
+    (_set("fc", weight=np.full((3, 4), np.nan)), r"Affine node 'fc': 'weight' has NaN"),
+    (_set("fc", weight=np.full((3, 4), np.inf)), r"Affine node 'fc': 'weight' has non-finite"),
+    (_set("lif", tau=None), r"LIF node 'lif': has no 'tau' \(required\)"),
+    (_set("lif", tau=np.array([1e-3, np.nan, 1e-3])), r"LIF node 'lif': 'tau' has NaN values"),
+    (_set("lif", tau=np.array([1e-3, 0.0, 1e-3])), r"LIF node 'lif': tau must be > 0"),
+    (_set("input", input_type={"input": np.array([4.5])}),
+     r"Input node 'input': input_type \(4\.5,\) is not a shape of integers"),
+    (_set("output", output_type={"output": np.array([5])}),
+     r"Output node 'output': declared shape \(5,\) but receives \(3,\)"),
+])
+def test_hostile_graphs_name_the_node(edit, message):
+    with pytest.raises(nm.FileFormatError, match=message):
+        nm.from_nir(_hostile(edit), DT)
+
+
+def test_huge_weights_neither_overflow_nor_pass_silently():
+    # 1e30 is "an integer" to the exact-scale check: it must not be cast to int64 (it wrapped
+    # to -2**63); the scale it forces leaves no room for the threshold, which warns
+    graph = _hostile(_set("fc", weight=np.full((3, 4), 1e30)))
+    with pytest.warns(nm.QuantizationWarning, match="lif: v_threshold quantized with a relative "
+                                                     "error of 1e\\+02%"):
+        net = nm.from_nir(graph, DT)
+    assert np.all(np.abs(net["fc"].weights.value) <= 255)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda f: (f["node/nodes/fc"].__delitem__("type"),
+                f["node/nodes/fc"].create_dataset("type", data=b"Mystery")),
+     "node 'fc' is a Mystery, which nmgraph does not support"),
+    (lambda f: f["node/nodes/fc"].__delitem__("type"), "node 'fc' has no 'type'"),
+    (lambda f: f["node/nodes/lif"].__delitem__("v_threshold"),
+     r"node 'lif' \(LIF\): TypeError: .*'v_threshold'"),
+    (lambda f: f["node"].__delitem__("edges"), "graph '<root>' has no 'edges' entry"),
+    (lambda f: f.__delitem__("node"), "no 'node' group: not a NIR file"),
+])
+def test_bad_files_name_the_node_and_what_is_wrong(edit, message, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "bad.nir"
+    nir.write(path, nir.NIRGraph.from_list(nir.Affine(np.ones((3, 4)), np.zeros(3)),
+                                           nir.LIF(**_lif_params(3))))
+    with h5py.File(path, "r+") as f:
+        nodes = set(f["node/nodes"])
+        assert {"affine", "lif"} <= nodes
+        f["node/nodes"].move("affine", "fc")
+        edges = [[b"input", b"fc"], [b"fc", b"lif"], [b"lif", b"output"]]
+        del f["node/edges"]
+        f["node"].create_dataset("edges", data=np.array(edges))
+    nm.from_nir(path, DT)                      # the renamed file is good
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    with pytest.raises(nm.FileFormatError, match=message):
+        nm.from_nir(path, DT)
