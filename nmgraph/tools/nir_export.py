@@ -23,8 +23,12 @@ Conv                ``Conv1d`` / ``Conv2d`` (symmetric padding only)
 SumPool2d           ``SumPool2d`` (``AvgPool2d`` if imported from one); its weight becomes
                     the target's ``r`` (or a ``Scale`` after it when the target has another)
 delay d > 1         a ``Delay`` of ``(d - 1) dt`` (uniform, per target or per source unit)
-a reshaped port     ``Flatten``
-Hierarchical        a nested ``NIRGraph`` (one exposed input and one output port)
+a reshaped port     ``Flatten(start_dim, end_dim)`` of the dims it merges
+Sparse fused from   the one ``Conv2d`` / ``Conv1d`` the chain composes to (checked synapse by
+pool -> conv        synapse against the block)
+one-to-one Sparse   ``Scale`` of the target's shape (into a multi-dimensional neuron)
+Hierarchical        a nested ``NIRGraph`` (one exposed input and one output port), with its
+                    ``Input`` and ``Output`` nodes at every level
 ==================  ========================================================================
 
 A bias of a neuron without ``v_leak`` (IF, I, Threshold, or a ``dv = 0`` leak) goes to the
@@ -34,7 +38,9 @@ voltage integrates the current of the same step), which ``nm.from_nir`` reads by
 
 Not expressible in NIR, and refused with a ValidationError naming the process: ``ALIF``,
 ``LIFRefractory``, user models, ``reset="subtract"``, delays that differ per synapse in another
-pattern, asymmetric convolution padding, and a port reshaped other than by flattening.
+pattern, asymmetric convolution padding, a port reshaped other than by flattening dims (such
+as a fused block that is not a convolution into a multi-dimensional neuron), and graphs nir
+itself refuses.
 """
 
 from __future__ import annotations

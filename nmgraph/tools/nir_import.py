@@ -224,7 +224,9 @@ def from_nir(graph_or_path: Any, dt: float | None = None, *, quantize: Any = "lo
     inputs
         ``{Input node name: raster}`` with a bool array ``(steps, *shape)`` for each Input (row
         ``k`` is emitted at step ``k + 1``), or a source process of the Input's shape. Inputs not
-        given get a silent one-row ``SpikeGenerator``.
+        given get a silent one-row ``SpikeGenerator``. The shape is the Input's after a
+        batch dimension is dropped (``[4, 784]`` as written by nirtorch is ``(784,)``); a nested
+        Input fed by nothing is named by its dotted key (``"branch_1.input"``).
     reset
         ``None`` or ``"value"`` (NIR's: ``v -> v_reset`` on a spike), or ``"subtract"``
         (``v -> v - v_threshold``, snnTorch's default, which NIR cannot express).
