@@ -18,13 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from nmgraph.core.fixed_point import STATE_MAX, STATE_MIN
 from nmgraph.processes.neurons import (
-    BIAS_EXP_MAX,
-    BIAS_MANT_MAX,
-    BIAS_MANT_MIN,
     _LeakyBase,
     _remember,
     _time_constants,
@@ -69,15 +63,7 @@ class LI(_LeakyBase):
                  bias_exp: Any = 0, u: Any = 0, v: Any = 0, name: str | None = None) -> None:
         super().__init__(shape, name)
         self._declare_decays(du, dv)
-        shape = self.shape
-        self._var("bias_mant", shape, bias_mant, dtype=np.int32, low=BIAS_MANT_MIN,
-                  high=BIAS_MANT_MAX, bits=13, doc="constant input bias_mant << bias_exp per step")
-        self._var("bias_exp", shape, bias_exp, dtype=np.int32, low=0, high=BIAS_EXP_MAX, bits=3,
-                  doc="bias exponent")
-        self._var("u", shape, u, dtype=np.int64, low=STATE_MIN, high=-STATE_MIN, bits=24,
-                  kind="state", doc="synaptic current")
-        self._var("v", shape, v, dtype=np.int64, low=-STATE_MAX, high=STATE_MAX, bits=24,
-                  kind="state", doc="membrane voltage: the output")
+        self._declare_bias_state(bias_mant, bias_exp, u, v, v_doc="membrane voltage: the output")
         self._finish()
 
     @classmethod

@@ -89,9 +89,14 @@ class _LeakyBase(NeuronProcess):
 
     def _declare_threshold_bias_state(self, vth: Any, bias_mant: Any, bias_exp: Any, u: Any,
                                       v: Any) -> None:
-        shape = self.shape
-        self._var("vth", shape, vth, dtype=np.int32, low=0, high=VTH_MAX, bits=17,
+        self._var("vth", self.shape, vth, dtype=np.int32, low=0, high=VTH_MAX, bits=17,
                   doc="threshold mantissa: the neuron spikes when v > vth << 6")
+        self._declare_bias_state(bias_mant, bias_exp, u, v)
+
+    def _declare_bias_state(self, bias_mant: Any, bias_exp: Any, u: Any, v: Any,
+                            v_doc: str = "membrane voltage") -> None:
+        """The bias and the 24-bit state u, v shared by the LIF family and the integrators."""
+        shape = self.shape
         self._var("bias_mant", shape, bias_mant, dtype=np.int32, low=BIAS_MANT_MIN,
                   high=BIAS_MANT_MAX, bits=13, doc="constant input bias_mant << bias_exp per step")
         self._var("bias_exp", shape, bias_exp, dtype=np.int32, low=0, high=BIAS_EXP_MAX, bits=3,
@@ -99,7 +104,7 @@ class _LeakyBase(NeuronProcess):
         self._var("u", shape, u, dtype=np.int64, low=STATE_MIN, high=-STATE_MIN, bits=24,
                   kind="state", doc="synaptic current")
         self._var("v", shape, v, dtype=np.int64, low=-STATE_MAX, high=STATE_MAX, bits=24,
-                  kind="state", doc="membrane voltage")
+                  kind="state", doc=v_doc)
 
 
 class _Resetting(_LeakyBase):
