@@ -36,9 +36,6 @@ __all__ = ["HEX_LINKS", "NER_RADIUS", "Tree", "grid_distance", "hex_distance",
 
 #: SpiNNaker's six links as (dx, dy), by link id (SpiNNMachine: E, NE, N, W, SW, S).
 HEX_LINKS: tuple[tuple[int, int], ...] = ((1, 0), (1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1))
-#: Links of a 4-link grid as (dx, dy): east, north, west, south (ids 0, 2, 3, 5 of HEX_LINKS,
-#: so opposite links stay ``(l + 3) % 6``).
-SQUARE_LINK_IDS: tuple[int, ...] = (0, 2, 3, 5)
 #: PACMAN NER: tree nodes further than this from a destination are not tried as its parent.
 NER_RADIUS = 20
 

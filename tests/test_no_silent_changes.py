@@ -49,10 +49,14 @@ def test_unedited_and_loaded_executables_run(tmp_path) -> None:
     _ = lif.vth.value, lif.v.get(), src.rate      # reading is not editing
     with nm.Runtime(exe, backend="reference") as rt:
         rt.run(3)
+        assert rt.t == 3 and exe.source.changes() == []
     path = save_executable(exe, tmp_path / "exe")
     lif.vth = 5                                    # a file holds no network to compare with
-    with nm.Runtime(load_executable(path), backend="reference") as rt:
+    loaded = load_executable(path)
+    assert loaded.source is None
+    with nm.Runtime(loaded, backend="reference") as rt:
         rt.run(3)
+        assert rt.t == 3
 
 
 def test_more_workers_than_cores_warns_with_the_count() -> None:
