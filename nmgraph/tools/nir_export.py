@@ -498,13 +498,13 @@ class _Exporter:
             weights = process.effective_weights()
             dense = np.where(weights != 0, np.broadcast_to(delay, (n_post, n_pre)), -1)
         used = dense >= 0
-        rows = [np.unique(dense[i][used[i]]) for i in range(n_post)]
-        if all(r.size <= 1 for r in rows):
-            post = np.array([int(r[0]) - 1 if r.size else 0 for r in rows])
-            return None, post
-        cols = [np.unique(dense[:, j][used[:, j]]) for j in range(n_pre)]
-        if all(c.size <= 1 for c in cols):
-            return np.array([int(c[0]) - 1 if c.size else 0 for c in cols]), None
+        big = np.iinfo(np.int64).max
+        for axis in (1, 0):    # one delay per target (a post Delay), else one per source (pre)
+            low = np.where(used, dense, big).min(axis=axis)
+            high = np.where(used, dense, -1).max(axis=axis)
+            if np.all((high < 0) | (low == high)):
+                per_unit = np.where(high < 0, 0, low - 1)
+                return (None, per_unit) if axis == 1 else (per_unit, None)
         # delay - 1 = pre[j] + post[i]: the smallest per source, the rest per target
         extra = np.where(used, dense - 1, np.iinfo(np.int64).max)
         pre = extra.min(axis=0)
