@@ -21,7 +21,7 @@ SUBPACKAGES = ["nmgraph.core", "nmgraph.tools", "nmgraph.runtimes.models"]
 
 # The runtime's kernels, then every model kernel module (runtimes/_k_*.pyx): a new model with a
 # Cython kernel adds its own file and nothing here.
-KERNELS = ["_sync", "_fanout", "_worker_kernel",
+KERNELS = ["_sync", "_fanout", "_worker_kernel", "_plastic",
            *sorted(path.stem for path in Path("runtimes").glob("_k_*.pyx"))]
 
 # Cython finds a .pxd under its dotted name (nmgraph/runtimes/_fixed.pxd), but the sources live

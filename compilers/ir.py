@@ -13,9 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from nmgraph.core.errors import SimulationError
+from nmgraph.core.learning import LearningRule
 from nmgraph.core.models import FieldSet, model_named
 
-__all__ = ["NetworkIR", "PopulationIR", "ProjectionIR"]
+__all__ = ["NetworkIR", "Plasticity", "PopulationIR", "ProjectionIR"]
+
+#: Largest delay a rule that changes delays may set (Loihi's 6-bit delays).
+PLASTIC_DELAY_MAX = 62
 
 
 @dataclass(eq=False)
@@ -66,6 +70,44 @@ class PopulationIR:
 
 
 @dataclass(eq=False)
+class Plasticity:
+    """What makes a projection plastic: its rule and the initial values of its learning state.
+
+    Attributes
+    ----------
+    rule
+        The learning rule.
+    seed
+        The seed of the rule's random streams: the rule's own, else one derived from the
+        projection's name (so that a network gives the same run every time).
+    w_bounds
+        The range the rule keeps the weights in.
+    tags
+        int16 initial tag of each synapse, in the projection's synapse order.
+    third_factor
+        ``{trace: population}``: the post traces (``y2``, ``y3``) whose impulses come from the
+        spikes of that population (see :attr:`ProjectionIR.modulates`).
+    """
+
+    rule: LearningRule
+    seed: int
+    w_bounds: tuple[int, int]
+    tags: np.ndarray
+    third_factor: dict[str, str]
+
+    @property
+    def d_bounds(self) -> tuple[int, int]:
+        """The range a ``dd`` equation keeps the delays in."""
+        return (1, PLASTIC_DELAY_MAX)
+
+    def equals(self, other: Plasticity | None) -> bool:
+        return (other is not None and self.rule == other.rule and self.seed == other.seed
+                and tuple(self.w_bounds) == tuple(other.w_bounds)
+                and self.third_factor == other.third_factor
+                and np.array_equal(self.tags, other.tags))
+
+
+@dataclass(eq=False)
 class ProjectionIR:
     """The synapses of one synapse process from one population to another, as CSR by source unit.
 
@@ -113,6 +155,28 @@ class ProjectionIR:
     weight_exp: int = 0
     num_weight_bits: int = 8
     declared_weights: np.ndarray | None = None
+    #: The learning rule and state of a plastic projection (None: fixed weights).
+    learning: Plasticity | None = None
+    #: For a third-factor projection, the post trace (``"y2"``, ``"y3"``) of the plastic
+    #: projection of the same name that its spikes drive; its synapses carry no input (weights 0)
+    #: and only say which post neurons each source unit reaches.
+    modulates: str | None = None
+
+    @property
+    def is_plastic(self) -> bool:
+        return self.learning is not None
+
+    @property
+    def carries_input(self) -> bool:
+        """False for third-factor projections, whose spikes only drive learning traces."""
+        return self.modulates is None
+
+    @property
+    def max_delay(self) -> int:
+        """The largest delay its synapses have or (for a rule that changes delays) may reach."""
+        if self.learning is not None and "d" in self.learning.rule.targets:
+            return PLASTIC_DELAY_MAX
+        return int(self.delays.max()) if self.n_synapses else 1
 
     @property
     def n_synapses(self) -> int:
@@ -163,7 +227,7 @@ class NetworkIR:
     @property
     def max_delay(self) -> int:
         """Largest synaptic delay in the network (1 when there are no synapses)."""
-        return max((int(p.delays.max()) for p in self.projections if p.n_synapses), default=1)
+        return max((p.max_delay for p in self.projections if p.n_synapses), default=1)
 
     def projections_from(self, name: str) -> list[ProjectionIR]:
         return [proj for proj in self.projections if proj.pre == name]
@@ -198,4 +262,8 @@ class NetworkIR:
             for attr in ("indptr", "targets", "weights", "delays"):
                 if not np.array_equal(getattr(a, attr), getattr(b, attr)):
                     return False
+            if a.modulates != b.modulates or (a.learning is None) != (b.learning is None):
+                return False
+            if a.learning is not None and not a.learning.equals(b.learning):
+                return False
         return True

@@ -11,6 +11,7 @@ in this module's registry the same way.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
+from nmgraph.compilers.ir import NetworkIR, Plasticity, PopulationIR, ProjectionIR
 from nmgraph.compilers.synapse_graph import stable_order
 from nmgraph.core.checks import pairs_strictly_increasing
 from nmgraph.core.errors import ValidationError
@@ -30,6 +31,12 @@ from nmgraph.core.process import Process
 from nmgraph.core.weights import FULL_WEIGHT_BITS, truncate_weights
 from nmgraph.processes.base import PopulationProcess, SynapseProcess
 from nmgraph.processes.conv import Conv
+from nmgraph.processes.learning_synapses import (
+    THIRD_FACTOR_PORTS,
+    LearningDense,
+    LearningSparse,
+    PlasticSynapse,
+)
 from nmgraph.processes.synapses import Dense, Sparse, index_dtype
 
 __all__ = ["FlatNetwork", "flatten", "lower", "register_synapses"]
@@ -165,6 +172,9 @@ def _projections(flat: FlatNetwork) -> list[ProjectionIR]:
         if not targets:
             raise ValidationError(process, "a_out", "is not connected: connect it to a "
                                   "neuron population's a_in")
+        if isinstance(process, PlasticSynapse):
+            projections.extend(_plastic_projections(flat, name, process, sources, targets))
+            continue
         pre, post, weights, delays = _lookup(_SYNAPSES, process)(process)
         n_post, n_pre = process.shape
         indptr, post, weights, delays = _csr_arrays(pre, post, weights, delays, n_pre, n_post)
@@ -177,6 +187,78 @@ def _projections(flat: FlatNetwork) -> list[ProjectionIR]:
                 weight_exp=process.weight_exp, num_weight_bits=process.num_weight_bits,
                 declared_weights=declared))
     return projections
+
+
+def learning_seed(name: str) -> int:
+    """The seed of a plastic projection whose rule has none: a hash of its qualified name."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+
+
+def _plastic_projections(flat: FlatNetwork, name: str, process: PlasticSynapse,
+                         sources: list[str], targets: list[str]) -> list[ProjectionIR]:
+    """A plastic synapse process: one plastic projection (every entry a synapse, tags beside
+    the weights) and one weightless projection per connected third-factor port."""
+    if len(sources) != 1 or len(targets) != 1:
+        raise ValidationError(process, "s_in" if len(sources) != 1 else "a_out",
+                              "a plastic synapse block joins one source population to one target "
+                              f"population (it has {len(sources)} on s_in and {len(targets)} on "
+                              "a_out): add one block per pair")
+    rule = process.learning_rule
+    n_post, n_pre = process.shape
+    pre, post, order = _plastic_entries(process)
+    weights = process.weights.value.reshape(-1)[order].astype(np.int16)
+    delays = process.delay.value.reshape(-1)[order].astype(np.uint8)
+    tags = process.tags.value.reshape(-1)[order].astype(np.int16)
+    indptr = np.zeros(n_pre + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+    modulators: dict[str, str] = {}
+    extra = []
+    for trace, port in THIRD_FACTOR_PORTS.items():
+        feeds = [e.src for e in flat.edges if e.dst == name and e.dst_port == port]
+        if len(feeds) > 1:
+            raise ValidationError(process, port, f"has {len(feeds)} connections; connect one "
+                                  "process (merge reward signals upstream)")
+        if feeds and trace not in rule.third_factor:
+            raise ValidationError(process, port, f"is connected, but its learning rule does not "
+                                  f"drive {trace} by a third factor (LearningRule(..., "
+                                  f"third_factor=('{trace}',)))")
+        if not feeds:
+            if trace in rule.third_factor:
+                raise ValidationError(process, port, f"is not connected, but its learning rule "
+                                      f"drives {trace} by a third factor: connect the reward "
+                                      "signal's s_out to it")
+            continue
+        modulators[trace] = feeds[0]
+        size = process.third_factor_size
+        extra.append(ProjectionIR(
+            name=name, pre=feeds[0], post=targets[0], n_pre=size, n_post=n_post,
+            indptr=np.array([0, n_post], dtype=np.int64) if size == 1 else
+            np.arange(n_post + 1, dtype=np.int64),
+            targets=np.arange(n_post, dtype=index_dtype(n_post)),
+            weights=np.zeros(n_post, dtype=np.int16), delays=np.ones(n_post, dtype=np.uint8),
+            modulates=trace))
+    learning = Plasticity(rule=rule, seed=rule.seed if rule.seed is not None else learning_seed(name),
+                          w_bounds=process.w_bounds, tags=tags, third_factor=modulators)
+    plastic = ProjectionIR(name=name, pre=sources[0], post=targets[0], n_pre=n_pre, n_post=n_post,
+                           indptr=indptr, targets=post.astype(index_dtype(n_post)),
+                           weights=weights, delays=delays, weight_exp=process.weight_exp,
+                           num_weight_bits=process.num_weight_bits, learning=learning)
+    return [plastic, *extra]
+
+
+def _plastic_entries(process: PlasticSynapse) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pre, post, order)`` of every entry of a plastic block in CSR order (by pre, then
+    post); ``order`` indexes the flattened Var arrays (weights, delay, tags)."""
+    n_post, n_pre = process.shape
+    if isinstance(process, LearningDense):   # entry (i, j) is flat index i * n_pre + j
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
+        post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
+        return pre, post, post * n_pre + pre
+    if isinstance(process, LearningSparse):
+        rows, cols = process.rows.astype(np.int64), process.cols.astype(np.int64)
+        order = np.lexsort((rows, cols))
+        return cols[order], rows[order], order
+    raise ValidationError(process, "", "is a plastic synapse block nmgraph cannot lower")
 
 
 def _truncated(weights: np.ndarray, num_weight_bits: int) -> tuple[np.ndarray, np.ndarray | None]:

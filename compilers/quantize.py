@@ -123,7 +123,11 @@ def quantize(ir: NetworkIR, profile, *, warn: bool = True) -> tuple[NetworkIR, Q
     projections = []
     for proj in ir.projections:
         _check_delays(proj, profile)
-        weights, note = _apply_rule(rule, proj, ir, profile)
+        if proj.is_plastic or not proj.carries_input:
+            weights, note = proj.weights, ("plastic: the learning engine keeps its 8-bit weights"
+                                           if proj.is_plastic else "third factor: no weights")
+        else:
+            weights, note = _apply_rule(rule, proj, ir, profile)
         projections.append(dataclasses.replace(proj, weights=weights, declared_weights=None))
         report.projections.append(_entry(proj, weights, rule, note))
     if warn and not report.exact:
@@ -144,11 +148,16 @@ def _caller_level() -> int:
 
 
 def _check_delays(proj: ProjectionIR, profile) -> None:
-    if proj.n_synapses and int(proj.delays.max()) > profile.max_delay:
+    if proj.n_synapses and proj.max_delay > profile.max_delay:
         raise MappingError(
             f"synapses '{proj.name}' ({proj.pre} -> {proj.post}): delays up to "
-            f"{int(proj.delays.max())} steps but {profile.name} allows at most "
+            f"{proj.max_delay} steps{_learned_delays(proj)} but {profile.name} allows at most "
             f"{profile.max_delay}; shorten the delays or choose a profile with longer ones")
+
+
+def _learned_delays(proj: ProjectionIR) -> str:
+    return " (its learning rule may set delays up to 62)" if proj.is_plastic and \
+        "d" in proj.learning.rule.targets else ""
 
 
 def _declared(proj: ProjectionIR) -> np.ndarray:

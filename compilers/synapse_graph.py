@@ -13,7 +13,7 @@ import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR, ProjectionIR
 
-__all__ = ["SynapseGraph", "axon_pairs", "build_synapse_graph", "core_runs", "count_values",
+__all__ = ["ENGINE_DELAY", "SynapseGraph", "axon_pairs", "build_synapse_graph", "core_runs", "count_values",
            "effective_weights_int16", "pair_dtypes", "row_chunks", "stable_order",
            "synapse_cores"]
 
@@ -124,11 +124,28 @@ class SynapseGraph:
                 if target is not None:
                     targets = proj.targets[s0:s1]
                     target[place] = targets + shift if shift else targets
+                held = proj.is_plastic or not proj.carries_input
                 if weight is not None:
-                    weight[place] = weights[s0:s1]
+                    weight[place] = _engine_weight(proj) if held else weights[s0:s1]
                 if delay is not None:
-                    delay[place] = proj.delays[s0:s1]
+                    delay[place] = ENGINE_DELAY if held else proj.delays[s0:s1]
             rows += np.diff(ptr)
+
+
+#: The delay that marks, in the core tables, a synapse whose weight and delay are runtime state
+#: (a plastic synapse, or a third-factor synapse that carries no input): the learning engine
+#: delivers it, not the fixed fan-out. Real delays are at least 1.
+ENGINE_DELAY = 0
+
+
+def _engine_weight(proj: ProjectionIR) -> int:
+    """The table weight of an engine-held synapse: the largest ``|w| << weight_exp`` its rule
+    allows (so the ring buffer's int32 proof covers whatever it learns), 0 for third-factor
+    synapses."""
+    if proj.learning is None:
+        return 0
+    low, high = proj.learning.w_bounds
+    return (low if -low > high else high) << proj.weight_exp
 
 
 def count_values(values: np.ndarray, length: int) -> np.ndarray:

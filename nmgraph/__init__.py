@@ -17,6 +17,7 @@ from nmgraph.core.errors import (
 )
 from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.io import load_network as load
+from nmgraph.core.learning import LearningRule
 from nmgraph.core.models import (
     FieldSet,
     NeuronModel,
@@ -39,6 +40,7 @@ __all__ = [
     "FileFormatError",
     "Hierarchical",
     "InPort",
+    "LearningRule",
     "MappingError",
     "Network",
     "NeuronModel",

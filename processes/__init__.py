@@ -1,5 +1,5 @@
-"""The standard process library: neurons, leaky integrators, synapse blocks, spike sources and
-connectors."""
+"""The standard process library: neurons, leaky integrators, synapse blocks (fixed and plastic),
+learning-rule presets, spike sources and connectors."""
 
 from nmgraph.processes.base import NeuronProcess, PopulationProcess, SourceProcess, SynapseProcess
 from nmgraph.processes.connectors import (
@@ -13,6 +13,8 @@ from nmgraph.processes.connectors import (
 )
 from nmgraph.processes.conv import Conv, SumPool2d
 from nmgraph.processes.integrators import LI
+from nmgraph.processes.learning_presets import STDP, RewardModulatedSTDP
+from nmgraph.processes.learning_synapses import LearningDense, LearningSparse
 from nmgraph.processes.neurons import ALIF, IF, LIF, LIFRefractory
 from nmgraph.processes.sources import PoissonSource, SpikeGenerator
 from nmgraph.processes.synapses import Dense, Sparse
@@ -22,12 +24,16 @@ __all__ = [
     "IF",
     "LI",
     "LIF",
+    "STDP",
     "Conv",
     "Dense",
     "LIFRefractory",
+    "LearningDense",
+    "LearningSparse",
     "NeuronProcess",
     "PoissonSource",
     "PopulationProcess",
+    "RewardModulatedSTDP",
     "SourceProcess",
     "Sparse",
     "SpikeGenerator",

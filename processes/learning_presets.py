@@ -42,8 +42,10 @@ from nmgraph.core.learning.grammar import EXPONENT_RANGE, MANTISSA_RANGE
 from nmgraph.processes.units import WARN_RELATIVE_ERROR, quantize_time_constant
 
 __all__ = [
+    "STDP",
     "LearningQuantization",
     "QuantizedValue",
+    "RewardModulatedSTDP",
     "loihi_rule",
     "quantize_scale",
     "reward_modulated_stdp",
@@ -390,3 +392,57 @@ def loihi_rule(dw: str | None = None, dd: str | None = None, dt: str | None = No
     used = set(rule.traces)
     report = LearningQuantization(tuple(v for v in values if v.name[:2] in used))
     return rule, report
+
+
+class _Preset(LearningRule):
+    """A LearningRule built from physical parameters; :attr:`quantization` holds the report."""
+
+    quantization: LearningQuantization
+
+    def _adopt(self, rule: LearningRule, report: LearningQuantization) -> None:
+        LearningRule.__init__(self, **_constructor_args(rule.as_dict()))
+        self.quantization = report
+
+
+def _constructor_args(data: dict[str, Any]) -> dict[str, Any]:
+    arguments = dict(data)
+    if arguments.get("w_bounds") is not None:
+        arguments["w_bounds"] = tuple(arguments["w_bounds"])
+    arguments["third_factor"] = tuple(arguments.get("third_factor", ()))
+    return arguments
+
+
+class STDP(_Preset):
+    """Pair-based STDP with NEST's ``stdp_synapse`` parameters, as a Loihi rule (see
+    :func:`stdp_pair` for the parameters and the equations). ``rule.quantization`` reports every
+    parameter asked for against the one realised; beyond 5% it warns.
+
+    >>> stdp = STDP(tau_plus=20.0, tau_minus=20.0, lambda_=0.01, alpha=1.05, mu_plus=0,
+    ...             mu_minus=0, w_max=255)           # additive (Song, Miller and Abbott)
+    """
+
+    def __init__(self, tau_plus: float = 20.0, tau_minus: float = 20.0, lambda_: float = 0.01,
+                 alpha: float = 1.0, mu_plus: float = 1.0, mu_minus: float = 1.0,
+                 w_max: int = 255, dt_ms: float = 1.0, *, x_impulse: int | None = None,
+                 y_impulse: int | None = None, trace_headroom: float = 4.0, t_epoch: int = 1,
+                 seed: int | None = None) -> None:
+        rule, report = stdp_pair(tau_plus, tau_minus, lambda_, alpha, mu_plus, mu_minus, w_max,
+                                 dt_ms, x_impulse=x_impulse, y_impulse=y_impulse,
+                                 trace_headroom=trace_headroom, t_epoch=t_epoch, seed=seed)
+        self._adopt(rule, report)
+
+
+class RewardModulatedSTDP(_Preset):
+    """Reward-modulated STDP (Lava's ``RewardModulatedSTDP``): the tag is the eligibility trace
+    and a reward on the plastic block's ``s_in_y2`` port gates its transfer into the weight (see
+    :func:`reward_modulated_stdp` for the parameters and the equations)."""
+
+    def __init__(self, tau_plus: float = 20.0, tau_minus: float = 20.0, a_plus: float = 1.0,
+                 a_minus: float = 1.0, tau_eligibility: float = 64.0, tau_reward: float = 20.0,
+                 learning_rate: float = 2.0 ** -4, w_max: int = 255, dt_ms: float = 1.0, *,
+                 trace_headroom: float = 4.0, t_epoch: int = 1, seed: int | None = None) -> None:
+        rule, report = reward_modulated_stdp(tau_plus, tau_minus, a_plus, a_minus,
+                                             tau_eligibility, tau_reward, learning_rate, w_max,
+                                             dt_ms, trace_headroom=trace_headroom,
+                                             t_epoch=t_epoch, seed=seed)
+        self._adopt(rule, report)

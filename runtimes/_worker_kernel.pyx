@@ -48,7 +48,10 @@ FANOUT_DTYPE = np.dtype([("seg_begin", np.int64), ("remote_begin", np.int64), ("
 
 #: Counter slots of ``WorkerKernel.counters``.
 COUNTER_NAMES = ("synaptic_ops", "neuron_updates", "spikes", "messages_core", "messages_cores",
-                 "messages_chips", "hops", "hops_x", "hops_y", "messages_workers")
+                 "messages_chips", "hops", "hops_x", "hops_y", "messages_workers",
+                 "synaptic_updates")
+#: The counter slot the learning engine adds its synaptic updates to.
+SYNAPTIC_UPDATES = COUNTER_NAMES.index("synaptic_updates")
 
 cdef enum:
     C_SYNAPTIC_OPS = 0
@@ -270,6 +273,8 @@ cdef class WorkerKernel:
     cdef readonly object counters
     cdef object spikers
     cdef readonly object hook
+    #: The learning engine (``_plastic.PlasticEngine``) or None: run after each window's exchange.
+    cdef public object plastic
 
     def __init__(self, program):
         a = program.arrays
@@ -298,6 +303,7 @@ cdef class WorkerKernel:
         p.n_runs, p.runs = runs.size, <KernelRun*>_ptr(runs)
         p.hook, p.failed = NULL, 0
         self.hook = None
+        self.plastic = None
         p.row_seg, p.seg = <int64_t*>_ptr(a["row_seg"]), <Segment*>_ptr(a["segments"])
         p.syn_weight, p.syn_delay = <int16_t*>_ptr(a["syn_weight"]), <uint8_t*>_ptr(a["syn_delay"])
         p.fan = <UnitFanout*>_ptr(a["fanout"])
@@ -388,7 +394,9 @@ cdef class WorkerKernel:
         in shared memory, or None) gets each window's steps added before its exchange: the host's
         watchdog reads it.
         """
-        cdef int64_t n_workers = outbox_addr.shape[1], w, s, n, done = 0, parity
+        cdef int64_t n_workers = outbox_addr.shape[1], w, s, n, done = 0, parity, rec_lo
+        plastic = self.plastic
+        addresses = np.zeros(n_workers, dtype=np.int64) if plastic is not None else None
         cdef int64_t[::1] counts = out_counts
         cdef int64_t[::1] in_counts = scratch_counts
         cdef int64_t[::1] beat
@@ -410,6 +418,7 @@ cdef class WorkerKernel:
                 parity = exchange.window & 1
                 for w in range(n_workers):
                     boxes[w] = <int64_t*><size_t>outbox_addr[parity, w]
+                rec_lo = self.p.rec_count
                 with nogil:
                     self._run_any(t0 + done, n, boxes, &counts[0])
                 self._raise_hook_error()
@@ -422,6 +431,13 @@ cdef class WorkerKernel:
                             self._deliver_any(<int64_t*><size_t>inbox_addr[parity, s], in_counts[s])
                     for w in range(n_workers):
                         counts[w] = 0
+                if plastic is not None:
+                    for w in range(n_workers):
+                        addresses[w] = inbox_addr[parity, w] if in_counts[w] > 0 else 0
+                    plastic.window(t0 + done + 1, n, self.program.arrays["rec_time"],
+                                   self.program.arrays["rec_unit"], rec_lo, self.p.rec_count,
+                                   addresses, scratch_counts, self.program.arrays["ring"],
+                                   self.counters)
                 done += n
         finally:
             free(boxes)

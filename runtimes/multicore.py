@@ -38,6 +38,12 @@ from nmgraph.runtimes.multicore_program import (
     outbox_capacity,
     window_length,
 )
+from nmgraph.runtimes.plastic_reference import (
+    LEARNING_VARS,
+    PlasticProjection,
+    plastic_axis,
+    plastic_size,
+)
 from nmgraph.runtimes.results import Counters
 from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
 from nmgraph.runtimes.transport import ABORT_INTERRUPT, ABORT_PARENT, SharedMemoryTransport
@@ -126,6 +132,9 @@ class MulticoreBackend:
         self._pop_index = {pop.name: i for i, pop in enumerate(self.ir.populations)}
         self._is_source = [model_named(pop.model).is_source for pop in self.ir.populations]
         self._counters = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
+        #: Plastic projections by name, and the synaptic updates of each so far.
+        self._plastic = {proj.name: proj for proj in self.ir.projections if proj.is_plastic}
+        self._plastic_updates = dict.fromkeys(self._plastic, 0)
         self._failed: str | None = None
         self._closed = False
         self._running = 0   # steps of the run command being waited for (0: none)
@@ -356,7 +365,12 @@ class MulticoreBackend:
         self._count_spikes(units)
         self._spike_chunks.append((times, units))
         self._counters = np.sum([r["counters"] for r in replies], axis=0)
+        for name in self._plastic_updates:
+            self._plastic_updates[name] = sum(r["plastic_updates"].get(name, 0) for r in replies)
         for (pop_name, var), (first, every, neurons, rows) in self._recorded.items():
+            if pop_name in self._plastic:
+                rows.append(self._plastic_block(pop_name, var, first, every, steps, replies))
+                continue
             pop = self.ir.population(pop_name)
             key = (self._pop_index[pop_name], var)
             samples = _samples(first, every, self.t, steps)
@@ -370,12 +384,45 @@ class MulticoreBackend:
             rows.append(block)
         self.t += steps
 
+    def _plastic_block(self, name: str, var: str, first: int, every: int, steps: int,
+                       replies: list[dict[str, Any]]) -> np.ndarray:
+        """The samples of a recorded learning variable in the run just done, assembled."""
+        proj = self._plastic[name]
+        block = np.zeros((_samples(first, every, self.t, steps), 0), dtype=np.int64)
+        for reply in replies:
+            if (name, var) not in reply["recorded"]:
+                continue
+            axis, index, values = reply["recorded"][(name, var)]
+            if block.shape[1] == 0:
+                block = np.zeros((block.shape[0], plastic_size(proj, axis)), dtype=np.int64)
+            block[:, index] = values
+        return block
+
+    def _plastic_get(self, name: str, var: str) -> np.ndarray:
+        proj = self._plastic[name]
+        values = None
+        for reply in self._call(("plastic_get", name, var)):
+            if reply is None:
+                continue
+            axis, index, data = reply
+            if values is None:
+                values = np.zeros(plastic_size(proj, axis), dtype=np.int64)
+            values[index] = data
+        if values is None:   # no synapse at all: nothing is held anywhere
+            values = PlasticProjection(proj, []).get(var)
+        return values
+
     def record(self, population: str, var: str, neurons: np.ndarray | None = None,
                every: int = 1) -> None:
         """Record ``var`` from the next step on, every ``every`` steps, of ``neurons`` (sorted
         indices within the population; all when None). Workers sample in their per-step hook
         and send a window's samples with its reply: recording does not shorten windows."""
         key = (population, var)
+        if population in self._plastic:
+            if key not in self._recorded:
+                self._call(("record_plastic", population, var, self.t + 1, every))
+                self._recorded[key] = (self.t + 1, every, None, [])
+            return
         if key not in self._recorded:
             pop = self.ir.population(population)
             units = None if neurons is None else neurons + pop.offset
@@ -384,7 +431,10 @@ class MulticoreBackend:
 
     def recorded(self, population: str, var: str) -> tuple[int, np.ndarray]:
         first, _, neurons, rows = self._recorded[(population, var)]
-        size = self.ir.population(population).size if neurons is None else neurons.size
+        if population in self._plastic:
+            size = plastic_size(self._plastic[population], plastic_axis(var))
+        else:
+            size = self.ir.population(population).size if neurons is None else neurons.size
         return first, np.concatenate(rows) if rows else np.zeros((0, size), dtype=np.int64)
 
     def spike_events(self, population: str) -> tuple[np.ndarray, np.ndarray]:
@@ -399,6 +449,8 @@ class MulticoreBackend:
         return np.concatenate(times), np.concatenate(indices)
 
     def get(self, population: str, var: str) -> np.ndarray:
+        if population in self._plastic:
+            return self._plastic_get(population, var)
         pop = self.ir.population(population)
         index = self._pop_index[population]
         fields = pop.state if var in pop.state else pop.params
@@ -410,6 +462,9 @@ class MulticoreBackend:
         return values
 
     def set(self, population: str, var: str, value: np.ndarray) -> None:
+        if population in self._plastic:
+            self._call(("plastic_set", population, var, np.asarray(value, dtype=np.int64)))
+            return
         pop = self.ir.population(population)
         index = self._pop_index[population]
         if self._is_source[index]:
@@ -421,7 +476,8 @@ class MulticoreBackend:
     def counters(self) -> Counters:
         values = dict(zip(COUNTER_NAMES, (int(v) for v in self._counters)))
         counters = Counters(steps=self.t, synaptic_ops=values["synaptic_ops"],
-                            neuron_updates=values["neuron_updates"], spikes=values["spikes"])
+                            neuron_updates=values["neuron_updates"], spikes=values["spikes"],
+                            synaptic_updates=values["synaptic_updates"])
         counters.set_traffic(values)
         counters.messages_workers = values["messages_workers"]
         counters.per_process = self._per_process()
@@ -436,10 +492,13 @@ class MulticoreBackend:
         self._pop_ops += np.rint(ops).astype(np.int64)   # exact: integers far below 2**53
 
     def _per_process(self) -> dict[str, dict[str, int]]:
-        return {pop.name: {"spikes": int(self._pop_spikes[i]),
-                           "synaptic_ops": int(self._pop_ops[i]),
-                           "neuron_updates": 0 if self._is_source[i] else pop.size * self.t}
-                for i, pop in enumerate(self.ir.populations)}
+        per = {pop.name: {"spikes": int(self._pop_spikes[i]),
+                          "synaptic_ops": int(self._pop_ops[i]),
+                          "neuron_updates": 0 if self._is_source[i] else pop.size * self.t}
+               for i, pop in enumerate(self.ir.populations)}
+        for name, updates in self._plastic_updates.items():
+            per.setdefault(name, {})["synaptic_updates"] = updates
+        return per
 
     def dump_state(self) -> RunState:
         ir = self.ir
@@ -458,7 +517,10 @@ class MulticoreBackend:
             else np.zeros(0, np.int64)
         units = np.concatenate([c[1] for c in chunks]).astype(np.int64) if chunks \
             else np.zeros(0, np.int64)
-        return RunState(self.t, values, pending, totals, self._per_process(), times, units)
+        plastic = {name: {var: self.get(name, var) for var in LEARNING_VARS}
+                   for name in self._plastic}
+        return RunState(self.t, values, pending, totals, self._per_process(), times, units,
+                        plastic)
 
     def load_state(self, state: RunState) -> None:
         ir = self.ir
@@ -467,6 +529,16 @@ class MulticoreBackend:
                 continue
             for var, value in state.values[pop.name].items():
                 self.set(pop.name, var, value)
+        for name, values in state.plastic.items():
+            for var in LEARNING_VARS:
+                self.set(name, var, values[var])
+        updates = {name: int(per.get("synaptic_updates", 0))
+                   for name, per in state.per_process.items() if name in self._plastic}
+        for rank in range(self.n_workers):   # the totals on the first worker that holds each
+            held = {name: count for name, count in updates.items()
+                    if self._holder(name) == rank}
+            self._call(("plastic_updates", held), [rank])
+        self._plastic_updates.update(updates)
         ring = pending_to_ring(state.pending, state.t)
         self._call(("load_pending", np.arange(ir.n_units, dtype=np.int64), ring))
         totals = np.array([int(state.counters.get(name, 0)) for name in COUNTER_NAMES],
@@ -479,6 +551,13 @@ class MulticoreBackend:
         self._pop_ops[:] = 0
         self._count_spikes(self._spike_chunks[0][1])
         self.t = state.t
+
+    def _holder(self, name: str) -> int:
+        """The first worker holding synapses of plastic projection ``name`` (-1: none)."""
+        for program in self.programs:
+            if program.plastic is not None and program.plastic.block(name) is not None:
+                return program.rank
+        return -1
 
     def close(self) -> None:
         """Stop the workers (gracefully, then by force), unlink the shared memory. An interrupt

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nmgraph.compilers.executable import Executable
+from nmgraph.compilers.synapse_graph import ENGINE_DELAY
 from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import FieldSet, PopulationModel, model_named
 from nmgraph.runtimes._fanout import (
@@ -37,6 +38,7 @@ from nmgraph.runtimes._worker_kernel import (
     KERNEL_RUN_DTYPE,
     SEGMENT_DTYPE,
 )
+from nmgraph.runtimes.multicore_plastic import PlasticProgram, build_plastic_program
 
 __all__ = ["UnitRun", "WorkerProgram", "assign_workers", "build_programs", "fill_record",
            "kernel_entry", "kernel_records", "narrow_ids", "refresh_runs", "window_length"]
@@ -88,6 +90,8 @@ class WorkerProgram:
     n_units: int
     runs: list[UnitRun] = field(default_factory=list)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The learning engine's program (None: no plastic synapse on this worker).
+    plastic: PlasticProgram | None = None
 
     def __getattr__(self, name: str) -> np.ndarray:
         arrays = self.__dict__.get("arrays", {})
@@ -162,12 +166,15 @@ def _synapses_into_workers(exe: Executable, worker: np.ndarray, sources: np.ndar
 
 
 def window_length(programs: list[WorkerProgram]) -> int:
-    """Steps between exchanges: the smallest delay of any synapse reached across workers."""
+    """Steps between exchanges: the smallest delay of any synapse reached across workers, and
+    of any plastic synapse (the learning engine delivers a window's spikes after it)."""
     shortest = MAX_WINDOW
     for program in programs:
         remote = program.row_worker != program.rank
         if remote.any():
             shortest = min(shortest, int(program.row_min_delay[remote].min()))
+        if program.plastic is not None:   # the engine delivers a window's spikes at its end
+            shortest = min(shortest, program.plastic.min_delay)
     return shortest
 
 
@@ -201,6 +208,8 @@ def build_programs(exe: Executable, core_worker: np.ndarray,
         programs.append(program)
     for program in programs:
         _add_fanout(program, row_sets, unit_worker)
+        program.plastic = build_plastic_program(exe, program.rank, program.units, unit_worker,
+                                                unit_local, row_sets[program.rank])
     return programs
 
 
@@ -375,6 +384,11 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
                       target, weight, delay)
     del row_of, fill
     ring32 = max_input_magnitude(target, weight, n_neurons) < RING32_BOUND
+    if n_syn and bool(np.any(delay == ENGINE_DELAY)):
+        # plastic and third-factor synapses: the learning engine delivers them (their rows
+        # stay, so that the other workers still send their spikes here)
+        row_ptr, target, weight, delay = _without_engine_synapses(row_ptr, target, weight, delay)
+        n_syn = int(row_ptr[-1])
     # uint16 targets: directly up to TARGET16_NEURONS neurons, else relative to the segments'
     # blocks of 2**BLOCK_BITS targets if that keeps segments long
     block_bits, blocked = 63, None
@@ -393,12 +407,21 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
     segments["base"][:-1], segments["weight"][:-1] = seg_base, seg_weight
     segments["delay"][:-1], segments["flags"][:-1] = seg_delay, seg_flags
     arrays["row_seg"], arrays["segments"] = row_seg, segments
+    row_min[np.diff(row_ptr) == 0] = np.iinfo(np.uint8).max   # no fixed synapse: no bound
     arrays["row_min_delay"] = row_min
     arrays["syn_target"] = target.astype(np.uint16) if narrow else target
     del target
     arrays["syn_weight"] = weight if (seg_flags & OWN_WEIGHTS).any() else np.zeros(0, np.int16)
     arrays["syn_delay"] = delay if (seg_flags & MIXED_DELAYS).any() else np.zeros(0, np.uint8)
     return row_source.astype(np.int64)
+
+
+def _without_engine_synapses(row_ptr: np.ndarray, target: np.ndarray, weight: np.ndarray,
+                             delay: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The rows without the synapses marked ``ENGINE_DELAY`` (the learning engine's)."""
+    keep = delay != ENGINE_DELAY
+    kept = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+    return kept[row_ptr], target[keep], weight[keep], delay[keep]
 
 
 def _core_groups(cores: np.ndarray, synapses: np.ndarray) -> list[np.ndarray]:

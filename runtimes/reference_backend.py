@@ -9,6 +9,7 @@ import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR
 from nmgraph.core.progress import progress_range
+from nmgraph.runtimes.plastic_reference import plastic_axis, plastic_size
 from nmgraph.runtimes.reference_simulator import ReferenceSimulator
 from nmgraph.runtimes.results import Counters
 from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
@@ -51,7 +52,11 @@ class ReferenceBackend:
 
     def recorded(self, population: str, var: str) -> tuple[int, np.ndarray]:
         first_step, _, neurons, rows = self._recordings[(population, var)]
-        size = self.sim.ir.population(population).size if neurons is None else neurons.size
+        if population in self.sim.plastic:
+            plastic = self.sim.plastic[population]
+            size = plastic_size(plastic.proj, plastic_axis(var))
+        else:
+            size = self.sim.ir.population(population).size if neurons is None else neurons.size
         data = np.stack(rows) if rows else np.zeros((0, size), dtype=np.int64)
         return first_step, data
 
@@ -64,6 +69,8 @@ class ReferenceBackend:
         return times, indices
 
     def _value(self, population: str, var: str) -> np.ndarray:
+        if population in self.sim.plastic:
+            return self.sim.plastic[population].get(var)
         state = self.sim.state[population]
         return state[var] if var in state else self.sim.params[population][var]
 
@@ -71,6 +78,9 @@ class ReferenceBackend:
         return self._value(population, var).copy()
 
     def set(self, population: str, var: str, value: np.ndarray) -> None:
+        if population in self.sim.plastic:
+            self.sim.plastic[population].set(var, value)
+            return
         target = self._value(population, var)
         target[...] = value
 
@@ -96,8 +106,9 @@ class ReferenceBackend:
         times, units = self._all_spikes()
         counters = self.counters()
         totals = {k: v for k, v in counters.as_dict().items() if v is not None}
+        plastic = {name: projection.dump() for name, projection in sim.plastic.items()}
         return RunState(sim.t, values, pending, totals, copy.deepcopy(counters.per_process),
-                        times, units)
+                        times, units, plastic)
 
     def load_state(self, state: RunState) -> None:
         sim, ir = self.sim, self.sim.ir
@@ -109,8 +120,10 @@ class ReferenceBackend:
                 self._value(pop.name, var)[...] = value
             sim.inputs[pop.name][...] = pending_to_ring(state.pending[:, pop.offset:pop.stop],
                                                         state.t)
+        for name, values in state.plastic.items():
+            sim.plastic[name].load(values)
         counters = sim.counters
-        for name in ("steps", "synaptic_ops", "neuron_updates", "spikes"):
+        for name in ("steps", "synaptic_ops", "neuron_updates", "spikes", "synaptic_updates"):
             setattr(counters, name, int(state.counters.get(name, 0)))
         counters.per_process = copy.deepcopy(state.per_process)
         for pop in ir.populations:

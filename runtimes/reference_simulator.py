@@ -14,6 +14,7 @@ import numpy as np
 
 from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
 from nmgraph.core.models import checked_step, model_named
+from nmgraph.runtimes.plastic_reference import PlasticProjection
 from nmgraph.runtimes.results import Counters
 
 __all__ = ["ReferenceSimulator"]
@@ -39,10 +40,19 @@ class ReferenceSimulator:
         self.index = {pop.name: np.arange(pop.size, dtype=np.int64) for pop in ir.populations}
         self.inputs = {pop.name: np.zeros((self.ring_slots, pop.size), dtype=np.int64)
                        for pop in ir.populations if not self.models[pop.name].is_source}
-        self.outgoing = {pop.name: ir.projections_from(pop.name) for pop in ir.populations}
+        #: Fixed projections by source population (plastic ones deliver through ``plastic``).
+        self.outgoing = {pop.name: [proj for proj in ir.projections_from(pop.name)
+                                    if proj.carries_input and not proj.is_plastic]
+                         for pop in ir.populations}
+        #: The learning state of each plastic projection, by name.
+        self.plastic = {proj.name: PlasticProjection(proj, [
+            mod for mod in ir.projections if mod.modulates is not None and mod.name == proj.name])
+            for proj in ir.projections if proj.is_plastic}
         self.counters = Counters(per_process={
             pop.name: {"spikes": 0, "synaptic_ops": 0, "neuron_updates": 0}
             for pop in ir.populations})
+        for name in self.plastic:
+            self.counters.per_process.setdefault(name, {})["synaptic_updates"] = 0
         #: Per population: list of (step, indices of the units that spiked).
         self.spike_log: dict[str, list[tuple[int, np.ndarray]]] = {
             pop.name: [] for pop in ir.populations}
@@ -52,13 +62,31 @@ class ReferenceSimulator:
         """Advance one step; return the spike vector (bool) of every population."""
         t = self.t + 1
         spikes = {pop.name: self._update(pop, t) for pop in self.ir.populations}
+        fired_by_pop = {}
         for pop in self.ir.populations:
             fired = np.flatnonzero(spikes[pop.name])
+            fired_by_pop[pop.name] = fired
             self._count(pop, fired)
             if fired.size:
                 self.spike_log[pop.name].append((t, fired))
                 for proj in self.outgoing[pop.name]:
                     self._deliver(proj, fired, t)
+        for name, plastic in self.plastic.items():
+            proj = plastic.proj
+            fired = fired_by_pop[proj.pre]
+            if fired.size:
+                reached = plastic.deliver(fired, t, self.inputs[proj.post])
+                self.counters.synaptic_ops += reached
+                self.counters.per_process[proj.pre]["synaptic_ops"] += reached
+            for mod in plastic.modulators:   # third-factor spikes reach their synapses too
+                reached = int(np.diff(mod.indptr)[fired_by_pop[mod.pre]].sum())
+                self.counters.synaptic_ops += reached
+                self.counters.per_process[mod.pre]["synaptic_ops"] += reached
+            updates = plastic.end_step(t, spikes[proj.pre].reshape(-1).astype(bool),
+                                       spikes[proj.post].reshape(-1).astype(bool),
+                                       plastic.third_factor_spikes(fired_by_pop))
+            self.counters.synaptic_updates += updates
+            self.counters.per_process[name]["synaptic_updates"] += updates
         self.t = t
         self.counters.steps = t
         return spikes

@@ -121,6 +121,10 @@ class Counters:
         Neuron updates (one per neuron of a neuron population per step; sources are not neurons).
     spikes
         Spikes emitted, by neurons and sources.
+    synaptic_updates
+        Plastic synapses updated by their learning rule: at the end of each learning epoch, one
+        per synapse for which a dependency of its rule is active (its pre neuron spiked in the
+        epoch for an ``x0`` term, its post neuron for ``y0``, every synapse on a ``u`` epoch).
     messages
         Spike messages, one per (spike, destination core): ``messages_core`` stay in the core,
         ``messages_cores`` go to another core of the chip, ``messages_chips`` to another chip.
@@ -133,13 +137,15 @@ class Counters:
         and destination worker): a cost of the simulation on this machine, not of the chip.
         ``None`` on the reference backend.
     per_process
-        ``{process name: {"spikes": ..., "synaptic_ops": ..., "neuron_updates": ...}}``.
+        ``{process name: {"spikes": ..., "synaptic_ops": ..., "neuron_updates": ...}}``; a
+        plastic synapse process has ``{"synaptic_updates": ...}``.
     """
 
     steps: int = 0
     synaptic_ops: int = 0
     neuron_updates: int = 0
     spikes: int = 0
+    synaptic_updates: int = 0
     messages: int | None = None
     hops: int | None = None
     messages_core: int | None = None
@@ -161,6 +167,7 @@ class Counters:
         """Plain dict of the totals (for reports and JSON)."""
         return {"steps": self.steps, "synaptic_ops": self.synaptic_ops,
                 "neuron_updates": self.neuron_updates, "spikes": self.spikes,
-                "messages": self.messages, "messages_core": self.messages_core,
+                "synaptic_updates": self.synaptic_updates, "messages": self.messages,
+                "messages_core": self.messages_core,
                 "messages_cores": self.messages_cores, "messages_chips": self.messages_chips,
                 "hops": self.hops, "hops_x": self.hops_x, "hops_y": self.hops_y}

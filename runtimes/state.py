@@ -36,6 +36,10 @@ class RunState:
         Per-population counters.
     spike_times, spike_units
         Every spike so far (global unit ids).
+    plastic
+        ``{projection: {var: values}}``: the learning state of every plastic projection
+        (weights, delays, tags per synapse in the projection's order; traces and the epoch's
+        spike flags per pre and post neuron).
     """
 
     t: int
@@ -45,6 +49,7 @@ class RunState:
     per_process: dict[str, dict[str, int]] = field(default_factory=dict)
     spike_times: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     spike_units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    plastic: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def ring_to_pending(ring: np.ndarray, t: int) -> np.ndarray:

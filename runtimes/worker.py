@@ -136,6 +136,18 @@ class Recording:
         return np.concatenate(parts, axis=-1) if parts else np.zeros(0, np.int64)
 
 
+class PlasticRecording:
+    """One recorded learning variable of one plastic projection on this worker: its local part
+    (``index`` on ``axis``, as ``PlasticBlock.values``) at the end of every ``every``-th step
+    from ``first``, sampled by the learning engine as it replays the steps."""
+
+    def __init__(self, block: Any, var: str, axis: str, index: np.ndarray, first: int,
+                 every: int) -> None:
+        self.block, self.var, self.axis, self.index = block, var, axis, index
+        self.first, self.every = first, every
+        self.rows: list[np.ndarray] = []
+
+
 def _field(run: UnitRun, var: str) -> np.ndarray:
     if var in run.state:
         return np.array(run.state[var], dtype=np.int64)
@@ -153,6 +165,15 @@ class WorkerLoop:
         self.transport = transport
         self.conn = conn
         self.kernel = WorkerKernel(program)
+        self.plastic = None
+        #: (plastic projection, var) -> PlasticRecording
+        self.plastic_recording: dict[tuple[str, str], PlasticRecording] = {}
+        if program.plastic is not None:
+            from nmgraph.runtimes._plastic import PlasticEngine
+            from nmgraph.runtimes._worker_kernel import SYNAPTIC_UPDATES
+
+            self.plastic = PlasticEngine(program.plastic, SYNAPTIC_UPDATES)
+            self.kernel.plastic = self.plastic
         self.hook = StepHook(program)
         self.kernel.set_hook(self.hook if self.hook.needed else None)
         self.counts = np.zeros(program.n_workers, dtype=np.int64)
@@ -216,8 +237,15 @@ class WorkerLoop:
             recorded[key] = (recording.units, np.stack(rows) if rows else
                              np.zeros((0, recording.units.size), np.int64))
             recording.rows = []
+        for key, recording in self.plastic_recording.items():
+            rows = recording.rows
+            recorded[key] = (recording.axis, recording.index, np.stack(rows) if rows else
+                             np.zeros((0, recording.index.size), np.int64))
+            recording.rows = []
+        updates = {} if program.plastic is None else {
+            block.name: int(block.arrays["updates"][0]) for block in program.plastic.projections}
         return {"times": times, "units": units, "counters": program.counters.copy(),
-                "recorded": recorded}
+                "recorded": recorded, "plastic_updates": updates}
 
     def _units_of(self, population: int) -> np.ndarray:
         """Global ids of this worker's units of ``population``, in run order."""
@@ -271,6 +299,49 @@ class WorkerLoop:
                 changed.append(run)
         if changed:
             refresh_runs(program, changed)
+
+    # -- plastic synapses (the learning engine's state) ----------------------------------------
+    def _block(self, name: str) -> Any:
+        plastic = self.program.plastic
+        return None if plastic is None else plastic.block(name)
+
+    def do_plastic_get(self, name: str, var: str) -> tuple[str, np.ndarray, np.ndarray] | None:
+        """``(axis, index, values)`` of ``var`` of the plastic projection ``name`` held here
+        (see ``PlasticBlock.values``), or None when this worker holds none of its synapses."""
+        block = self._block(name)
+        if block is None:
+            return None
+        axis, index, values = block.values(var)
+        return axis, index, values.astype(np.int64)
+
+    def do_plastic_set(self, name: str, var: str, values: np.ndarray) -> None:
+        """Set ``var`` from the full array ``values`` (per synapse, pre or post neuron)."""
+        block = self._block(name)
+        if block is None:
+            return
+        _, index, target = block.values(var)
+        target[...] = values[index]
+        if var in ("x0", "y0"):
+            self.plastic.reset_flags()
+
+    def do_plastic_updates(self, counts: dict[str, int]) -> None:
+        """Set the per-projection update counts (a restored snapshot; rank 0 holds the totals)."""
+        for block in [] if self.program.plastic is None else self.program.plastic.projections:
+            block.arrays["updates"][0] = counts.get(block.name, 0)
+
+    def do_record_plastic(self, name: str, var: str, first: int, every: int) -> None:
+        block = self._block(name)
+        if block is None:
+            return
+        axis, index, _ = block.values(var)
+        self.plastic_recording.setdefault((name, var), PlasticRecording(block, var, axis, index,
+                                                                        first, every))
+        self.plastic.recorder = self._record_plastic
+
+    def _record_plastic(self, t: int) -> None:
+        for recording in self.plastic_recording.values():
+            if t >= recording.first and (t - recording.first) % recording.every == 0:
+                recording.rows.append(recording.block.values(recording.var)[2].astype(np.int64))
 
     def do_pending(self) -> tuple[np.ndarray, np.ndarray]:
         """Ring buffer of this worker's neurons (slots as stored) and their global units."""

@@ -21,6 +21,7 @@ import nmgraph.processes
 from nmgraph.core.errors import FileFormatError, ValidationError
 from nmgraph.core.hierarchy import Hierarchical
 from nmgraph.core.io import FORMAT_VERSION, load_network, save_network
+from nmgraph.core.learning import LearningRule
 from nmgraph.core.network import Network
 from nmgraph.core.process import PROCESS_TYPES, Process, process_type_key
 from nmgraph.processes import (
@@ -37,6 +38,8 @@ from nmgraph.processes import (
     SumPool2d,
     fixed_indegree,
 )
+from nmgraph.processes.learning_presets import stdp_pair
+from nmgraph.processes.learning_synapses import LearningDense, LearningSparse
 
 
 # ------------------------------------------------------------------------------------------------
@@ -108,6 +111,22 @@ def _sparse() -> Sparse:
     return Sparse(weights=matrix, weight_exp=1, num_weight_bits=7, delay=delay, name="sparse")
 
 
+def _learning_dense() -> LearningDense:
+    rule = LearningRule(dw="2^-2 * x1 * y0 - 3*2^-4 * y1 * x0 * (w + 2)", dt="u0 * t - y0",
+                        x1_impulse=20, x1_decay=300, y1_impulse=12, y1_decay=500, t_epoch=2,
+                        seed=2**64 - 3, w_bounds=(-40, 90), name="rule")
+    weights = np.random.default_rng(5).integers(-40, 91, size=(3, 4))
+    return LearningDense(weights=weights, learning_rule=rule, weight_exp=1, delay=3,
+                         tags=np.arange(12).reshape(3, 4) - 6, third_factor_size=1, name="plastic")
+
+
+def _learning_sparse() -> LearningSparse:
+    rule, _ = stdp_pair(mu_plus=0, mu_minus=1, seed=11)
+    rows, cols = np.array([2, 0, 1, 2]), np.array([0, 1, 3, 3])
+    return LearningSparse((rows, cols, np.array([0, 5, 255, 7])), learning_rule=rule,
+                          shape=(3, 4), delay=np.array([1, 2, 3, 4]), name="plastic_sparse")
+
+
 def _conv() -> Conv:
     weights = np.random.default_rng(4).integers(-40, 41, size=(4, 3, 3, 2))
     return Conv(weights=weights, input_shape=(6, 7, 8), stride=(1, 2), padding=((1, 0), (2, 1)),
@@ -150,6 +169,8 @@ EXAMPLES: dict[type[Process], Callable[[], Process]] = {
     LI: _li,
     Dense: _dense,
     Sparse: _sparse,
+    LearningDense: _learning_dense,
+    LearningSparse: _learning_sparse,
     Conv: _conv,
     SumPool2d: _sum_pool,
     SpikeGenerator: _generator,

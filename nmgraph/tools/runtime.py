@@ -22,6 +22,7 @@ from nmgraph.runtimes.registry import backend_factory
 from nmgraph.runtimes.results import Counters, SpikeEvents
 from nmgraph.runtimes.state import MAX_STEPS
 from nmgraph.tools.monitor import Monitor, select_units
+from nmgraph.tools.plastic_access import PlasticView
 
 __all__ = ["Runtime"]
 
@@ -98,6 +99,7 @@ class Runtime:
         self._backend = factory(ir, executable=self.executable, workers=workers, **options)
         self._closed = False
         self._monitors: dict[tuple[str, str], Monitor] = {}
+        self._plastic_views: dict[str, PlasticView] = {}
         log.info("Runtime on backend %r for network '%s' (%d units, %d synapses)", backend,
                  ir.name, ir.n_units, ir.n_synapses)
 
@@ -156,11 +158,14 @@ class Runtime:
         """
         self._check_open()
         process, var = self._resolve(process, var)
-        pop = self._population(process)
-        self._check_var(process, pop, var, state_only=True)
         label = f"Runtime.record({_label(process)}, {var!r})"
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
             raise ValidationError(label, "every", "must be an int >= 1 (steps)", every)
+        plastic = self._plastic_view(process)
+        if plastic is not None:
+            return self._record_plastic(process, plastic, var, neurons, int(every), label)
+        pop = self._population(process)
+        self._check_var(process, pop, var, state_only=True)
         chosen = select_units(label, neurons, pop.size)
         existing = self._monitors.get((pop.name, var))
         if existing is not None:
@@ -175,8 +180,50 @@ class Runtime:
         self._monitors[(pop.name, var)] = monitor
         return monitor
 
+    def _record_plastic(self, process: Any, view: PlasticView, var: str, neurons: Any,
+                        every: int, label: str) -> Monitor:
+        """Record a plastic block's learning variable: every entry (synapse or neuron) is
+        sampled; ``neurons`` picks the columns of the monitor (flat indices of the layout)."""
+        view.check_var(var)
+        chosen = select_units(label, neurons, view.size(var))
+        name = view.proj.name
+        existing = self._monitors.get((name, var))
+        if existing is not None:
+            if existing.matches(chosen, every):
+                return existing
+            raise SimulationError(f"{label}: already recorded as {existing!r}; a Var is recorded "
+                                  "one way per Runtime")
+        self._backend.record(name, var, None, every)
+        monitor = Monitor(self, process, var, name, chosen, every, self.t + 1, self.ir.dt_ms)
+        self._monitors[(name, var)] = monitor
+        return monitor
+
     def _backend_samples(self, population: str, var: str) -> np.ndarray:
-        return self._backend.recorded(population, var)[1]
+        data = self._backend.recorded(population, var)[1]
+        view = self._plastic_views.get(population)
+        if view is None:
+            return data
+        data = view.to_user(var, data).reshape(data.shape[0], -1)
+        monitor = self._monitors.get((population, var))
+        if monitor is not None and monitor.neurons is not None:
+            data = data[:, np.sort(monitor.neurons)]
+        return data
+
+    def _plastic_view(self, process: Any) -> PlasticView | None:
+        """The layout of a plastic synapse block's learning state, or None for other processes."""
+        found = PlasticView.find(self.ir, process)
+        if found is None:
+            return None
+        proj, owner = found
+        if owner is not None and self._network is not None and not _belongs_to(owner,
+                                                                               self._network):
+            raise SimulationError(f"{_label(owner)} is not part of network "
+                                  f"'{self._network.name}' run by this Runtime")
+        view = self._plastic_views.get(proj.name)
+        if view is None or (owner is not None and view.label.startswith("plastic synapses")):
+            view = PlasticView(proj, owner)
+            self._plastic_views[proj.name] = view
+        return view
 
     # -- results ---------------------------------------------------------------------------------
     def spikes(self, process: Process | str) -> SpikeEvents:
@@ -207,16 +254,23 @@ class Runtime:
         """Recorded values of ``var``: int64 array ``(samples, units recorded)`` (see
         :meth:`record`; its Monitor also gives the steps of the samples)."""
         process, var = self._resolve(process, var)
-        pop = self._population(process)
-        monitor = self._monitors.get((pop.name, var))
+        view = self._plastic_view(process)
+        name = view.proj.name if view is not None else self._population(process).name
+        monitor = self._monitors.get((name, var))
         if monitor is None:
             raise SimulationError(f"{_label(process)}: Var {var!r} was not recorded; call "
                                   f"rt.record(proc, {var!r}) before running")
         return monitor.values
 
     def get(self, process: Process | str, var: str) -> np.ndarray:
-        """Current value of ``var`` (a copy, in the process's shape)."""
+        """Current value of ``var`` (a copy, in the process's shape). Of a plastic synapse
+        block: its ``weights``, ``delay``, ``tags`` (a ``LearningDense``'s as ``(post, pre)``
+        matrices) and traces (``x1``, ``x2`` per pre neuron, ``y1..y3`` per post neuron)."""
         process, var = self._resolve(process, var)
+        view = self._plastic_view(process)
+        if view is not None:
+            view.check_var(var)
+            return view.to_user(var, self._backend.get(view.proj.name, var))
         pop = self._population(process)
         self._check_var(process, pop, var)
         return self._backend.get(pop.name, var).reshape(pop.shape)
@@ -225,6 +279,10 @@ class Runtime:
         """Set ``var`` between runs (validated against the Var's range; scalars broadcast)."""
         self._check_open()
         process, var = self._resolve(process, var)
+        view = self._plastic_view(process)
+        if view is not None:
+            self._backend.set(view.proj.name, var, view.to_backend(var, value))
+            return
         pop = self._population(process)
         self._check_var(process, pop, var)
         declared = self._declared_var(process, pop, var)
@@ -325,7 +383,8 @@ class Runtime:
                                       f"'{self._network.name}' run by this Runtime")
             if not isinstance(process, PopulationProcess):
                 raise SimulationError(f"{_label(process)} is a synapse block: it has no spikes or "
-                                      "state in the runtime; ask its target neurons")
+                                      "state in the runtime (only plastic blocks, LearningDense "
+                                      "and LearningSparse, do); ask its target neurons")
             name = process.qualified_name
         else:
             raise ValidationError("Runtime", "process", "expects a Process or a process name",
