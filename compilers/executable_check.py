@@ -93,6 +93,7 @@ def validate_ir(ir: NetworkIR, max_delay: int, fail: Fail) -> None:
         if not 0 <= proj.weight_exp <= WEIGHT_EXP_MAX or not 1 <= proj.num_weight_bits <= 8:
             raise fail(f"{where}: weight_exp {proj.weight_exp} (0..{WEIGHT_EXP_MAX}) or "
                        f"num_weight_bits {proj.num_weight_bits} (1..8) out of range")
+        _validate_learning(fail, where, ir, proj, n)
         if n > 1:
             step = np.diff(proj.targets.astype(np.int64))
             new_row = np.zeros(n - 1, dtype=bool)
@@ -100,6 +101,33 @@ def validate_ir(ir: NetworkIR, max_delay: int, fail: Fail) -> None:
             new_row[starts[(starts > 0) & (starts < n)] - 1] = True
             if bool(np.any((step <= 0) & ~new_row)):
                 raise fail(f"{where}: the targets of a source must be strictly increasing")
+
+
+def _validate_learning(fail: Fail, where: str, ir: NetworkIR, proj, n: int) -> None:
+    """A plastic projection's bounds, tags and third-factor inputs; a third-factor projection's
+    plastic projection and shape. (Its rule was parsed by the rule's own checks.)"""
+    learning = proj.learning
+    if learning is not None:
+        low, high = learning.w_bounds
+        if not -WEIGHT_LIMIT <= low <= high <= WEIGHT_LIMIT - 1:
+            raise fail(f"{where}: weight bounds {low}..{high} outside -256..255")
+        _integer(fail, f"{where} weights", proj.weights, (n,), low, high)
+        _integer(fail, f"{where} tags", learning.tags, (n,), -WEIGHT_LIMIT, WEIGHT_LIMIT - 1)
+        if "d" in learning.rule.targets:
+            _integer(fail, f"{where} delays", proj.delays, (n,), *learning.d_bounds)
+        for trace, source in learning.third_factor.items():
+            if trace not in learning.rule.third_factor or source not in ir:
+                raise fail(f"{where}: third factor {trace} from {source!r} does not match its "
+                           "rule or names no population")
+        if proj.weight_exp < 0 or proj.num_weight_bits != 8:
+            raise fail(f"{where}: a plastic projection keeps 8-bit weights")
+    if proj.modulates is not None:
+        owners = [p for p in ir.projections if p.name == proj.name and p.learning is not None]
+        if len(owners) != 1 or owners[0].post != proj.post or \
+                owners[0].learning.third_factor.get(proj.modulates) != proj.pre:
+            raise fail(f"{where}: drives {proj.modulates} of no plastic projection of that name")
+        if proj.n_pre not in (1, proj.n_post) or bool(np.any(proj.weights)):
+            raise fail(f"{where}: a third-factor projection has 1 or n_post sources and no weights")
 
 
 def _validate_mapping(exe: Executable, fail: Fail) -> None:

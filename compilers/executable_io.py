@@ -20,11 +20,12 @@ from nmgraph._version import __version__
 from nmgraph.compilers.executable import CoreTables, Executable
 from nmgraph.compilers.executable_check import validate_executable
 from nmgraph.compilers.hardware import HardwareProfile
-from nmgraph.compilers.ir import NetworkIR, PopulationIR, ProjectionIR
+from nmgraph.compilers.ir import NetworkIR, Plasticity, PopulationIR, ProjectionIR
 from nmgraph.compilers.mapping_data import Partition, Placement, Routing
 from nmgraph.compilers.quantize import ProjectionQuantization, QuantizationReport
 from nmgraph.core.archive import ArchiveReader, write_archive
 from nmgraph.core.errors import FileFormatError, NmgraphError, ValidationError
+from nmgraph.core.learning import LearningRule
 from nmgraph.core.models import model_named
 from nmgraph.core.network import check_dt_ms
 
@@ -82,6 +83,7 @@ def executable_payload(exe: Executable, prefix: str = "arrays"
         "n_post": proj.n_post, "weight_exp": proj.weight_exp,
         "num_weight_bits": proj.num_weight_bits,
         **arrays.put_all(f"proj{i}", proj, _PROJECTION_ARRAYS),
+        **_learning_doc(arrays, f"proj{i}", proj),
     } for i, proj in enumerate(ir.projections)]
     part = exe.partition
     document = {
@@ -164,6 +166,40 @@ def _population(reader: ArchiveReader, doc: dict[str, Any]) -> PopulationIR:
                         shape=shape, offset=int(doc["offset"]), params=params, state=state)
 
 
+def _learning_doc(arrays: _Arrays, prefix: str, proj: ProjectionIR) -> dict[str, Any]:
+    """The learning rule and initial learning state of a plastic projection (the rule as its
+    JSON form, never pickled), and the trace a third-factor projection drives."""
+    doc: dict[str, Any] = {}
+    if proj.modulates is not None:
+        doc["modulates"] = proj.modulates
+    learning = proj.learning
+    if learning is not None:
+        doc["learning"] = {"rule": learning.rule.as_dict(), "seed": int(learning.seed),
+                           "w_bounds": list(learning.w_bounds),
+                           "third_factor": dict(learning.third_factor),
+                           "tags": arrays.put(f"{prefix}/tags", learning.tags)}
+    return doc
+
+
+def _learning(reader: ArchiveReader, doc: dict[str, Any], where: str, n: int) -> Plasticity | None:
+    learning = doc.get("learning")
+    if learning is None:
+        return None
+    try:
+        rule = LearningRule.from_dict(learning["rule"])
+        seed = learning["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed {seed!r} is not an integer in 0..2**64 - 1")
+        low, high = (int(v) for v in learning["w_bounds"])
+        third = {str(k): str(v) for k, v in dict(learning["third_factor"]).items()}
+    except NmgraphError as exc:
+        raise reader.fail(f"{where}: learning rule: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise reader.fail(f"{where}: learning: {type(exc).__name__}: {exc}") from None
+    tags = reader.array(learning["tags"], where, (n,))
+    return Plasticity(rule=rule, seed=seed, w_bounds=(low, high), tags=tags, third_factor=third)
+
+
 def _projection(reader: ArchiveReader, doc: dict[str, Any]) -> ProjectionIR:
     """A projection: its row pointers first (one more than its sources), then its synapse
     arrays, which must have as many entries as the pointers say."""
@@ -176,9 +212,13 @@ def _projection(reader: ArchiveReader, doc: dict[str, Any]) -> ProjectionIR:
         raise reader.fail(f"{where}: indptr must be integers ending at the synapse count")
     n = int(indptr[-1]) if indptr.size else 0
     arrays = {k: reader.array(doc[k], where, (n,)) for k in _PROJECTION_ARRAYS if k != "indptr"}
+    modulates = doc.get("modulates")
+    if modulates is not None and modulates not in ("y2", "y3"):
+        raise reader.fail(f"{where}: modulates {modulates!r} must be 'y2' or 'y3'")
     return ProjectionIR(name=doc["name"], pre=doc["pre"], post=doc["post"], n_pre=n_pre,
                         n_post=int(doc["n_post"]), weight_exp=int(doc["weight_exp"]),
-                        num_weight_bits=int(doc["num_weight_bits"]), indptr=indptr, **arrays)
+                        num_weight_bits=int(doc["num_weight_bits"]), indptr=indptr, **arrays,
+                        learning=_learning(reader, doc, where, n), modulates=modulates)
 
 
 def _build(reader: ArchiveReader, doc: dict[str, Any]) -> Executable:

@@ -406,6 +406,9 @@ class HardwareProfile:
     max_delay: int
     weight_bits: int = 8
     weight_rule: str = "none"
+    #: on-chip learning: whether the chip updates synapses by a learning rule (plastic synapse
+    #: blocks are refused on a profile without it)
+    learning: bool = True
     #: wall-clock duration of a step when the chip runs in real time; None = as fast as possible
     time_step_s: float | None = None
     # ---- costs and provenance
@@ -717,6 +720,10 @@ def _check_profile(values: Mapping[str, Any]) -> dict[str, Any]:
     out["max_delay"] = _int_range(owner, "max_delay", values.get("max_delay"), 1, 255)
     out["weight_bits"] = _int_range(owner, "weight_bits", values.get("weight_bits"), 1, 32)
     out["weight_rule"] = _choice(owner, "weight_rule", values.get("weight_rule"), WEIGHT_RULES)
+    learning = values.get("learning", True)
+    if not isinstance(learning, bool):
+        raise ValidationError(owner, "learning", "must be true or false", learning)
+    out["learning"] = learning
     out["time_step_s"] = _nonneg_float(owner, "time_step_s", values.get("time_step_s"),
                                        positive=True)
 

@@ -11,6 +11,7 @@ import numpy as np
 from nmgraph.compilers.executable import Executable, build_core_tables
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.ir import NetworkIR
+from nmgraph.compilers.learning_memory import check_learning_memory
 from nmgraph.compilers.lower import lower
 from nmgraph.compilers.partition import apply_splitters
 from nmgraph.compilers.partition import partition as partition_pass
@@ -116,6 +117,7 @@ def _compile(target: Network | NetworkIR, hardware: Any, partition: str, place: 
     parts = partition_pass(ir, graph, profile, partition, seed=int(seed),
                            max_neurons_per_core=max_neurons_per_core, rates=rates)
     ir, graph, parts = apply_splitters(ir, graph, parts, profile, max_neurons_per_core)
+    parts.usage = check_learning_memory(ir, parts.usage, parts.unit_core, profile)
     if rates is not None and rates.size != ir.n_units:   # splitters relay their units' rates
         rates = np.concatenate([rates, _splitter_rates(ir, graph, rates)])
     lap("partition")

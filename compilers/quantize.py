@@ -123,6 +123,10 @@ def quantize(ir: NetworkIR, profile, *, warn: bool = True) -> tuple[NetworkIR, Q
     projections = []
     for proj in ir.projections:
         _check_delays(proj, profile)
+        if proj.is_plastic and not profile.learning:
+            raise MappingError(f"synapses '{proj.name}' ({proj.pre} -> {proj.post}) learn, but "
+                               f"{profile.name} has no on-chip learning (its profile says "
+                               "learning = false); use fixed synapses or another profile")
         if proj.is_plastic or not proj.carries_input:
             weights, note = proj.weights, ("plastic: the learning engine keeps its 8-bit weights"
                                            if proj.is_plastic else "third factor: no weights")

@@ -248,6 +248,8 @@ class MappingReport:
     timings_s: dict[str, float]
     notes: list[str] = field(default_factory=list)
     executable: Any = field(default=None, repr=False)
+    #: One line on plastic synapses (None when the network does not learn).
+    learning: str | None = None
     #: Length of a step of the network in ms, and of the chip's real-time step (None: none).
     dt_ms: float = 1.0
     chip_step_ms: float | None = None
@@ -317,7 +319,27 @@ def build_report(exe) -> MappingReport:
         quantization=exe.quantization,
         timings_s={k: float(v) for k, v in options.get("timings_s", {}).items()},
         notes=list(exe.partition.notes), executable=exe, dt_ms=ir.dt_ms,
-        chip_step_ms=None if profile.time_step_s is None else profile.time_step_s * 1e3)
+        chip_step_ms=None if profile.time_step_s is None else profile.time_step_s * 1e3,
+        learning=_learning_text(exe))
+
+
+def _learning_text(exe) -> str | None:
+    """Plastic synapses, their rules and the learning state they add to synapse memory."""
+    plastic = [proj for proj in exe.ir.projections if proj.is_plastic]
+    if not plastic:
+        return None
+    from nmgraph.compilers.learning_memory import learning_bits
+
+    bits = learning_bits(exe.ir, exe.partition.unit_core, exe.n_cores)
+    synapses = sum(proj.n_synapses for proj in plastic)
+    epochs = sorted({proj.learning.rule.t_epoch for proj in plastic})
+    third = sum(1 for proj in plastic if proj.learning.third_factor)
+    cores = int(np.count_nonzero(bits))
+    return (f"{synapses:,} plastic synapses in {len(plastic)} projection"
+            f"{'s' * (len(plastic) > 1)} (learning epoch {', '.join(map(str, epochs))} "
+            f"step{'s' * (epochs != [1])}{f'; {third} with a third factor' if third else ''}); "
+            f"learning state (tags, delays, traces) {int(bits.sum()):,} bits of synapse memory "
+            f"on {cores:,} core{'s' * (cores != 1)}")
 
 
 def _resources(exe) -> dict[str, ResourceUse]:
@@ -463,6 +485,7 @@ def _report_dict(report: MappingReport) -> dict[str, Any]:
                          **report.quantization.to_dict()},
         "timings_s": report.timings_s,
         "notes": report.notes,
+        "learning": report.learning,
     }
 
 
@@ -517,6 +540,7 @@ def _md_summary(report: MappingReport) -> str:
         ("hops per message", f"{traffic.mean_hops:.2f} over all messages, "
                              f"{traffic.mean_hops_between_cores:.2f} over those leaving their core"),
         ("quantization", report.quantization.summary()),
+        *([("learning", report.learning)] if report.learning else []),
         ("compile time", f"{sum(report.timings_s.values()):.3f} s"),
     ]
     text = (f"# Mapping report: '{report.network}' on {report.profile}\n\n"

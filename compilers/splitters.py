@@ -97,6 +97,10 @@ def insert_splitters(ir: NetworkIR, graph: SynapseGraph, partition: Partition,
         if not goes.any():
             projections.append(proj)
             continue
+        if proj.is_plastic or not proj.carries_input:
+            raise MappingError(f"synapses '{proj.name}': plastic synapses (and their third-factor "
+                               f"inputs) cannot be relayed through splitter neurons; on "
+                               "this profile a source of them reaches more than one core")
         projections.append(_subset(proj, ~goes, proj.name))
         target = np.asarray(proj.targets, dtype=np.int64)[goes]
         relay = np.searchsorted(relay_key, source[goes] * n_cores

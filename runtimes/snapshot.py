@@ -20,6 +20,9 @@ from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.executable_io import executable_from_payload, executable_payload
 from nmgraph.core.archive import ArchiveReader, write_archive
 from nmgraph.core.errors import FileFormatError
+from nmgraph.core.learning import TRACE_MAX
+from nmgraph.core.learning.arithmetic import T_BOUNDS
+from nmgraph.runtimes.plastic_reference import LEARNING_VARS, plastic_axis, plastic_size
 from nmgraph.runtimes.state import MAX_STEPS, RunState
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_snapshot", "save_snapshot"]
@@ -45,9 +48,16 @@ def save_snapshot(exe: Executable, state: RunState, path: str | os.PathLike[str]
     for name, array in (("pending", state.pending), ("spike_times", state.spike_times),
                         ("spike_units", state.spike_units)):
         members.append((f"state/{name}.npy", np.asarray(array)))
+    plastic = {}
+    for proj_index, (name, vars_) in enumerate(state.plastic.items()):
+        plastic[name] = {}
+        for var, array in vars_.items():
+            member = f"state/plastic{proj_index}/{var}.npy"
+            members.append((member, np.asarray(array)))
+            plastic[name][var] = member
     document = {
         "format": FORMAT, "version": FORMAT_VERSION, "nmgraph": __version__,
-        "t": int(state.t), "values": values, "counters": state.counters,
+        "t": int(state.t), "values": values, "plastic": plastic, "counters": state.counters,
         "per_process": state.per_process, "executable": exe_document,
     }
     write_archive(path, {"document.json": json.dumps(document, indent=1)}, members)
@@ -88,13 +98,17 @@ def _load(path: str | os.PathLike[str]) -> tuple[Executable, RunState]:
                 counters={k: int(v) for k, v in _field(reader, doc, "counters", dict).items()},
                 per_process=_field(reader, doc, "per_process", dict),
                 spike_times=reader.array("state/spike_times.npy", "spikes"),
-                spike_units=reader.array("state/spike_units.npy", "spikes"))
+                spike_units=reader.array("state/spike_units.npy", "spikes"),
+                plastic={name: {var: reader.array(member, f"learning state of {name}")
+                                for var, member in vars_.items()}
+                         for name, vars_ in doc.get("plastic", {}).items()})
         except FileFormatError:
             raise
         except (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError,
                 RecursionError, MemoryError) as exc:
             raise reader.fail(f"corrupt snapshot ({type(exc).__name__}: {exc})") from exc
         _check(reader, exe, state)
+        _check_plastic(reader, exe, state)
         _check_per_process(reader, exe, state.per_process)
         return exe, state
 
@@ -103,16 +117,52 @@ def _load(path: str | os.PathLike[str]) -> tuple[Executable, RunState]:
 PER_PROCESS_COUNTERS = {"spikes", "synaptic_ops", "neuron_updates"}
 
 
+#: The counter kept for each plastic projection.
+PER_PLASTIC_COUNTERS = {"synaptic_updates"}
+
+
+def _check_plastic(reader: ArchiveReader, exe: Executable, state: RunState) -> None:
+    """The learning state: every plastic projection's variables, of their lengths and ranges
+    (the ranges the learning engine relies on)."""
+    plastic = {proj.name: proj for proj in exe.ir.projections if proj.is_plastic}
+    if set(state.plastic) != set(plastic):
+        raise reader.fail(f"learning state must be given for the plastic projections "
+                          f"{sorted(plastic)}")
+    for name, proj in plastic.items():
+        given = state.plastic[name]
+        if set(given) != set(LEARNING_VARS):
+            raise reader.fail(f"learning state of '{name}' must give exactly "
+                              f"{sorted(LEARNING_VARS)}")
+        learning = proj.learning
+        ranges = {"weights": learning.w_bounds, "delay": (1, proj.max_delay),
+                  "tags": T_BOUNDS, "x0": (0, 1), "y0": (0, 1)}
+        for var, values in given.items():
+            low, high = ranges.get(var, (0, TRACE_MAX))
+            size = plastic_size(proj, plastic_axis(var))
+            if values.shape != (size,) or values.dtype.kind not in "iu" or (values.size and (
+                    int(values.min()) < low or int(values.max()) > high)):
+                raise reader.fail(f"learning state '{name}' {var}: must be {size} integers in "
+                                  f"{low}..{high}")
+        if "d" not in learning.rule.targets and not np.array_equal(given["delay"], proj.delays):
+            raise reader.fail(f"learning state '{name}' delay: its rule has no dd, so its "
+                              "delays must be those of the executable")
+
+
 def _check_per_process(reader: ArchiveReader, exe: Executable, per_process: Any) -> None:
     names = {pop.name for pop in exe.ir.populations}
-    if set(per_process) != names:
-        raise reader.fail(f"per_process must have one entry per population {sorted(names)}")
+    plastic = {proj.name for proj in exe.ir.projections if proj.is_plastic}
+    if set(per_process) != names | plastic:
+        raise reader.fail(f"per_process must have one entry per population {sorted(names)} "
+                          f"and per plastic projection {sorted(plastic)}")
     for name, counts in per_process.items():
-        if not isinstance(counts, dict) or set(counts) != PER_PROCESS_COUNTERS or not all(
+        expected = PER_PROCESS_COUNTERS if name in names else PER_PLASTIC_COUNTERS
+        if name in names and name in plastic:
+            expected = PER_PROCESS_COUNTERS | PER_PLASTIC_COUNTERS
+        if not isinstance(counts, dict) or set(counts) != expected or not all(
                 isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
             for v in counts.values()):
             raise reader.fail(f"per_process[{name!r}] must give the counts "
-                              f"{sorted(PER_PROCESS_COUNTERS)}, each an int >= 0")
+                              f"{sorted(expected)}, each an int >= 0")
 
 
 def _field(reader: ArchiveReader, doc: dict[str, Any], key: str, kind: type) -> Any:

@@ -21,6 +21,8 @@ Each category is ``count x constant`` (constants from ``exe.profile.energy``, se
 category                     count                                         constant
 ===========================  ============================================  ==========================
 ``synaptic_ops``             synaptic events (``counters.synaptic_ops``)   ``synaptic_op_j``
+``synaptic_updates``         plastic synapse updates                       ``synaptic_update_j``
+                             (``counters.synaptic_updates``)
 ``neuron_updates_active``    updates of a neuron that received at least    ``neuron_update_active_j``
                              one synaptic event in that step, or spiked
 ``neuron_updates_inactive``  the other neuron updates                      ``neuron_update_inactive_j``
@@ -54,7 +56,10 @@ category                     count                                         const
   tree links`` on multicast ones (SpiNNaker: every packet passes its own chip's router, even for a
   core of the same chip), as in the SpiNNaker toolchain's model (``router_bit_j`` per bit).
 * Static power needs the run time: ``steps x time per step`` (below).
-* Plasticity (``synaptic_update_j``) is not counted: nmgraph has no learning rules yet.
+* Learning: each synaptic update (a plastic synapse the rule is evaluated for at an epoch's end,
+  ``counters.synaptic_updates``) costs ``synaptic_update_j`` (Loihi 1: 120 pJ, Davies et al.
+  2018) and ``synaptic_update_s`` of its core's time per step; updates are spread over the cores
+  in proportion to the plastic synapses each holds.
 
 By core
 -------
@@ -149,6 +154,8 @@ class CategorySpec:
 CATEGORIES: tuple[CategorySpec, ...] = (
     CategorySpec("synaptic_ops", "synaptic operations", "synaptic_op_j", "synaptic events",
                  "operations"),
+    CategorySpec("synaptic_updates", "synaptic updates (learning)", "synaptic_update_j",
+                 "updates", "operations"),
     CategorySpec("neuron_updates_active", "neuron updates (active)", "neuron_update_active_j",
                  "updates", "operations"),
     CategorySpec("neuron_updates_inactive", "neuron updates (inactive)",
@@ -747,6 +754,8 @@ def _counts(exe: Any, counters: Any, activity: _Activity) -> dict[str, tuple[Any
     out: dict[str, tuple[Any, Any]] = {}
     synaptic = float(counters.synaptic_ops)
     out["synaptic_ops"] = (synaptic, _scaled(_synapse_events_per_core(exe, spikes), synaptic))
+    learned = float(getattr(counters, "synaptic_updates", 0) or 0)
+    out["synaptic_updates"] = (learned, _scaled(_plastic_synapses_per_core(exe), learned))
     updates = float(counters.neuron_updates)
     neurons = np.zeros(exe.ir.n_units)
     for pop in exe.ir.populations:
@@ -877,6 +886,18 @@ def _router_constant(profile: Any, bit_j: float | None, source: str,
 # ==================================================================================================
 # time per step
 # ==================================================================================================
+def _plastic_synapses_per_core(exe: Any) -> np.ndarray:
+    """Plastic synapses on each core (the core of their target): synaptic updates are spread
+    over the cores in proportion (the runtime counts them per projection, not per core)."""
+    per_core = np.zeros(exe.n_cores)
+    for proj in exe.ir.projections:
+        if proj.is_plastic and proj.n_synapses:
+            post = exe.ir.population(proj.post)
+            core = exe.partition.unit_core[post.offset + np.asarray(proj.targets, dtype=np.int64)]
+            per_core += np.bincount(core, minlength=exe.n_cores)
+    return per_core
+
+
 def _step_time(exe: Any, counts: Mapping[str, tuple[Any, Any]], steps: int,
                real_time_step_s: float) -> StepTime:
     profile = exe.profile
@@ -886,7 +907,10 @@ def _step_time(exe: Any, counts: Mapping[str, tuple[Any, Any]], steps: int,
                  energy.neuron_update_inactive_s)
     per_core_s = compute_s = slowest = None
     if all(value is not None for value in latencies):
-        per_core_s = (counts["synaptic_ops"][1] * energy.synaptic_op_s
+        learning_s = counts["synaptic_updates"][1] * (energy.synaptic_update_s or 0.0)
+        if counts["synaptic_updates"][0] and energy.synaptic_update_s is None:
+            notes.append("no latency for synaptic updates in the profile: learning time left out")
+        per_core_s = (counts["synaptic_ops"][1] * energy.synaptic_op_s + learning_s
                       + counts["neuron_updates_active"][1] * energy.neuron_update_active_s
                       + counts["neuron_updates_inactive"][1] * energy.neuron_update_inactive_s
                       ) / steps

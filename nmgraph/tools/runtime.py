@@ -99,7 +99,9 @@ class Runtime:
         self._backend = factory(ir, executable=self.executable, workers=workers, **options)
         self._closed = False
         self._monitors: dict[tuple[str, str], Monitor] = {}
-        self._plastic_views: dict[str, PlasticView] = {}
+        #: layouts of plastic blocks by (name, named by its process), and of recorded variables
+        self._plastic_views: dict[tuple[str, bool], PlasticView] = {}
+        self._recorded_views: dict[tuple[str, str], PlasticView] = {}
         log.info("Runtime on backend %r for network '%s' (%d units, %d synapses)", backend,
                  ir.name, ir.n_units, ir.n_synapses)
 
@@ -196,11 +198,12 @@ class Runtime:
         self._backend.record(name, var, None, every)
         monitor = Monitor(self, process, var, name, chosen, every, self.t + 1, self.ir.dt_ms)
         self._monitors[(name, var)] = monitor
+        self._recorded_views[(name, var)] = view
         return monitor
 
     def _backend_samples(self, population: str, var: str) -> np.ndarray:
         data = self._backend.recorded(population, var)[1]
-        view = self._plastic_views.get(population)
+        view = self._recorded_views.get((population, var))
         if view is None:
             return data
         data = view.to_user(var, data).reshape(data.shape[0], -1)
@@ -210,7 +213,8 @@ class Runtime:
         return data
 
     def _plastic_view(self, process: Any) -> PlasticView | None:
-        """The layout of a plastic synapse block's learning state, or None for other processes."""
+        """The layout of a plastic synapse block's learning state (the process's, or the
+        projection's order when named by string), or None for other processes."""
         found = PlasticView.find(self.ir, process)
         if found is None:
             return None
@@ -219,10 +223,10 @@ class Runtime:
                                                                                self._network):
             raise SimulationError(f"{_label(owner)} is not part of network "
                                   f"'{self._network.name}' run by this Runtime")
-        view = self._plastic_views.get(proj.name)
-        if view is None or (owner is not None and view.label.startswith("plastic synapses")):
-            view = PlasticView(proj, owner)
-            self._plastic_views[proj.name] = view
+        key = (proj.name, owner is not None)
+        view = self._plastic_views.get(key)
+        if view is None:
+            view = self._plastic_views[key] = PlasticView(proj, owner)
         return view
 
     # -- results ---------------------------------------------------------------------------------

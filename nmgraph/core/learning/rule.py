@@ -232,7 +232,7 @@ def apply(rule: LearningRule, w: np.ndarray, d: np.ndarray | None, t: np.ndarray
         1 when the rule's ``uk`` is active at this epoch (:meth:`LearningRule.u_at`), else 0.
     rng_ids
         The synapses' ids (uint64): a property of the synapse within its projection (e.g.
-        ``post * n_pre + pre`` for dense, the COO index for sparse), never of its placement.
+        ``post * n_pre + pre``, as the plastic blocks use), never of its placement.
     step
         The epoch's last step.
     seed
