@@ -126,6 +126,21 @@ class PlasticSynapse:
                 "third_factor_size": self._third_factor_size}
 
 
+def _lava_tags(cls: type, name: str | None, tags: Any, delay: Any, tag_1: Any,
+               tag_2: Any) -> tuple[Any, Any]:
+    """Lava's names: ``tag_1`` is the tag ``t``, ``tag_2`` the delay ``d``."""
+    label = process_label(cls, name)
+    if tag_1 is not None:
+        if not (np.isscalar(tags) and tags == 0):
+            raise ValidationError(label, "tag_1", "is Lava's name of tags: give one of them")
+        tags = tag_1
+    if tag_2 is not None:
+        if not (np.isscalar(delay) and delay == 1):
+            raise ValidationError(label, "tag_2", "is Lava's name of delay: give one of them")
+        delay = tag_2
+    return tags, delay
+
+
 class LearningDense(PlasticSynapse, Dense):
     """All-to-all plastic synapses, ``(post, pre)``, that learn by ``learning_rule``.
 
@@ -145,6 +160,8 @@ class LearningDense(PlasticSynapse, Dense):
         1..255 (1..62 when the rule changes delays): one int or an array ``(post, pre)``.
     tags
         Initial tags ``t`` (-256..255): one int or an array ``(post, pre)``.
+    tag_1, tag_2
+        Lava's names of ``tags`` and ``delay`` (give one name of each).
     third_factor_size
         Units of the process connected to ``s_in_y2``/``s_in_y3``: the number of post neurons
         (default) or 1.
@@ -154,10 +171,12 @@ class LearningDense(PlasticSynapse, Dense):
 
     def __init__(self, weights: Any, learning_rule: Any = None, weight_exp: int = 0,
                  num_weight_bits: int = 8, delay: Any = 1, tags: Any = 0,
-                 third_factor_size: int | None = None, name: str | None = None) -> None:
+                 third_factor_size: int | None = None, name: str | None = None, *,
+                 tag_1: Any = None, tag_2: Any = None) -> None:
         if learning_rule is None:
             raise ValidationError(process_label(type(self), name), "learning_rule",
                                   "is required (use Dense for fixed synapses)")
+        tags, delay = _lava_tags(type(self), name, tags, delay, tag_1, tag_2)
         Dense.__init__(self, weights, weight_exp=weight_exp, num_weight_bits=num_weight_bits,
                        delay=delay, name=name)
         self._init_learning(learning_rule, tags, self.shape[0] if third_factor_size is None
@@ -178,10 +197,12 @@ class LearningSparse(PlasticSynapse, Sparse):
 
     def __init__(self, weights: Any, learning_rule: Any = None, shape: Any = None,
                  weight_exp: int = 0, num_weight_bits: int = 8, delay: Any = 1, tags: Any = 0,
-                 third_factor_size: int | None = None, name: str | None = None) -> None:
+                 third_factor_size: int | None = None, name: str | None = None, *,
+                 tag_1: Any = None, tag_2: Any = None) -> None:
         if learning_rule is None:
             raise ValidationError(process_label(type(self), name), "learning_rule",
                                   "is required (use Sparse for fixed synapses)")
+        tags, delay = _lava_tags(type(self), name, tags, delay, tag_1, tag_2)
         Sparse.__init__(self, weights, shape=shape, weight_exp=weight_exp,
                         num_weight_bits=num_weight_bits, delay=delay, name=name)
         self._init_learning(learning_rule, tags, self.shape[0] if third_factor_size is None

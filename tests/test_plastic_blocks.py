@@ -73,6 +73,14 @@ def test_weights_must_start_within_the_bounds() -> None:
         LearningDense(weights=np.full((2, 2), 60), learning_rule=_rule(w_bounds=(0, 50)))
 
 
+def test_lava_names_of_tags_and_delays() -> None:
+    syn = LearningDense(weights=np.ones((2, 3)), learning_rule=_rule(), tag_1=4, tag_2=5)
+    assert np.array_equal(syn.tags.value, np.full((2, 3), 4))
+    assert np.array_equal(syn.delay.value, np.full((2, 3), 5))
+    with pytest.raises(ValidationError, match="tag_1"):
+        LearningDense(weights=np.ones((2, 3)), learning_rule=_rule(), tags=3, tag_1=4)
+
+
 def test_plastic_blocks_keep_eight_bit_weights() -> None:
     with pytest.raises(ValidationError, match="num_weight_bits"):
         LearningDense(weights=np.ones((2, 2)), learning_rule=_rule(), num_weight_bits=6)
@@ -126,6 +134,8 @@ def test_dense_state_has_the_process_shape(backend: str) -> None:
         assert rt.get(syn, "x1").max() > 0
         rt.set(syn, "weights", 7)
         assert np.array_equal(rt.get(syn, "weights"), np.full((5, 12), 7))
+        assert np.array_equal(rt.get(syn, "tag_1"), rt.get(syn, "tags"))   # Lava's names
+        assert np.array_equal(rt.get(syn, "tag_2"), np.full((5, 12), 2))
         with pytest.raises(ValidationError, match="weights"):
             rt.set(syn, "weights", 300)
         with pytest.raises(SimulationError, match="delays are fixed"):

@@ -29,7 +29,10 @@ from nmgraph.core.learning.arithmetic import T_BOUNDS
 from nmgraph.processes.learning_synapses import LearningSparse, PlasticSynapse
 from nmgraph.runtimes.plastic_reference import LEARNING_VARS, plastic_axis, plastic_size
 
-__all__ = ["PlasticView"]
+__all__ = ["LAVA_NAMES", "PlasticView"]
+
+#: Lava's names of the learning state (``LearningDense.tag_1``, ``tag_2``).
+LAVA_NAMES = {"tag_1": "tags", "tag_2": "delay"}
 
 
 class PlasticView:
@@ -52,11 +55,17 @@ class PlasticView:
         self.shape = {"synapse": (n_post, n_pre) if self.dense else (proj.n_synapses,),
                       "pre": (n_pre,), "post": (n_post,)}
 
-    def check_var(self, var: str) -> str:
-        if var not in LEARNING_VARS:
+    def canonical(self, var: str) -> str:
+        """``var`` by nmgraph's name (Lava's ``tag_1``, ``tag_2`` are ``tags``, ``delay``)."""
+        name = LAVA_NAMES.get(var, var) if isinstance(var, str) else var
+        if name not in LEARNING_VARS:
             raise SimulationError(f"{self.label} has no {var!r} in the runtime; its learning "
                                   f"state is {', '.join(LEARNING_VARS)}")
-        return plastic_axis(var)
+        return name
+
+    def check_var(self, var: str) -> str:
+        """The axis of ``var`` (an error naming the block when it has none)."""
+        return plastic_axis(self.canonical(var))
 
     def size(self, var: str) -> int:
         return int(np.prod(self.shape[self.check_var(var)]))

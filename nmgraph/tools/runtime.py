@@ -186,7 +186,7 @@ class Runtime:
                         every: int, label: str) -> Monitor:
         """Record a plastic block's learning variable: every entry (synapse or neuron) is
         sampled; ``neurons`` picks the columns of the monitor (flat indices of the layout)."""
-        view.check_var(var)
+        var = view.canonical(var)
         chosen = select_units(label, neurons, view.size(var))
         name = view.proj.name
         existing = self._monitors.get((name, var))
@@ -259,6 +259,8 @@ class Runtime:
         :meth:`record`; its Monitor also gives the steps of the samples)."""
         process, var = self._resolve(process, var)
         view = self._plastic_view(process)
+        if view is not None:
+            var = view.canonical(var)
         name = view.proj.name if view is not None else self._population(process).name
         monitor = self._monitors.get((name, var))
         if monitor is None:
@@ -273,7 +275,7 @@ class Runtime:
         process, var = self._resolve(process, var)
         view = self._plastic_view(process)
         if view is not None:
-            view.check_var(var)
+            var = view.canonical(var)
             return view.to_user(var, self._backend.get(view.proj.name, var))
         pop = self._population(process)
         self._check_var(process, pop, var)
@@ -285,6 +287,7 @@ class Runtime:
         process, var = self._resolve(process, var)
         view = self._plastic_view(process)
         if view is not None:
+            var = view.canonical(var)
             self._backend.set(view.proj.name, var, view.to_backend(var, value))
             return
         pop = self._population(process)
