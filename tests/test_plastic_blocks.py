@@ -251,3 +251,10 @@ def test_stdp_preset_reports_its_quantization() -> None:
     names = [value.name for value in rule.quantization.values]
     assert names[:4] == ["tau_plus", "tau_minus", "lambda", "alpha"]
     assert rule.w_bounds == (0, 255) and rule.traces == ("x1", "y1")
+
+
+def test_nir_export_refuses_plastic_blocks() -> None:
+    pytest.importorskip("nir")
+    net, _, _ = _network()
+    with pytest.raises(ValidationError, match="plastic synapse block has no NIR node"):
+        nm.to_nir(net, dt=1e-3)

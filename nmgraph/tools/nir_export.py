@@ -157,6 +157,11 @@ class _Exporter:
             elif isinstance(process, procs.NeuronProcess) or _is_li(process):
                 nodes[name] = self.neuron(process)
                 out_name[name] = in_name[name] = name
+            elif isinstance(process, (procs.LearningDense, procs.LearningSparse)):
+                raise ValidationError(process, "", "a plastic synapse block has no NIR node (NIR "
+                                      "describes trained networks): export a copy with its "
+                                      "learned weights in a Dense or Sparse (rt.get(syn, "
+                                      "'weights'))")
             elif isinstance(process, procs.SynapseProcess):
                 chain = self.synapse(process)          # [(node name, node), ...] in order
                 nodes.update(chain)
