@@ -89,6 +89,7 @@ cdef struct Proj:
     int32_t third[N_TRACES]       # 1: impulses from the third-factor input (y2, y3)
     int64_t lo[3]
     int64_t hi[3]
+    int32_t need                  # bit i: the rule reads variable i (VARIABLES order)
     int32_t n_eq
     int32_t eq_target[3]
     int32_t eq_terms[3]
@@ -104,6 +105,7 @@ cdef struct Proj:
     int32_t* tag
     int64_t* post_ptr             # the synapses of each local post (CSC)
     int64_t* post_syn
+    int32_t* post_row             # the row of each of them (read in order, not through syn_row)
     int64_t* post_id              # index of the local post in the post population
     int32_t* x                    # traces x1, x2: [2][n_rows]
     int32_t* y                    # traces y1, y2, y3: [3][n_posts]
@@ -221,28 +223,34 @@ cdef void _traces(Proj* p, int64_t s) noexcept nogil:
     p.n_step_posts = 0
 
 
-cdef void _evaluate(Proj* p, int64_t syn, int64_t u, int64_t s) noexcept nogil:
-    """The rule's new w, d, t of synapse ``syn`` at the end of the epoch ending at step ``s``."""
-    cdef int64_t r = p.syn_row[syn], q = p.syn_post[syn]
+cdef inline void _evaluate(Proj* p, int64_t syn, int64_t r, int64_t q, int64_t u,
+                          int64_t s) noexcept nogil:
+    """The rule's new w, d, t of synapse ``syn`` (row ``r``, local post ``q``) at the end of the
+    epoch ending at step ``s``. Only the variables the rule reads are loaded, and the synapse's
+    hash is drawn only when a sum has a fractional part to round."""
     cdef int64_t vals[10]
     cdef int64_t gate[3]
-    cdef int64_t out[3]
-    cdef int64_t e, k, f, acc, prod, v, total, draw, value
+    cdef int64_t e, k, f, acc, prod, v, total, value, frac
+    cdef int32_t need = p.need
     cdef Term* term
-    cdef uint64_t h
-    vals[0] = p.x[r]
-    vals[1] = p.x[p.n_rows + r]
-    vals[2] = p.y[q]
-    vals[3] = p.y[p.n_posts + q]
-    vals[4] = p.y[2 * p.n_posts + q]
-    vals[5] = p.w[syn]
-    vals[6] = p.d[syn]
-    vals[7] = p.tag[syn]
+    cdef uint64_t h = 0
+    cdef bint hashed = False
+    if need & 1:
+        vals[0] = p.x[r]
+    if need & 2:
+        vals[1] = p.x[p.n_rows + r]
+    if need & 4:
+        vals[2] = p.y[q]
+    if need & 8:
+        vals[3] = p.y[p.n_posts + q]
+    if need & 16:
+        vals[4] = p.y[2 * p.n_posts + q]
+    vals[5] = p.w[syn] if need & 32 else 0
+    vals[6] = p.d[syn] if need & 64 else 0
+    vals[7] = p.tag[syn] if need & 128 else 0
     vals[8] = p.x0[r]
     vals[9] = p.y0[q]
     gate[0], gate[1], gate[2] = vals[8], vals[9], u
-    h = splitmix(p.syn_seed, <uint64_t>(p.post_id[q] * p.n_pre + p.row_pre[r]), <uint64_t>s)
-    out[0], out[1], out[2] = vals[5], vals[6], vals[7]
     for e in range(p.n_eq):
         acc = 0
         for k in range(p.eq_terms[e]):
@@ -254,23 +262,28 @@ cdef void _evaluate(Proj* p, int64_t syn, int64_t u, int64_t s) noexcept nogil:
                 v = vals[term.var[f]] + term.constant[f]
                 prod *= _sign(v) if term.sign[f] else v
             acc += prod * (<int64_t>1 << term.shift)
+        if acc == 0:
+            continue          # no change: the value is within its bounds already
         k = p.eq_target[e]
         total = vals[5 + k] * (1 << FRACTION) + acc
-        if k == 0:
-            draw = <int64_t>((h >> 57) & 127)
-        elif k == 1:
-            draw = <int64_t>((h >> 50) & 127)
-        else:
-            draw = <int64_t>((h >> 43) & 127)
-        value = (total >> FRACTION) + (draw < (total & ((1 << FRACTION) - 1)))
+        value = total >> FRACTION
+        frac = total & ((1 << FRACTION) - 1)
+        if frac:
+            if not hashed:
+                h = splitmix(p.syn_seed, <uint64_t>(p.post_id[q] * p.n_pre + p.row_pre[r]),
+                             <uint64_t>s)
+                hashed = True
+            value += <int64_t>((h >> (57 - 7 * k)) & 127) < frac
         if value < p.lo[k]:
             value = p.lo[k]
         elif value > p.hi[k]:
             value = p.hi[k]
-        out[k] = value
-    p.w[syn] = <int32_t>out[0]
-    p.d[syn] = <int32_t>out[1]
-    p.tag[syn] = <int32_t>out[2]
+        if k == 0:
+            p.w[syn] = <int32_t>value
+        elif k == 1:
+            p.d[syn] = <int32_t>value
+        else:
+            p.tag[syn] = <int32_t>value
 
 
 cdef int64_t _epoch(Proj* p, int64_t s) noexcept nogil:
@@ -279,24 +292,25 @@ cdef int64_t _epoch(Proj* p, int64_t s) noexcept nogil:
     cdef int64_t u = ((s // p.t_epoch) % (<int64_t>1 << p.decimation)) == 0
     cdef int64_t i, k, r, q, syn, n = 0
     if p.dep_u and u:
-        for syn in range(p.n_syn):
-            _evaluate(p, syn, u, s)
+        for r in range(p.n_rows):
+            for syn in range(p.row_ptr[r], p.row_ptr[r + 1]):
+                _evaluate(p, syn, r, p.syn_post[syn], u, s)
         n = p.n_syn
     else:
         if p.dep_x0:
             for i in range(p.n_act_rows):
                 r = p.act_rows[i]
                 for syn in range(p.row_ptr[r], p.row_ptr[r + 1]):
-                    _evaluate(p, syn, u, s)
+                    _evaluate(p, syn, r, p.syn_post[syn], u, s)
                 n += p.row_ptr[r + 1] - p.row_ptr[r]
         if p.dep_y0:
             for i in range(p.n_act_posts):
                 q = p.act_posts[i]
                 for k in range(p.post_ptr[q], p.post_ptr[q + 1]):
-                    syn = p.post_syn[k]
-                    if p.dep_x0 and p.x0[p.syn_row[syn]]:
+                    r = p.post_row[k]
+                    if p.dep_x0 and p.x0[r]:
                         continue     # evaluated with its row
-                    _evaluate(p, syn, u, s)
+                    _evaluate(p, p.post_syn[k], r, q, u, s)
                     n += 1
     for i in range(p.n_act_rows):
         p.x0[p.act_rows[i]] = 0
@@ -405,6 +419,7 @@ cdef class PlasticEngine:
             p.used[k], p.third[k] = proj.used[k], proj.third[k]
         for k in range(3):
             p.lo[k], p.hi[k] = proj.bounds[k]
+        p.need = proj.need
         p.n_eq = len(proj.equations)
         for k, (target, n_terms) in enumerate(proj.equations):
             p.eq_target[k], p.eq_terms[k] = target, n_terms
@@ -414,6 +429,7 @@ cdef class PlasticEngine:
         p.syn_row = <int32_t*>_ptr(a["syn_row"])
         p.w, p.d, p.tag = <int32_t*>_ptr(a["w"]), <int32_t*>_ptr(a["d"]), <int32_t*>_ptr(a["tag"])
         p.post_ptr, p.post_syn = <int64_t*>_ptr(a["post_ptr"]), <int64_t*>_ptr(a["post_syn"])
+        p.post_row = <int32_t*>_ptr(a["post_row"])
         p.post_id = <int64_t*>_ptr(a["post_id"])
         p.x, p.y = <int32_t*>_ptr(a["x"]), <int32_t*>_ptr(a["y"])
         p.x0, p.y0 = <uint8_t*>_ptr(a["x0"]), <uint8_t*>_ptr(a["y0"])

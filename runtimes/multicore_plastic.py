@@ -62,6 +62,8 @@ class PlasticBlock:
     third: list[int]
     bounds: list[tuple[int, int]]
     equations: list[tuple[int, int]]
+    #: bit i set: the rule reads variable ``VARIABLES[i]`` (a trace, w, d, t, x0, y0)
+    need: int
     #: IR index of each local synapse (its place in the projection's arrays)
     synapses: np.ndarray
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -203,6 +205,14 @@ def _csr(keys: list[np.ndarray], entries: list[np.ndarray], n: int) -> tuple[np.
     return np.ascontiguousarray(entry[order]), ptr
 
 
+def _needed(rule: Any) -> int:
+    """Bit mask of the variables (``VARIABLES`` order) the rule reads: its factors' and the
+    synaptic variables it changes."""
+    names = {factor.name for series in rule.equations.values() for product in series.products
+             for factor in product.factors} | set(rule.targets)   # w, d, t it changes
+    return sum(1 << i for i, name in enumerate(VARIABLES) if name in names)
+
+
 def _block(ir: Any, proj: ProjectionIR, rank: int, unit_worker: np.ndarray,
            unit_local: np.ndarray) -> PlasticBlock | None:
     learning = proj.learning
@@ -220,6 +230,7 @@ def _block(ir: Any, proj: ProjectionIR, rank: int, unit_worker: np.ndarray,
     np.cumsum(np.bincount(syn_row, minlength=row_pre.size), out=row_ptr[1:])
     post_ptr = np.zeros(post_id.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(syn_post, minlength=post_id.size), out=post_ptr[1:])
+    post_syn = np.argsort(syn_post, kind="stable").astype(np.int64)
     terms, equations = compile_equations(rule)
     trace_seed, syn_seed = learning_seeds(learning.seed)
     traces = list(TRACE_SLOTS)
@@ -234,14 +245,14 @@ def _block(ir: Any, proj: ProjectionIR, rank: int, unit_worker: np.ndarray,
         used=[int(t in rule.traces) for t in traces],
         third=[int(t in rule.third_factor) for t in traces],
         bounds=[tuple(learning.w_bounds), learning.d_bounds, T_BOUNDS], equations=equations,
-        synapses=synapses)
+        need=_needed(rule), synapses=synapses)
     block.arrays.update(
         terms=terms, row_ptr=row_ptr, row_pre=row_pre.astype(np.int64),
         syn_col=unit_local[post_offset + post].astype(np.int32),
         syn_post=syn_post.astype(np.int32), syn_row=syn_row.astype(np.int32),
         w=proj.weights[synapses].astype(np.int32), d=proj.delays[synapses].astype(np.int32),
         tag=learning.tags[synapses].astype(np.int32),
-        post_ptr=post_ptr, post_syn=np.argsort(syn_post, kind="stable").astype(np.int64),
+        post_ptr=post_ptr, post_syn=post_syn, post_row=syn_row[post_syn].astype(np.int32),
         post_id=post_id.astype(np.int64),
         x=np.zeros((2, n_rows), np.int32), y=np.zeros((3, n_posts), np.int32),
         x0=np.zeros(n_rows, np.uint8), y0=np.zeros(n_posts, np.uint8),
