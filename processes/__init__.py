@@ -13,7 +13,7 @@ from nmgraph.processes.connectors import (
 )
 from nmgraph.processes.conv import Conv, SumPool2d
 from nmgraph.processes.integrators import LI
-from nmgraph.processes.learning_presets import STDP, RewardModulatedSTDP
+from nmgraph.processes.learning_presets import STDP, RewardModulatedSTDP, STDPLoihi
 from nmgraph.processes.learning_synapses import LearningDense, LearningSparse
 from nmgraph.processes.neurons import ALIF, IF, LIF, LIFRefractory
 from nmgraph.processes.sources import PoissonSource, SpikeGenerator
@@ -34,6 +34,7 @@ __all__ = [
     "PoissonSource",
     "PopulationProcess",
     "RewardModulatedSTDP",
+    "STDPLoihi",
     "SourceProcess",
     "Sparse",
     "SpikeGenerator",

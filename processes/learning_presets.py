@@ -46,6 +46,7 @@ __all__ = [
     "LearningQuantization",
     "QuantizedValue",
     "RewardModulatedSTDP",
+    "STDPLoihi",
     "loihi_rule",
     "quantize_scale",
     "reward_modulated_stdp",
@@ -445,4 +446,48 @@ class RewardModulatedSTDP(_Preset):
                                              tau_eligibility, tau_reward, learning_rate, w_max,
                                              dt_ms, trace_headroom=trace_headroom,
                                              t_epoch=t_epoch, seed=seed)
+        self._adopt(rule, report)
+
+
+class STDPLoihi(_Preset):
+    """Lava's ``STDPLoihi`` (``lava.proc.learning_rules.stdp_learning_rule``) with its arguments::
+
+        dw = learning_rate * A_plus * x0 * y1 + learning_rate * A_minus * y0 * x1
+
+    As Lava defines it, ``A_plus`` scales the change at a presynaptic spike (by the post trace)
+    and ``A_minus`` the change at a postsynaptic spike (by the pre trace); give them the signs you
+    mean. ``tau_plus``, ``tau_minus`` are the ``x1``, ``y1`` time constants in steps (Lava's
+    ``x1_tau``, ``y1_tau``), impulses 16 unless given. Each product ``learning_rate * A`` becomes
+    a scale ``m * 2**e``; :attr:`quantization` reports them.
+    """
+
+    def __init__(self, learning_rate: float, A_plus: float, A_minus: float,
+                 tau_plus: float, tau_minus: float, *, t_epoch: int = 1, x1_impulse: int = 16,
+                 y1_impulse: int = 16, seed: int | None = None,
+                 w_bounds: tuple[int, int] | None = None) -> None:
+        owner = "STDPLoihi"
+        terms, values = [], []
+        for name, amplitude, product in (("A_plus", A_plus, "x0 * y1"),
+                                         ("A_minus", A_minus, "y0 * x1")):
+            if isinstance(amplitude, bool) or not isinstance(amplitude, (int, float)) or \
+                    not math.isfinite(amplitude):
+                raise ValidationError(owner, name, "must be a finite number", amplitude)
+            rate = float(learning_rate) * float(amplitude)
+            if rate == 0:
+                continue
+            mantissa, exponent = quantize_scale(abs(rate))
+            realised = math.copysign(_scale_value(mantissa, exponent), rate)
+            terms.append(f"{'-' if rate < 0 else '+'} {_scale_text(mantissa, exponent)} * {product}")
+            values.append(QuantizedValue(f"learning_rate * {name}", rate, realised,
+                                         f"scale {'-' if rate < 0 else ''}"
+                                         f"{_scale_text(mantissa, exponent)}"))
+        if not terms:
+            raise ValidationError(owner, "A_plus/A_minus", "give a non-zero learning_rate * A")
+        x_decay, tau_x = _trace_decay(owner, "tau_plus", tau_plus, None)
+        y_decay, tau_y = _trace_decay(owner, "tau_minus", tau_minus, None)
+        rule = LearningRule(dw=" ".join(terms).lstrip("+ "), x1_impulse=x1_impulse,
+                            x1_decay=x_decay, y1_impulse=y1_impulse, y1_decay=y_decay,
+                            t_epoch=t_epoch, seed=seed, w_bounds=w_bounds, name=owner)
+        report = LearningQuantization((tau_x, tau_y, *values))
+        _warn(owner, report)
         self._adopt(rule, report)

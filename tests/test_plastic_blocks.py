@@ -258,3 +258,13 @@ def test_nir_export_refuses_plastic_blocks() -> None:
     net, _, _ = _network()
     with pytest.raises(ValidationError, match="plastic synapse block has no NIR node"):
         nm.to_nir(net, dt=1e-3)
+
+
+def test_lava_stdp_rule_by_its_arguments() -> None:
+    from nmgraph.processes import STDPLoihi
+
+    rule = STDPLoihi(learning_rate=1, A_plus=1, A_minus=-1, tau_plus=10, tau_minus=10, t_epoch=4)
+    assert str(rule.equations["dw"]) == "x0 * y1 - y0 * x1"
+    assert (rule.impulses["x1"], rule.decays["x1"], rule.t_epoch) == (16, 390, 4)
+    with pytest.warns(nm.QuantizationWarning, match="learning_rate"):
+        STDPLoihi(learning_rate=0.1, A_plus=2, A_minus=-2, tau_plus=10, tau_minus=10)
