@@ -73,6 +73,9 @@ def validate_ir(ir: NetworkIR, max_delay: int, fail: Fail) -> None:
             raise fail(f"{where}: offset {pop.offset}, expected {offset} (populations tile the "
                        "units in order)")
         offset += pop.size
+    plastic = [proj.name for proj in ir.projections if proj.learning is not None]
+    if len(set(plastic)) != len(plastic):
+        raise fail("plastic projections must have distinct names")
     for number, proj in enumerate(ir.projections):
         where = f"projection {number} ({proj.name!r})"
         for end, name, size in (("pre", proj.pre, proj.n_pre), ("post", proj.post, proj.n_post)):
@@ -128,6 +131,11 @@ def _validate_learning(fail: Fail, where: str, ir: NetworkIR, proj, n: int) -> N
             raise fail(f"{where}: drives {proj.modulates} of no plastic projection of that name")
         if proj.n_pre not in (1, proj.n_post) or bool(np.any(proj.weights)):
             raise fail(f"{where}: a third-factor projection has 1 or n_post sources and no weights")
+        every = np.arange(proj.n_post + 1) if proj.n_pre == proj.n_post else [0, proj.n_post]
+        if not (np.array_equal(proj.indptr, every) and
+                np.array_equal(proj.targets, np.arange(proj.n_post))):
+            raise fail(f"{where}: a third-factor projection reaches post neuron k from unit k, or "
+                       "every post neuron from its one unit")
 
 
 def _validate_mapping(exe: Executable, fail: Fail) -> None:

@@ -213,6 +213,9 @@ def _plastic_projections(flat: FlatNetwork, name: str, process: PlasticSynapse,
     np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
     modulators: dict[str, str] = {}
     extra = []
+    # a third-factor synapse adds nothing to its target's input: its delay only sets when the
+    # runtime must exchange its spikes, so it takes the plastic synapses' shortest one
+    quiet_delay = 1 if "d" in rule.targets or delays.size == 0 else int(delays.min())
     for trace, port in THIRD_FACTOR_PORTS.items():
         feeds = [e.src for e in flat.edges if e.dst == name and e.dst_port == port]
         if len(feeds) > 1:
@@ -235,7 +238,7 @@ def _plastic_projections(flat: FlatNetwork, name: str, process: PlasticSynapse,
             indptr=np.array([0, n_post], dtype=np.int64) if size == 1 else
             np.arange(n_post + 1, dtype=np.int64),
             targets=np.arange(n_post, dtype=index_dtype(n_post)),
-            weights=np.zeros(n_post, dtype=np.int16), delays=np.ones(n_post, dtype=np.uint8),
+            weights=np.zeros(n_post, dtype=np.int16), delays=np.full(n_post, quiet_delay, np.uint8),
             modulates=trace))
     learning = Plasticity(rule=rule, seed=rule.seed if rule.seed is not None else learning_seed(name),
                           w_bounds=process.w_bounds, tags=tags, third_factor=modulators)

@@ -122,11 +122,11 @@ def quantize(ir: NetworkIR, profile, *, warn: bool = True) -> tuple[NetworkIR, Q
     report = QuantizationReport(profile.name, rule)
     projections = []
     for proj in ir.projections:
-        _check_delays(proj, profile)
         if proj.is_plastic and not profile.learning:
             raise MappingError(f"synapses '{proj.name}' ({proj.pre} -> {proj.post}) learn, but "
                                f"{profile.name} has no on-chip learning (its profile says "
                                "learning = false); use fixed synapses or another profile")
+        _check_delays(proj, profile)
         if proj.is_plastic or not proj.carries_input:
             weights, note = proj.weights, ("plastic: the learning engine keeps its 8-bit weights"
                                            if proj.is_plastic else "third factor: no weights")
@@ -153,10 +153,13 @@ def _caller_level() -> int:
 
 def _check_delays(proj: ProjectionIR, profile) -> None:
     if proj.n_synapses and proj.max_delay > profile.max_delay:
+        cure = ("its learning rule changes delays within 1..62: choose a profile with delays "
+                "of 62 steps or more, or a rule without dd" if _learned_delays(proj) else
+                "shorten the delays or choose a profile with longer ones")
         raise MappingError(
             f"synapses '{proj.name}' ({proj.pre} -> {proj.post}): delays up to "
             f"{proj.max_delay} steps{_learned_delays(proj)} but {profile.name} allows at most "
-            f"{profile.max_delay}; shorten the delays or choose a profile with longer ones")
+            f"{profile.max_delay}; {cure}")
 
 
 def _learned_delays(proj: ProjectionIR) -> str:

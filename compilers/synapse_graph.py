@@ -124,7 +124,7 @@ class SynapseGraph:
                 if target is not None:
                     targets = proj.targets[s0:s1]
                     target[place] = targets + shift if shift else targets
-                held = proj.is_plastic or not proj.carries_input
+                held = proj.is_plastic
                 if weight is not None:
                     weight[place] = _engine_weight(proj) if held else weights[s0:s1]
                 if delay is not None:
@@ -133,17 +133,16 @@ class SynapseGraph:
 
 
 #: The delay that marks, in the core tables, a synapse whose weight and delay are runtime state
-#: (a plastic synapse, or a third-factor synapse that carries no input): the learning engine
-#: delivers it, not the fixed fan-out. Real delays are at least 1.
+#: (a plastic synapse): the learning engine delivers it, not the fixed fan-out. Real delays are
+#: at least 1. (Third-factor synapses stay in the tables with weight 0: the fan-out counts
+#: them and the learning engine reads their spikes.)
 ENGINE_DELAY = 0
 
 
 def _engine_weight(proj: ProjectionIR) -> int:
-    """The table weight of an engine-held synapse: the largest ``|w| << weight_exp`` its rule
-    allows (so the ring buffer's int32 proof covers whatever it learns), 0 for third-factor
-    synapses."""
-    if proj.learning is None:
-        return 0
+    """The table weight of a plastic synapse: the largest ``|w| << weight_exp`` its rule allows
+    (so the ring buffer's int32 proof covers whatever weight it learns; a rule that changes
+    delays makes the runtime use an int64 ring instead)."""
     low, high = proj.learning.w_bounds
     return (low if -low > high else high) << proj.weight_exp
 

@@ -39,6 +39,7 @@ import numpy as np
 from nmgraph.core.errors import QuantizationWarning, ValidationError
 from nmgraph.core.learning import TRACE_MAX, LearningRule
 from nmgraph.core.learning.grammar import EXPONENT_RANGE, MANTISSA_RANGE
+from nmgraph.core.network import check_dt_ms
 from nmgraph.processes.units import WARN_RELATIVE_ERROR, quantize_time_constant
 
 __all__ = [
@@ -174,6 +175,8 @@ def _w_max(owner: str, w_max: Any) -> int:
 
 def _trace_decay(owner: str, name: str, tau: Any, dt_ms: float | None) -> tuple[int, QuantizedValue]:
     """12-bit decay of a trace's time constant (``None``, 0 or ``inf``: no decay)."""
+    if dt_ms is not None:
+        dt_ms = check_dt_ms(owner, dt_ms)
     unit = "steps" if dt_ms is None else "ms"
     if tau is None or (isinstance(tau, (int, float)) and (tau == 0 or math.isinf(tau))):
         return 0, QuantizedValue(name, math.inf, math.inf, "decay 0 (no decay)", unit)
@@ -247,6 +250,10 @@ def stdp_pair(tau_plus: float = 20.0, tau_minus: float = 20.0, lambda_: float = 
     y_decay, tau_minus_q = _trace_decay(owner, "tau_minus", tau_minus, dt_ms)
 
     plus_rate = lambda_ * (top if mu_plus == 0 else 1)
+    additive = mu_plus == mu_minus == 0 and alpha > 0 and alpha != 1
+    if additive and x_impulse is None and y_impulse is None:
+        # the weights' fate hangs on alpha - 1: choose both impulses together
+        x_impulse, y_impulse = _additive_impulses(plus_rate, alpha, largest)
     ix, m_plus, e_plus = _scaled_term(owner, "x_impulse", x_impulse, plus_rate, largest)
     lambda_real = _scale_value(m_plus, e_plus) * ix / (top if mu_plus == 0 else 1)
     potentiation = f"{_scale_text(m_plus, e_plus)} * y0 * x1" + ("" if mu_plus == 0 else f" * (w - {top})")
@@ -260,8 +267,14 @@ def stdp_pair(tau_plus: float = 20.0, tau_minus: float = 20.0, lambda_: float = 
         iy, m_minus, e_minus = _scaled_term(owner, "y_impulse", y_impulse, minus_rate, largest)
         depression_real = _scale_value(m_minus, e_minus) * iy / (top if mu_minus == 0 else 1)
         equation += f" - {_scale_text(m_minus, e_minus)} * x0 * y1" + ("" if mu_minus == 0 else " * w")
-        values.append(QuantizedValue("alpha", alpha, depression_real / lambda_real,
+        alpha_real = depression_real / lambda_real
+        values.append(QuantizedValue("alpha", alpha, alpha_real,
                                      f"Iy = {iy}, scale {_scale_text(m_minus, e_minus)}"))
+        if additive:
+            # additive STDP: the balance that sets the weights' fate is alpha - 1
+            values.append(QuantizedValue("alpha - 1", alpha - 1, alpha_real - 1,
+                                         "the depression excess of additive STDP (give "
+                                         "x_impulse, y_impulse to tune it)"))
     else:
         values.append(QuantizedValue("alpha", alpha, 0.0, "no depression term"))
     rule = LearningRule(dw=equation, x1_impulse=ix, x1_decay=x_decay, y1_impulse=iy,
@@ -275,6 +288,27 @@ def stdp_pair(tau_plus: float = 20.0, tau_minus: float = 20.0, lambda_: float = 
     report = LearningQuantization(tuple(values), notes)
     _warn(owner, report)
     return rule, report
+
+
+def _additive_impulses(rate: float, alpha: float, largest: int) -> tuple[int, int]:
+    """``(Ix, Iy)`` of additive STDP that realise ``lambda``, ``alpha`` and ``alpha - 1`` best
+    together (the smallest worst relative error), among impulses in the top half of
+    ``1..largest`` (all of them when none keeps every error within 5%)."""
+    def errors(ix: int, iy: int) -> float:
+        plus = _scale_value(*quantize_scale(rate / ix)) * ix
+        minus = _scale_value(*quantize_scale(alpha * rate / iy)) * iy
+        realised = minus / plus
+        return max(abs(plus - rate) / rate, abs(realised - alpha) / alpha,
+                   abs((realised - 1) - (alpha - 1)) / abs(alpha - 1))
+
+    def best(candidates: range) -> tuple[float, int, int]:
+        return min((errors(ix, iy), -ix, -iy) for ix in candidates for iy in candidates)
+
+    top = range(largest, max(1, (largest + 1) // 2) - 1, -1)
+    error, ix, iy = best(top)
+    if error > WARN_RELATIVE_ERROR:
+        error, ix, iy = best(range(largest, 0, -1))
+    return -ix, -iy
 
 
 def _scaled_term(owner: str, name: str, impulse: Any, rate: float, largest: int

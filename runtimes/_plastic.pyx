@@ -337,14 +337,12 @@ cdef void _apply_entry(Proj* projs, Entry* e, int64_t s, ring_t* ring, int64_t s
             p.ys[e.index] = 1
             p.step_posts[p.n_step_posts] = e.index
             p.n_step_posts += 1
-    elif e.kind == E_MOD:
-        counters[C_SYNAPTIC_OPS] += 1
+    elif e.kind == E_MOD:      # (third-factor synapses are counted by the fixed fan-out)
         if not p.ts[e.trace * p.n_posts + e.index]:
             p.ts[e.trace * p.n_posts + e.index] = 1
             p.step_mods[e.trace * p.n_posts + p.n_step_mods[e.trace]] = e.index
             p.n_step_mods[e.trace] += 1
     else:
-        counters[C_SYNAPTIC_OPS] += p.n_posts
         p.mod_all[e.trace] = 1
 
 

@@ -383,9 +383,12 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
                       np.ascontiguousarray(tables.syn_delay[s0:s1], dtype=np.uint8), fill,
                       target, weight, delay)
     del row_of, fill
-    ring32 = max_input_magnitude(target, weight, n_neurons) < RING32_BOUND
+    # the int32 proof assumes a synapse delivers at most once per step; a rule that changes
+    # delays can land up to 62 of one synapse's spikes on one step: then int64
+    ring32 = max_input_magnitude(target, weight, n_neurons) < RING32_BOUND and not any(
+        proj.is_plastic and "d" in proj.learning.rule.targets for proj in exe.ir.projections)
     if n_syn and bool(np.any(delay == ENGINE_DELAY)):
-        # plastic and third-factor synapses: the learning engine delivers them (their rows
+        # plastic synapses: the learning engine delivers them (their rows
         # stay, so that the other workers still send their spikes here)
         row_ptr, target, weight, delay = _without_engine_synapses(row_ptr, target, weight, delay)
         n_syn = int(row_ptr[-1])

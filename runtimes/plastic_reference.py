@@ -100,6 +100,8 @@ class PlasticProjection:
         self.modulators = modulators
         self.traces = self.rule.traces
         self.dependencies = rule_dependencies(self.rule)
+        read = set().union(*(series.names for series in self.rule.equations.values()))
+        self.uses_d = "d" in read or "d" in self.rule.targets
 
     # -- the step ------------------------------------------------------------------------------
     def deliver(self, fired: np.ndarray, t: int, inputs: np.ndarray) -> int:
@@ -162,11 +164,14 @@ class PlasticProjection:
         if "u" in self.dependencies and u:
             active[:] = True
         values = self.values
-        w, d, tag = apply(self.rule, values["weights"], values["delay"], values["tags"],
-                          self.x[:, self.pre], self.y[:, self.post], x0, y0, u, self.rng_ids, t,
-                          seed=self.seed, w_bounds=self.bounds["w"], d_bounds=self.bounds["d"],
-                          t_bounds=self.bounds["t"])
-        values["weights"], values["delay"], values["tags"] = w, d, tag
+        # delays enter only a rule that reads or changes them (others may exceed 62)
+        w, d, tag = apply(self.rule, values["weights"], values["delay"] if self.uses_d else None,
+                          values["tags"], self.x[:, self.pre], self.y[:, self.post], x0, y0, u,
+                          self.rng_ids, t, seed=self.seed, w_bounds=self.bounds["w"],
+                          d_bounds=self.bounds["d"], t_bounds=self.bounds["t"])
+        values["weights"], values["tags"] = w, tag
+        if d is not None:
+            values["delay"] = d
         self.x0[:] = False
         self.y0[:] = False
         return int(np.count_nonzero(active))

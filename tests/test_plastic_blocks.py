@@ -268,3 +268,63 @@ def test_lava_stdp_rule_by_its_arguments() -> None:
     assert (rule.impulses["x1"], rule.decays["x1"], rule.t_epoch) == (16, 390, 4)
     with pytest.warns(nm.QuantizationWarning, match="learning_rate"):
         STDPLoihi(learning_rate=0.1, A_plus=2, A_minus=-2, tau_plus=10, tau_minus=10)
+
+
+# -- regressions found in review -------------------------------------------------------------------
+def test_delay_63_learns_on_both_backends_when_the_rule_ignores_delays() -> None:
+    net, _, _ = _network()
+    syn2 = net.add(LearningDense(weights=np.full((5, 5), 30), learning_rule=_rule(seed=8),
+                                 delay=63, name="slow"))
+    net.connect(net["post"].s_out, syn2.s_in)
+    net.connect(syn2.a_out, net["post"].a_in)
+    exe = nm.compile(net, hardware="generic")
+    results = []
+    for backend in ("reference", "multicore"):
+        with nm.Runtime(exe, backend=backend, workers=2 if backend == "multicore" else None) as rt:
+            rt.run(150)
+            results.append(rt.get(syn2, "weights"))
+    assert np.array_equal(*results) and not np.array_equal(results[0], syn2.weights.value)
+
+
+def test_plastic_delays_use_a_wide_input_buffer() -> None:
+    """A dd rule can land up to 62 spikes of one synapse on one step: the int32 proof of the
+    ring buffer does not hold, so the multicore runtime sums in int64."""
+    rule = nm.LearningRule(dw="u0 * 0", dd="- u0", seed=1)
+    net = nm.Network("ring")
+    src = net.add(PoissonSource(shape=(1100,), rate=1.0, seed=1, name="src"))
+    post = net.add(LIF(shape=(1,), du=0, dv=0, vth=2**17 - 1, name="post"))
+    syn = net.add(LearningDense(weights=np.full((1, 1100), -255), learning_rule=rule,
+                                weight_exp=7, delay=62, name="syn"))
+    net.connect(src.s_out, syn.s_in)
+    net.connect(syn.a_out, post.a_in)
+    exe = nm.compile(net, hardware="loihi2")
+    values = []
+    for backend in ("reference", "multicore"):
+        with nm.Runtime(exe, backend=backend, workers=1 if backend == "multicore" else None) as rt:
+            monitor = rt.record(post, "u")
+            rt.run(64)
+            values.append(monitor.values)
+            if backend == "multicore":
+                assert rt.backend.programs[0].arrays["ring"].dtype == np.int64
+    assert np.array_equal(*values)
+    assert values[0].min() < -(2**31)   # the sum that would wrap in int32
+
+
+def test_rule_arguments_are_checked() -> None:
+    with pytest.raises(ValidationError, match="t_epoch"):
+        nm.LearningRule(dw=RULE, t_epoch=2**63)
+    with pytest.raises(ValidationError, match="junk"):
+        LearningDense(weights=np.ones((2, 2)), learning_rule={"dw": RULE, "junk": 1})
+    with pytest.raises(ValidationError, match="dt_ms"):
+        STDP(dt_ms=0)
+    rule = _rule(w_bounds=(0, 200))
+    assert "seed=3" in repr(rule) and "w_bounds=(0, 200)" in repr(rule)
+    assert rule.dw == "2^-2 * y0 * x1 - 2^-2 * x0 * y1" or rule.dw.startswith("2^-2")
+    assert rule.dt is None
+
+
+def test_spikes_of_a_plastic_block_say_where_its_state_is() -> None:
+    net, syn, _ = _network()
+    with nm.Runtime(net, backend="reference") as rt, \
+            pytest.raises(SimulationError, match=r"rt\.get\(syn, 'weights'\)"):
+        rt.spikes(syn)

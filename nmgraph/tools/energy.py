@@ -672,8 +672,9 @@ def active_updates(ir: Any, spikes: Mapping[str, Any], steps: int) -> np.ndarray
         last = min(steps, first + block - 1)
         hit = np.zeros((last - first + 1, n_units), dtype=bool)
         for proj in ir.projections:
-            _mark_arrivals(hit, proj, ir.population(proj.post).offset, events[proj.pre],
-                           first, last)
+            if proj.carries_input:   # a third-factor spike drives a trace, not the neuron
+                _mark_arrivals(hit, proj, ir.population(proj.post).offset, events[proj.pre],
+                               first, last)
         for pop in ir.populations:
             if not pop.is_source:
                 times, indices = events[pop.name]

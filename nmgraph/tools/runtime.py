@@ -389,9 +389,12 @@ class Runtime:
                 raise SimulationError(f"{_label(process)} is not part of network "
                                       f"'{self._network.name}' run by this Runtime")
             if not isinstance(process, PopulationProcess):
-                raise SimulationError(f"{_label(process)} is a synapse block: it has no spikes or "
-                                      "state in the runtime (only plastic blocks, LearningDense "
-                                      "and LearningSparse, do); ask its target neurons")
+                what = ("has no spikes: read its learning state with rt.get(syn, 'weights'), "
+                        "its traces with 'x1'.., or ask its neurons"
+                        if PlasticView.find(self.ir, process) is not None else
+                        "has no spikes or state in the runtime (only plastic blocks, "
+                        "LearningDense and LearningSparse, have state); ask its target neurons")
+                raise SimulationError(f"{_label(process)} is a synapse block: it {what}")
             name = process.qualified_name
         else:
             raise ValidationError("Runtime", "process", "expects a Process or a process name",

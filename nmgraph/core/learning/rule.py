@@ -28,6 +28,8 @@ __all__ = ["TRACES", "LearningRule", "apply", "update_trace"]
 
 #: Every trace, pre (x1, x2) then post (y1, y2, y3).
 TRACES = tuple(TRACE_SLOTS)
+#: Longest learning epoch in steps (a run reaches at most step 2**31 - 1).
+T_EPOCH_MAX = 2**31 - 1
 #: Post traces that a third-factor input may drive instead of the post neuron's spikes.
 THIRD_FACTOR_TRACES = ("y2", "y3")
 
@@ -73,6 +75,8 @@ class LearningRule:
                  y3_impulse: int = 0, y3_decay: int = 0, t_epoch: int = 1,
                  seed: int | None = None, w_bounds: tuple[int, int] | None = None,
                  third_factor: tuple[str, ...] = (), name: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise ValidationError("LearningRule", "name", "must be a string or None", name)
         self.name = name
         owner = self._owner()
         texts = {"dw": dw, "dd": dd, "dt": dt}
@@ -93,7 +97,7 @@ class LearningRule:
                                               high=TRACE_MAX) for trace, pair in given.items()}
         self.decays = {trace: as_int_scalar(owner, f"{trace}_decay", pair[1], low=0,
                                             high=DECAY_MAX) for trace, pair in given.items()}
-        self.t_epoch = as_int_scalar(owner, "t_epoch", t_epoch, low=1)
+        self.t_epoch = as_int_scalar(owner, "t_epoch", t_epoch, low=1, high=T_EPOCH_MAX)
         self.seed = None if seed is None else as_int_scalar(owner, "seed", seed, low=0,
                                                             high=2**64 - 1)
         self.w_bounds = self._check_bounds(owner, w_bounds)
@@ -156,7 +160,14 @@ class LearningRule:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearningRule:
-        """Rebuild a rule from :meth:`as_dict`."""
+        """Rebuild a rule from :meth:`as_dict` (unknown keys are a ValidationError)."""
+        if not isinstance(data, Mapping):
+            raise ValidationError("LearningRule", "from_dict", "expects a dict of the rule's "
+                                  "arguments", data)
+        unknown = sorted(str(key) for key in data if key not in _RULE_KEYS)
+        if unknown:
+            raise ValidationError("LearningRule", unknown[0], f"is not an argument of a rule "
+                                  f"(they are {', '.join(sorted(_RULE_KEYS))})")
         arguments = dict(data)
         if arguments.get("w_bounds") is not None:
             arguments["w_bounds"] = tuple(arguments["w_bounds"])
@@ -174,7 +185,30 @@ class LearningRule:
         equations = ", ".join(f"{target}={str(series)!r}" for target, series in self.equations.items())
         traces = ", ".join(f"{trace}_impulse={self.impulses[trace]}, {trace}_decay={self.decays[trace]}"
                            for trace in self.traces)
-        return f"LearningRule({equations}{', ' + traces if traces else ''}, t_epoch={self.t_epoch})"
+        extra = "".join(f", {name}={value!r}" for name, value in (
+            ("seed", self.seed), ("w_bounds", self.w_bounds),
+            ("third_factor", self.third_factor or None), ("name", self.name)) if value is not None)
+        return (f"{type(self).__name__}({equations}{', ' + traces if traces else ''}, "
+                f"t_epoch={self.t_epoch}{extra})")
+
+    @property
+    def dw(self) -> str | None:
+        """The weight equation in normal form (None: the rule does not change weights)."""
+        return self._text("dw")
+
+    @property
+    def dd(self) -> str | None:
+        """The delay equation in normal form, or None."""
+        return self._text("dd")
+
+    @property
+    def dt(self) -> str | None:
+        """The tag equation in normal form, or None."""
+        return self._text("dt")
+
+    def _text(self, target: str) -> str | None:
+        series = self.equations.get(target)
+        return None if series is None else str(series)
 
     def resolved_seed(self, seed: int | None) -> int:
         """``seed`` if given, else the rule's; an error when neither is set."""
@@ -184,6 +218,10 @@ class LearningRule:
             raise ValidationError(self._owner(), "seed", "no seed: give the rule a seed or pass "
                                   "one (the plastic projection derives it from its name)")
         return seed
+
+
+_RULE_KEYS = frozenset({"dw", "dd", "dt", "t_epoch", "seed", "w_bounds", "third_factor", "name",
+                        *(f"{trace}_{kind}" for trace in TRACES for kind in ("impulse", "decay"))})
 
 
 def update_trace(rule: LearningRule, trace: str, x: np.ndarray, spiked: np.ndarray,
