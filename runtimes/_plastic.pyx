@@ -23,14 +23,21 @@ same values: the draws depend on the neuron, not the worker). Everything runs wi
 except the optional per-step recording callback.
 """
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free
 
 from nmgraph.runtimes._fixed cimport splitmix
 
 import numpy as np
 
+cdef extern from *:
+    """
+    #define nmg_plastic_prefetch(p) __builtin_prefetch((const void *)(p), 1)
+    """
+    void prefetch "nmg_plastic_prefetch"(const void* p) noexcept nogil
+
 cdef enum:
+    PREFETCH = 8          # synapses ahead in a column walk
     MAX_TERMS = 16
     MAX_FACTORS = 4
     FRACTION = 7
@@ -100,11 +107,11 @@ cdef struct Proj:
     int32_t* syn_col              # ring column of the target
     int32_t* syn_post             # local post index of the target
     int32_t* syn_row
-    int32_t* w
-    int32_t* d
-    int32_t* tag
+    int16_t* w                    # -256..255
+    uint8_t* d                    # 1..62 (a dd rule) or the declared delays (at most 255)
+    int16_t* tag                  # -256..255
     int64_t* post_ptr             # the synapses of each local post (CSC)
-    int64_t* post_syn
+    int32_t* post_syn
     int32_t* post_row             # the row of each of them (read in order, not through syn_row)
     int64_t* post_id              # index of the local post in the post population
     int32_t* x                    # traces x1, x2: [2][n_rows]
@@ -279,11 +286,11 @@ cdef inline void _evaluate(Proj* p, int64_t syn, int64_t r, int64_t q, int64_t u
         elif value > p.hi[k]:
             value = p.hi[k]
         if k == 0:
-            p.w[syn] = <int32_t>value
+            p.w[syn] = <int16_t>value
         elif k == 1:
-            p.d[syn] = <int32_t>value
+            p.d[syn] = <uint8_t>value
         else:
-            p.tag[syn] = <int32_t>value
+            p.tag[syn] = <int16_t>value
 
 
 cdef int64_t _epoch(Proj* p, int64_t s) noexcept nogil:
@@ -307,6 +314,8 @@ cdef int64_t _epoch(Proj* p, int64_t s) noexcept nogil:
             for i in range(p.n_act_posts):
                 q = p.act_posts[i]
                 for k in range(p.post_ptr[q], p.post_ptr[q + 1]):
+                    if k + PREFETCH < p.post_ptr[q + 1]:   # the synapses of a column are
+                        prefetch(&p.w[p.post_syn[k + PREFETCH]])   # scattered: fetch ahead
                     r = p.post_row[k]
                     if p.dep_x0 and p.x0[r]:
                         continue     # evaluated with its row
@@ -425,8 +434,8 @@ cdef class PlasticEngine:
         p.row_ptr, p.row_pre = <int64_t*>_ptr(a["row_ptr"]), <int64_t*>_ptr(a["row_pre"])
         p.syn_col, p.syn_post = <int32_t*>_ptr(a["syn_col"]), <int32_t*>_ptr(a["syn_post"])
         p.syn_row = <int32_t*>_ptr(a["syn_row"])
-        p.w, p.d, p.tag = <int32_t*>_ptr(a["w"]), <int32_t*>_ptr(a["d"]), <int32_t*>_ptr(a["tag"])
-        p.post_ptr, p.post_syn = <int64_t*>_ptr(a["post_ptr"]), <int64_t*>_ptr(a["post_syn"])
+        p.w, p.d, p.tag = <int16_t*>_ptr(a["w"]), <uint8_t*>_ptr(a["d"]), <int16_t*>_ptr(a["tag"])
+        p.post_ptr, p.post_syn = <int64_t*>_ptr(a["post_ptr"]), <int32_t*>_ptr(a["post_syn"])
         p.post_row = <int32_t*>_ptr(a["post_row"])
         p.post_id = <int64_t*>_ptr(a["post_id"])
         p.x, p.y = <int32_t*>_ptr(a["x"]), <int32_t*>_ptr(a["y"])

@@ -230,7 +230,10 @@ def _block(ir: Any, proj: ProjectionIR, rank: int, unit_worker: np.ndarray,
     np.cumsum(np.bincount(syn_row, minlength=row_pre.size), out=row_ptr[1:])
     post_ptr = np.zeros(post_id.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(syn_post, minlength=post_id.size), out=post_ptr[1:])
-    post_syn = np.argsort(syn_post, kind="stable").astype(np.int64)
+    if synapses.size >= 2**31:
+        raise SimulationError(f"plastic synapses '{proj.name}': a worker holds at most 2**31 - 1 "
+                              "of them; use more workers")
+    post_syn = np.argsort(syn_post, kind="stable").astype(np.int32)
     terms, equations = compile_equations(rule)
     trace_seed, syn_seed = learning_seeds(learning.seed)
     traces = list(TRACE_SLOTS)
@@ -250,8 +253,8 @@ def _block(ir: Any, proj: ProjectionIR, rank: int, unit_worker: np.ndarray,
         terms=terms, row_ptr=row_ptr, row_pre=row_pre.astype(np.int64),
         syn_col=unit_local[post_offset + post].astype(np.int32),
         syn_post=syn_post.astype(np.int32), syn_row=syn_row.astype(np.int32),
-        w=proj.weights[synapses].astype(np.int32), d=proj.delays[synapses].astype(np.int32),
-        tag=learning.tags[synapses].astype(np.int32),
+        w=proj.weights[synapses].astype(np.int16), d=proj.delays[synapses].astype(np.uint8),
+        tag=learning.tags[synapses].astype(np.int16),
         post_ptr=post_ptr, post_syn=post_syn, post_row=syn_row[post_syn].astype(np.int32),
         post_id=post_id.astype(np.int64),
         x=np.zeros((2, n_rows), np.int32), y=np.zeros((3, n_posts), np.int32),

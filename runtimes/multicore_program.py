@@ -113,7 +113,8 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
     """Worker of each core.
 
     Cores that hold neurons are split into contiguous runs (which keeps cores that a partitioner
-    grouped, and cores of one chip, together) of about equal load: synapses plus units. Cores that
+    grouped, and cores of one chip, together) of about equal load: synapses plus units (a plastic
+    synapse counts ``1 + PLASTIC_LOAD`` times: the learning engine's work). Cores that
     hold only sources (Poisson units, generators) then go each to the worker that holds most of
     their synapses, the least loaded on a tie, so that a drive wired one-to-one into a population
     is filled and delivered where its targets are, without a message per spike.
@@ -124,6 +125,7 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
     axon_ptr, syn_ptr = exe.routing.axon_indptr, exe.tables.axon_syn_ptr
     synapses = (syn_ptr[axon_ptr[1:]].astype(np.int64) - syn_ptr[axon_ptr[:-1]]).astype(float)
     load = synapses + np.diff(exe.tables.core_unit_ptr).astype(float) + 1
+    load += PLASTIC_LOAD * _plastic_synapses_per_core(exe)
     worker = np.zeros(n_cores, dtype=np.int64)
     if n_workers <= 1 or n_cores == 0:
         return worker
@@ -143,6 +145,22 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
             worker[core] = choice
             total[choice] += load[core]
     return worker
+
+
+#: Extra load of a plastic synapse over a fixed one when balancing workers: besides its delivery
+#: the learning engine evaluates it at the spikes of its pre and of its post neuron.
+PLASTIC_LOAD = 10.0
+
+
+def _plastic_synapses_per_core(exe: Executable) -> np.ndarray:
+    """Plastic synapses on each core (the core of their target)."""
+    per_core = np.zeros(exe.n_cores)
+    for proj in exe.ir.projections:
+        if proj.is_plastic and proj.n_synapses:
+            post = exe.ir.population(proj.post)
+            core = exe.partition.unit_core[post.offset + np.asarray(proj.targets, dtype=np.int64)]
+            per_core += np.bincount(core, minlength=exe.n_cores)
+    return per_core
 
 
 def _synapses_into_workers(exe: Executable, worker: np.ndarray, sources: np.ndarray,
