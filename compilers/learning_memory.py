@@ -22,10 +22,22 @@ from nmgraph.compilers.ir import NetworkIR
 from nmgraph.core.errors import MappingError
 from nmgraph.core.learning.arithmetic import TRACE_BITS
 
-__all__ = ["DELAY_FIELD_BITS", "TAG_BITS", "check_learning_memory", "learning_bits"]
+__all__ = ["DELAY_FIELD_BITS", "TAG_BITS", "check_learning_memory", "learning_bits",
+           "plastic_synapses_per_core"]
 
 TAG_BITS = 9
 DELAY_FIELD_BITS = 6
+
+
+def plastic_synapses_per_core(ir: NetworkIR, unit_core: np.ndarray, n_cores: int) -> np.ndarray:
+    """int64 ``(n_cores,)``: the plastic synapses each core holds (on the core of their target)."""
+    per_core = np.zeros(n_cores, dtype=np.int64)
+    for proj in ir.projections:
+        if proj.is_plastic and proj.n_synapses:
+            post = ir.population(proj.post)
+            core = unit_core[post.offset + np.asarray(proj.targets, dtype=np.int64)]
+            per_core += np.bincount(core, minlength=n_cores)
+    return per_core
 
 
 def learning_bits(ir: NetworkIR, unit_core: np.ndarray, n_cores: int) -> np.ndarray:

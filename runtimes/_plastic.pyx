@@ -164,49 +164,49 @@ cdef int64_t _deliver_row(Proj* p, int64_t row, int64_t s, ring_t* ring, int64_t
     return hi - lo
 
 
+cdef inline void _decay_all(int32_t* tr, int64_t n, int64_t decay, uint64_t seed,
+                           const int64_t* neuron, int64_t slot, int64_t s) noexcept nogil:
+    """One step of decay of the ``n`` traces ``tr`` of the given neurons (0 stays 0)."""
+    cdef int64_t i, v
+    if decay == 0:
+        return
+    for i in range(n):
+        v = tr[i]
+        if v:
+            tr[i] = <int32_t>_decay(v, decay, seed, <uint64_t>(neuron[i] * 8 + slot), s)
+
+
+cdef inline void _impulses(int32_t* tr, const int64_t* which, int64_t n,
+                           int64_t impulse) noexcept nogil:
+    """Add ``impulse`` to the traces ``tr[which[0..n-1]]`` (all ``n`` when ``which`` is NULL),
+    saturating at 127."""
+    cdef int64_t i, j, v
+    for i in range(n):
+        j = i if which == NULL else which[i]
+        v = tr[j] + impulse
+        tr[j] = <int32_t>(v if v < TRACE_MAX else TRACE_MAX)
+
+
 cdef void _traces(Proj* p, int64_t s) noexcept nogil:
     """Decay every kept trace, add the step's impulses; set the epoch's flags; clear the step's."""
-    cdef int64_t k, i, r, q, v, imp
+    cdef int64_t k, i, r, q
     cdef int32_t* tr
-    for k in range(2):               # x1, x2
-        if not p.used[k]:
-            continue
-        tr = p.x + k * p.n_rows
-        for r in range(p.n_rows if p.decay[k] else 0):
-            v = tr[r]
-            if v:
-                tr[r] = <int32_t>_decay(v, p.decay[k], p.trace_seed,
-                                        <uint64_t>(p.row_pre[r] * 8 + k), s)
-        imp = p.impulse[k]
-        for i in range(p.n_step_rows):
-            r = p.step_rows[i]
-            v = tr[r] + imp
-            tr[r] = <int32_t>(v if v < TRACE_MAX else TRACE_MAX)
-    for k in range(2, N_TRACES):     # y1, y2, y3
+    for k in range(2):               # x1, x2: per row (pre neuron)
+        if p.used[k]:
+            tr = p.x + k * p.n_rows
+            _decay_all(tr, p.n_rows, p.decay[k], p.trace_seed, p.row_pre, k, s)
+            _impulses(tr, p.step_rows, p.n_step_rows, p.impulse[k])
+    for k in range(2, N_TRACES):     # y1, y2, y3: per local post neuron
         if not p.used[k]:
             continue
         tr = p.y + (k - 2) * p.n_posts
-        for q in range(p.n_posts if p.decay[k] else 0):
-            v = tr[q]
-            if v:
-                tr[q] = <int32_t>_decay(v, p.decay[k], p.trace_seed,
-                                        <uint64_t>(p.post_id[q] * 8 + k), s)
-        imp = p.impulse[k]
-        if p.third[k]:
-            if p.mod_all[k - 3]:
-                for q in range(p.n_posts):
-                    v = tr[q] + imp
-                    tr[q] = <int32_t>(v if v < TRACE_MAX else TRACE_MAX)
-            else:
-                for i in range(p.n_step_mods[k - 3]):
-                    q = p.step_mods[(k - 3) * p.n_posts + i]
-                    v = tr[q] + imp
-                    tr[q] = <int32_t>(v if v < TRACE_MAX else TRACE_MAX)
+        _decay_all(tr, p.n_posts, p.decay[k], p.trace_seed, p.post_id, k, s)
+        if not p.third[k]:
+            _impulses(tr, p.step_posts, p.n_step_posts, p.impulse[k])
+        elif p.mod_all[k - 3]:
+            _impulses(tr, NULL, p.n_posts, p.impulse[k])
         else:
-            for i in range(p.n_step_posts):
-                q = p.step_posts[i]
-                v = tr[q] + imp
-                tr[q] = <int32_t>(v if v < TRACE_MAX else TRACE_MAX)
+            _impulses(tr, p.step_mods + (k - 3) * p.n_posts, p.n_step_mods[k - 3], p.impulse[k])
     for i in range(p.n_step_rows):
         r = p.step_rows[i]
         p.xs[r] = 0

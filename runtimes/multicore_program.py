@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nmgraph.compilers.executable import Executable
+from nmgraph.compilers.learning_memory import plastic_synapses_per_core
 from nmgraph.compilers.synapse_graph import ENGINE_DELAY
 from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import FieldSet, PopulationModel, model_named
@@ -125,7 +126,7 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
     axon_ptr, syn_ptr = exe.routing.axon_indptr, exe.tables.axon_syn_ptr
     synapses = (syn_ptr[axon_ptr[1:]].astype(np.int64) - syn_ptr[axon_ptr[:-1]]).astype(float)
     load = synapses + np.diff(exe.tables.core_unit_ptr).astype(float) + 1
-    load += PLASTIC_LOAD * _plastic_synapses_per_core(exe)
+    load += PLASTIC_LOAD * plastic_synapses_per_core(exe.ir, exe.partition.unit_core, n_cores)
     worker = np.zeros(n_cores, dtype=np.int64)
     if n_workers <= 1 or n_cores == 0:
         return worker
@@ -150,17 +151,6 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
 #: Extra load of a plastic synapse over a fixed one when balancing workers: besides its delivery
 #: the learning engine evaluates it at the spikes of its pre and of its post neuron.
 PLASTIC_LOAD = 10.0
-
-
-def _plastic_synapses_per_core(exe: Executable) -> np.ndarray:
-    """Plastic synapses on each core (the core of their target)."""
-    per_core = np.zeros(exe.n_cores)
-    for proj in exe.ir.projections:
-        if proj.is_plastic and proj.n_synapses:
-            post = exe.ir.population(proj.post)
-            core = exe.partition.unit_core[post.offset + np.asarray(proj.targets, dtype=np.int64)]
-            per_core += np.bincount(core, minlength=exe.n_cores)
-    return per_core
 
 
 def _synapses_into_workers(exe: Executable, worker: np.ndarray, sources: np.ndarray,

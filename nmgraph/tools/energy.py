@@ -127,6 +127,7 @@ from typing import Any
 
 import numpy as np
 
+from nmgraph.compilers.learning_memory import plastic_synapses_per_core
 from nmgraph.core import markdown
 from nmgraph.core.errors import ValidationError
 from nmgraph.core.jsonable import to_plain
@@ -756,7 +757,9 @@ def _counts(exe: Any, counters: Any, activity: _Activity) -> dict[str, tuple[Any
     synaptic = float(counters.synaptic_ops)
     out["synaptic_ops"] = (synaptic, _scaled(_synapse_events_per_core(exe, spikes), synaptic))
     learned = float(getattr(counters, "synaptic_updates", 0) or 0)
-    out["synaptic_updates"] = (learned, _scaled(_plastic_synapses_per_core(exe), learned))
+    # updates are spread over the cores in proportion to the plastic synapses each holds
+    plastic = plastic_synapses_per_core(exe.ir, exe.partition.unit_core, exe.n_cores)
+    out["synaptic_updates"] = (learned, _scaled(plastic.astype(np.float64), learned))
     updates = float(counters.neuron_updates)
     neurons = np.zeros(exe.ir.n_units)
     for pop in exe.ir.populations:
@@ -887,18 +890,6 @@ def _router_constant(profile: Any, bit_j: float | None, source: str,
 # ==================================================================================================
 # time per step
 # ==================================================================================================
-def _plastic_synapses_per_core(exe: Any) -> np.ndarray:
-    """Plastic synapses on each core (the core of their target): synaptic updates are spread
-    over the cores in proportion (the runtime counts them per projection, not per core)."""
-    per_core = np.zeros(exe.n_cores)
-    for proj in exe.ir.projections:
-        if proj.is_plastic and proj.n_synapses:
-            post = exe.ir.population(proj.post)
-            core = exe.partition.unit_core[post.offset + np.asarray(proj.targets, dtype=np.int64)]
-            per_core += np.bincount(core, minlength=exe.n_cores)
-    return per_core
-
-
 def _step_time(exe: Any, counts: Mapping[str, tuple[Any, Any]], steps: int,
                real_time_step_s: float) -> StepTime:
     profile = exe.profile
