@@ -23,7 +23,7 @@ from nmgraph.core.errors import MappingError
 from nmgraph.core.learning.arithmetic import TRACE_BITS
 
 __all__ = ["DELAY_FIELD_BITS", "TAG_BITS", "check_learning_memory", "learning_bits",
-           "plastic_synapses_per_core"]
+           "learning_neuron_cap", "plastic_synapses_per_core"]
 
 TAG_BITS = 9
 DELAY_FIELD_BITS = 6
@@ -66,6 +66,25 @@ def learning_bits(ir: NetworkIR, unit_core: np.ndarray, n_cores: int) -> np.ndar
             bits += np.bincount(unit_core[post_offset + posts], minlength=n_cores) * (
                 post_traces * TRACE_BITS)
     return bits
+
+
+def learning_neuron_cap(ir: NetworkIR, usage: dict[str, np.ndarray], unit_core: np.ndarray,
+                        profile) -> int | None:
+    """None when every core holds its synapses and their learning state; else a smaller number
+    of neurons per core to partition with: the fullest overflowing core's neurons, scaled by how
+    far it overflows (with a 3% margin), and at least one fewer."""
+    limit = profile.synapse_memory_bits_per_core
+    if limit is None or not any(proj.is_plastic for proj in ir.projections):
+        return None
+    n_cores = usage["synapse_bits"].size
+    total = usage["synapse_bits"] + learning_bits(ir, unit_core, n_cores)
+    over = total > limit
+    if not over.any():
+        return None
+    neurons = int(usage["neurons"][over].max())
+    worst = float((total[over] / limit).max())
+    cap = min(neurons - 1, int(neurons / worst * 0.97))
+    return cap if cap >= 1 else None
 
 
 def check_learning_memory(ir: NetworkIR, usage: dict[str, np.ndarray], unit_core: np.ndarray,

@@ -11,7 +11,7 @@ import numpy as np
 from nmgraph.compilers.executable import Executable, build_core_tables
 from nmgraph.compilers.hardware import load_profile
 from nmgraph.compilers.ir import NetworkIR
-from nmgraph.compilers.learning_memory import check_learning_memory
+from nmgraph.compilers.learning_memory import check_learning_memory, learning_neuron_cap
 from nmgraph.compilers.lower import lower
 from nmgraph.compilers.partition import apply_splitters
 from nmgraph.compilers.partition import partition as partition_pass
@@ -79,6 +79,10 @@ def compile_network(target: Network | NetworkIR, hardware: Any = "generic",
                         bar)
 
 
+#: Partitions tried again with fewer neurons per core when learning state overflows a core.
+LEARNING_REPARTITIONS = 6
+
+
 def _compile(target: Network | NetworkIR, hardware: Any, partition: str, place: str, seed: int,
              max_neurons_per_core: int | None, rates: np.ndarray | None,
              bar: ProgressBar) -> Executable:
@@ -117,6 +121,17 @@ def _compile(target: Network | NetworkIR, hardware: Any, partition: str, place: 
     parts = partition_pass(ir, graph, profile, partition, seed=int(seed),
                            max_neurons_per_core=max_neurons_per_core, rates=rates)
     ir, graph, parts = apply_splitters(ir, graph, parts, profile, max_neurons_per_core)
+    for _ in range(LEARNING_REPARTITIONS):
+        # the partitioners count synapses, not the learning state beside plastic ones: when
+        # that state overflows a core, partition again with fewer neurons per core
+        cap = learning_neuron_cap(ir, parts.usage, parts.unit_core, profile)
+        if cap is None:
+            break
+        parts = partition_pass(ir, graph, profile, partition, seed=int(seed),
+                               max_neurons_per_core=cap, rates=rates)
+        ir, graph, parts = apply_splitters(ir, graph, parts, profile, cap)
+        parts.notes.append(f"{profile.name}: at most {cap:,} neurons per core, so that plastic "
+                           "synapses' learning state (tags, delays, traces) fits synapse memory")
     parts.usage = check_learning_memory(ir, parts.usage, parts.unit_core, profile)
     if rates is not None and rates.size != ir.n_units:   # splitters relay their units' rates
         rates = np.concatenate([rates, _splitter_rates(ir, graph, rates)])

@@ -234,15 +234,22 @@ def test_report_memory_and_energy_count_the_learning() -> None:
         counters.synaptic_updates * 120e-12)
 
 
-def test_learning_state_that_overflows_a_core_is_an_error() -> None:
+def test_learning_state_that_overflows_a_core_is_repartitioned_or_an_error() -> None:
     net, _, _ = _network(n_pre=200, n_post=40, rule=_rule(dt="u0 * y1 - x0"))
-    # room for the 8,000 synapses, not for their tags and traces
     per_synapse = load_profile("loihi1").bits_per_synapse
+    # room for the 8,000 synapses on one core, not for their tags and traces: fewer neurons
+    # per core then
     small = load_profile("loihi1").replace(
         name="tiny", synapse_memory_bits_per_core=200 * 40 * per_synapse + 1000)
+    exe = nm.compile(net, hardware=small)
+    assert exe.partition.notes and "neurons per core" in exe.partition.notes[-1]
+    limit = small.synapse_memory_bits_per_core
+    assert int(exe.partition.usage["synapse_bits"].max()) <= limit
+    assert int(exe.partition.usage["neurons"][exe.partition.usage["synapse_bits"] > 0].max()) < 40
+    # a single neuron whose synapses fit but not with their learning state: an error
+    tiny = small.replace(synapse_memory_bits_per_core=200 * per_synapse + 100)
     with pytest.raises(MappingError, match="learning state need"):
-        nm.compile(net, hardware=small)
-    nm.compile(net, hardware=load_profile("loihi1"))   # fits the real core
+        nm.compile(net, hardware=tiny)
 
 
 def test_stdp_preset_reports_its_quantization() -> None:
