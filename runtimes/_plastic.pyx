@@ -89,6 +89,8 @@ cdef struct Term:
 cdef struct Proj:
     int64_t n_pre, n_rows, n_posts, n_syn, weight_exp, t_epoch, decimation
     bint dep_x0, dep_y0, dep_u
+    int32_t quiet_masks[48]       # per y0 term: its plain row factors (bit 0 x1, 1 x2, 2 x0)
+    int32_t n_quiet               # -1: some y0 term has none (a column synapse may always change)
     uint64_t trace_seed, syn_seed
     int64_t decay[N_TRACES]
     int64_t impulse[N_TRACES]
@@ -293,6 +295,19 @@ cdef inline void _evaluate(Proj* p, int64_t syn, int64_t r, int64_t q, int64_t u
             p.tag[syn] = <int16_t>value
 
 
+cdef inline bint _quiet(Proj* p, int64_t r) noexcept nogil:
+    """In a column walk (``u`` inactive; ``x0`` of row ``r`` unset when the rule has ``x0``
+    terms) only the ``y0`` terms are active: True when each has a plain pre-side factor that is 0
+    for row ``r`` (``x0``, ``x1`` or ``x2``), so the synapse cannot change and its weight need
+    not be read."""
+    cdef int32_t zero = (p.x[r] == 0) | ((p.x[p.n_rows + r] == 0) << 1) | ((p.x0[r] == 0) << 2)
+    cdef int64_t k
+    for k in range(p.n_quiet):
+        if not (p.quiet_masks[k] & zero):
+            return False
+    return True
+
+
 cdef int64_t _epoch(Proj* p, int64_t s) noexcept nogil:
     """Apply the rule at the end of the epoch that ends at step ``s``; returns the synapses
     evaluated (the synaptic updates)."""
@@ -319,8 +334,10 @@ cdef int64_t _epoch(Proj* p, int64_t s) noexcept nogil:
                     r = p.post_row[k]
                     if p.dep_x0 and p.x0[r]:
                         continue     # evaluated with its row
-                    _evaluate(p, p.post_syn[k], r, q, u, s)
                     n += 1
+                    if p.n_quiet >= 0 and _quiet(p, r):
+                        continue     # every active term has a zero pre-side factor: no change
+                    _evaluate(p, p.post_syn[k], r, q, u, s)
     for i in range(p.n_act_rows):
         p.x0[p.act_rows[i]] = 0
     for i in range(p.n_act_posts):
@@ -420,6 +437,9 @@ cdef class PlasticEngine:
         p.n_pre, p.n_rows, p.n_posts, p.n_syn = proj.n_pre, proj.n_rows, proj.n_posts, proj.n_syn
         p.weight_exp, p.t_epoch, p.decimation = proj.weight_exp, proj.t_epoch, proj.decimation
         p.dep_x0, p.dep_y0, p.dep_u = proj.dep_x0, proj.dep_y0, proj.dep_u
+        p.n_quiet = -1 if proj.quiet_masks is None else len(proj.quiet_masks)
+        for k, mask in enumerate(proj.quiet_masks or ()):
+            p.quiet_masks[k] = mask
         p.trace_seed, p.syn_seed = proj.trace_seed, proj.syn_seed
         for k in range(N_TRACES):
             p.decay[k], p.impulse[k] = proj.decay[k], proj.impulse[k]

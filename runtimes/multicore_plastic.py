@@ -54,6 +54,9 @@ class PlasticBlock:
     dep_x0: bool
     dep_y0: bool
     dep_u: bool
+    #: per ``y0`` term, its plain pre-side factors (bit 0 ``x1``, 1 ``x2``, 2 ``x0``); None when a
+    #: ``y0`` term has none (see ``_plastic._quiet``)
+    quiet_masks: list[int] | None
     trace_seed: int
     syn_seed: int
     decay: list[int]
@@ -205,6 +208,25 @@ def _csr(keys: list[np.ndarray], entries: list[np.ndarray], n: int) -> tuple[np.
     return np.ascontiguousarray(entry[order]), ptr
 
 
+def _quiet_masks(rule: Any) -> list[int] | None:
+    """For each ``y0``-gated term of the rule, the plain pre-side factors that zero it (bit 0
+    ``x1``, bit 1 ``x2``, bit 2 ``x0``); None when one has none."""
+    bits = {"x1": 1, "x2": 2, "x0": 4}
+    masks = []
+    for series in rule.equations.values():
+        for product in series.products:
+            if product.dependency != "y0":
+                continue
+            mask = 0
+            for factor in product.factors:
+                if factor.name in bits and factor.constant == 0 and not factor.sign:
+                    mask |= bits[factor.name]
+            if mask == 0:
+                return None
+            masks.append(mask)
+    return masks
+
+
 def _needed(rule: Any) -> int:
     """Bit mask of the variables (``VARIABLES`` order) the rule reads: its factors' and the
     synaptic variables it changes."""
@@ -242,7 +264,8 @@ def _block(ir: Any, proj: ProjectionIR, rank: int, unit_worker: np.ndarray,
     block = PlasticBlock(
         name=proj.name, n_pre=proj.n_pre, n_post=proj.n_post, weight_exp=proj.weight_exp,
         t_epoch=rule.t_epoch, decimation=rule.decimation or 0, dep_x0="x0" in dependencies,
-        dep_y0="y0" in dependencies, dep_u="u" in dependencies, trace_seed=trace_seed,
+        dep_y0="y0" in dependencies, dep_u="u" in dependencies, quiet_masks=_quiet_masks(rule),
+        trace_seed=trace_seed,
         syn_seed=syn_seed, decay=[rule.decays[t] for t in traces],
         impulse=[rule.impulses[t] for t in traces],
         used=[int(t in rule.traces) for t in traces],
