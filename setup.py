@@ -16,8 +16,12 @@ PACKAGE_DIRS = {
     "nmgraph.runtimes": "runtimes",
 }
 
-# Sub-packages found under those folders (setuptools lists packages, not trees).
-SUBPACKAGES = ["nmgraph.core", "nmgraph.tools", "nmgraph.runtimes.models"]
+# Sub-packages under those folders (setuptools lists packages, not trees): every folder with an
+# __init__.py, found here so that a new sub-package cannot be left out of a non-editable install.
+SUBPACKAGES = sorted(
+    ".".join((package, *init.parent.relative_to(folder).parts))
+    for package, folder in PACKAGE_DIRS.items()
+    for init in Path(folder).glob("*/**/__init__.py"))
 
 # The runtime's kernels, then every model kernel module (runtimes/_k_*.pyx): a new model with a
 # Cython kernel adds its own file and nothing here.
