@@ -579,17 +579,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     if args.case is not None:
-        spec = json.loads(args.case)
-        try:
-            result = run_case(spec)
-        except Exception as exc:  # the parent prints the row; the traceback goes to stderr
-            traceback.print_exc()
-            result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000]}
-        import resource  # the case's own high-water mark: a floor under the sampled peak
-
-        result["maxrss_case_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        sys.stdout.write("\n" + RESULT_MARK + json.dumps(result) + "\n")
-        sys.stdout.flush()
+        answer_case(args.case, run_case, RESULT_MARK)
         return
 
     from nmgraph.compilers.hardware import BUILTIN_NAMES
@@ -716,6 +706,24 @@ def check_equivalence(n: int = 500, k: int = 50, steps: int = 100, seed: int = 3
         result["NEST"] = compare({(round(float(t)), int(s) - first)
                                   for t, s in zip(events["times"], events["senders"])})
     return result
+
+
+def answer_case(case: str, run: Any, mark: str) -> None:
+    """The child side of a case run in its own subprocess: run the JSON spec ``case`` with
+    ``run(spec)`` and print its result as one line ``mark + JSON`` (a failure becomes a result
+    with its error; the traceback goes to stderr), with the case's own memory high-water mark (a
+    floor under the sampled peak)."""
+    import resource
+
+    spec = json.loads(case)
+    try:
+        result = run(spec)
+    except Exception as exc:  # the parent prints the row
+        traceback.print_exc()
+        result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+    result["maxrss_case_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sys.stdout.write("\n" + mark + json.dumps(result) + "\n")
+    sys.stdout.flush()
 
 
 def run_case(spec: dict[str, Any]) -> dict[str, Any]:

@@ -84,13 +84,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.brunel import PeakMemory, _short, _si, parse_sizes, wait_until_quiet
+from benchmarks.brunel import PeakMemory, _short, _si, answer_case, parse_sizes, wait_until_quiet
 
 __all__ = ["STDP_PARAMETERS", "build_nmgraph", "check_backends", "connectivity", "format_report",
            "main", "provenance", "run_case"]
@@ -385,17 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.case is not None:
-        spec = json.loads(args.case)
-        try:
-            result = run_case(spec)
-        except Exception as exc:  # the parent prints the row; the traceback goes to stderr
-            traceback.print_exc()
-            result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000]}
-        import resource
-
-        result["maxrss_case_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        sys.stdout.write("\n" + RESULT_MARK + json.dumps(result) + "\n")
-        sys.stdout.flush()
+        answer_case(args.case, run_case, RESULT_MARK)
         return
 
     if args.check:

@@ -189,9 +189,26 @@ cdef inline void _impulses(int32_t* tr, const int64_t* which, int64_t n,
         tr[j] = <int32_t>(v if v < TRACE_MAX else TRACE_MAX)
 
 
+cdef inline int64_t _into_epoch(const int64_t* spiked, int64_t n, uint8_t* step_flag,
+                                uint8_t* epoch_flag, int64_t* active,
+                                int64_t n_active) noexcept nogil:
+    """The step's spiking rows (or posts) ``spiked[:n]`` join the epoch: their step flag is
+    cleared, their epoch flag (``x0``/``y0``) set, and the newly set ones appended to ``active``;
+    returns its new length."""
+    cdef int64_t i, j
+    for i in range(n):
+        j = spiked[i]
+        step_flag[j] = 0
+        if not epoch_flag[j]:
+            epoch_flag[j] = 1
+            active[n_active] = j
+            n_active += 1
+    return n_active
+
+
 cdef void _traces(Proj* p, int64_t s) noexcept nogil:
     """Decay every kept trace, add the step's impulses; set the epoch's flags; clear the step's."""
-    cdef int64_t k, i, r, q
+    cdef int64_t k, i
     cdef int32_t* tr
     for k in range(2):               # x1, x2: per row (pre neuron)
         if p.used[k]:
@@ -209,20 +226,9 @@ cdef void _traces(Proj* p, int64_t s) noexcept nogil:
             _impulses(tr, NULL, p.n_posts, p.impulse[k])
         else:
             _impulses(tr, p.step_mods + (k - 3) * p.n_posts, p.n_step_mods[k - 3], p.impulse[k])
-    for i in range(p.n_step_rows):
-        r = p.step_rows[i]
-        p.xs[r] = 0
-        if not p.x0[r]:
-            p.x0[r] = 1
-            p.act_rows[p.n_act_rows] = r
-            p.n_act_rows += 1
-    for i in range(p.n_step_posts):
-        q = p.step_posts[i]
-        p.ys[q] = 0
-        if not p.y0[q]:
-            p.y0[q] = 1
-            p.act_posts[p.n_act_posts] = q
-            p.n_act_posts += 1
+    p.n_act_rows = _into_epoch(p.step_rows, p.n_step_rows, p.xs, p.x0, p.act_rows, p.n_act_rows)
+    p.n_act_posts = _into_epoch(p.step_posts, p.n_step_posts, p.ys, p.y0, p.act_posts,
+                                p.n_act_posts)
     for k in range(2):
         for i in range(p.n_step_mods[k]):
             p.ts[k * p.n_posts + p.step_mods[k * p.n_posts + i]] = 0
