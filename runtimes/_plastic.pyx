@@ -56,8 +56,8 @@ cdef enum:
 VARIABLES = ("x1", "x2", "y1", "y2", "y3", "w", "d", "t", "x0", "y0")
 DEPENDENCIES = ("x0", "y0", "u")
 TARGET_CODES = {"dw": 0, "dd": 1, "dt": 2}
-#: Which bits of a synapse's hash round w, d, t (as the NumPy specification).
-ROUNDING_SHIFTS = (57, 50, 43)
+#: Entry kinds, for the program builder (``multicore_plastic.py``).
+ENTRY_KINDS = {"pre": E_PRE, "post": E_POST, "mod": E_MOD, "mod_all": E_MOD_ALL}
 
 ENTRY_DTYPE = np.dtype([("kind", np.int32), ("proj", np.int32), ("trace", np.int32),
                         ("pad", np.int32), ("index", np.int64)])
@@ -499,16 +499,16 @@ cdef class PlasticEngine:
         cdef const int64_t[::1] row_ptr = self.program.row_entry_ptr
         cdef int64_t i, e, m, total = 0, w, k, t, row, mask = (<int64_t>1 << ROW_BITS) - 1
         cdef const int64_t* messages
-        # pass 1: how many events
-        for i in range(rec_lo, rec_hi):
-            total += unit_ptr[units[i] + 1] - unit_ptr[units[i]]
-        for w in range(addr.shape[0]):
-            if count[w] <= 0 or addr[w] == 0:
-                continue
-            messages = <const int64_t*><size_t>addr[w]
-            for m in range(count[w]):
-                row = messages[m] & mask
-                total += row_ptr[row + 1] - row_ptr[row]
+        with nogil:   # pass 1: how many events
+            for i in range(rec_lo, rec_hi):
+                total += unit_ptr[units[i] + 1] - unit_ptr[units[i]]
+            for w in range(addr.shape[0]):
+                if count[w] <= 0 or addr[w] == 0:
+                    continue
+                messages = <const int64_t*><size_t>addr[w]
+                for m in range(count[w]):
+                    row = messages[m] & mask
+                    total += row_ptr[row + 1] - row_ptr[row]
         if self.ev_step.size < total:
             self.ev_step = np.zeros(max(total, 2 * self.ev_step.size), dtype=np.int64)
             self.ev_entry = np.zeros(self.ev_step.size, dtype=np.int64)

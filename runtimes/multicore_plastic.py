@@ -24,6 +24,7 @@ from nmgraph.core.learning.arithmetic import ACCUMULATOR_FRACTION_BITS, T_BOUNDS
 from nmgraph.runtimes._plastic import (
     DEPENDENCIES,
     ENTRY_DTYPE,
+    ENTRY_KINDS,
     TARGET_CODES,
     TERM_DTYPE,
     VARIABLES,
@@ -32,8 +33,7 @@ from nmgraph.runtimes.plastic_reference import rule_dependencies
 
 __all__ = ["PlasticBlock", "PlasticProgram", "build_plastic_program", "compile_equations"]
 
-#: Entry kinds (as ``_plastic.pyx``).
-E_PRE, E_POST, E_MOD, E_MOD_ALL = 0, 1, 2, 3
+E_PRE, E_POST, E_MOD, E_MOD_ALL = (ENTRY_KINDS[k] for k in ("pre", "post", "mod", "mod_all"))
 MAX_TERMS = 16
 MAX_FACTORS = TERM_DTYPE["var"].shape[0]
 THIRD_FACTOR_SLOT = {"y2": 0, "y3": 1}
@@ -47,7 +47,6 @@ class PlasticBlock:
 
     name: str
     n_pre: int
-    n_post: int
     weight_exp: int
     t_epoch: int
     decimation: int
@@ -262,7 +261,7 @@ def _block(ir: Any, proj: ProjectionIR, rank: int, unit_worker: np.ndarray,
     n_rows, n_posts = row_pre.size, post_id.size
     dependencies = rule_dependencies(rule)
     block = PlasticBlock(
-        name=proj.name, n_pre=proj.n_pre, n_post=proj.n_post, weight_exp=proj.weight_exp,
+        name=proj.name, n_pre=proj.n_pre, weight_exp=proj.weight_exp,
         t_epoch=rule.t_epoch, decimation=rule.decimation or 0, dep_x0="x0" in dependencies,
         dep_y0="y0" in dependencies, dep_u="u" in dependencies, quiet_masks=_quiet_masks(rule),
         trace_seed=trace_seed,

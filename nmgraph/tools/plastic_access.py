@@ -27,7 +27,7 @@ from nmgraph.core.errors import SimulationError, ValidationError
 from nmgraph.core.learning import TRACE_MAX
 from nmgraph.core.learning.arithmetic import T_BOUNDS
 from nmgraph.processes.learning_synapses import LearningSparse, PlasticSynapse
-from nmgraph.runtimes.plastic_reference import LEARNING_VARS, plastic_axis, plastic_size
+from nmgraph.runtimes.plastic_reference import LEARNING_VARS, plastic_axis
 
 __all__ = ["LAVA_NAMES", "PlasticView"]
 
@@ -122,6 +122,3 @@ class PlasticView:
             if proj.is_plastic and proj.name == name:
                 return proj, process if isinstance(process, PlasticSynapse) else None
         return None
-
-    def sample_size(self, var: str) -> int:
-        return plastic_size(self.proj, plastic_axis(var))
