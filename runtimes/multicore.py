@@ -97,10 +97,7 @@ class MulticoreBackend:
 
     def __init__(self, exe: Executable, workers: int = 2, progress: Any = None,
                  transport: Any = None, watchdog_s: float | None = None) -> None:
-        self.exe = exe
-        self.ir = exe.ir
-        self.progress = progress
-        self.t = 0
+        self._init_results(exe, progress)
         n_workers = max(1, min(int(workers), max(exe.n_cores, 1)))
         self.core_worker = assign_workers(exe, n_workers)
         self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
@@ -123,6 +120,24 @@ class MulticoreBackend:
         # unlink); the workers add the steps of each window, the host's watchdog reads them
         self._beat_memory = mmap.mmap(-1, 8 * max(self.n_workers, 1))
         self._beats = np.frombuffer(self._beat_memory, dtype=np.int64)
+        self.transport = None
+        if transport is not None or self.n_workers > 1:
+            capacity = outbox_capacity(self.programs, self.window)
+            factory = transport if transport is not None else _shared_memory
+            self.transport = factory(self.n_workers, capacity)
+        self._start()
+        # a Runtime dropped without close() still has its workers reaped and its memory
+        # unlinked when it is collected (or at exit)
+        self._finalizer = weakref.finalize(self, _reap, self.procs, self.conns, self.transport)
+        log.info("multicore runtime: %d cores on %d workers, window %d steps", exe.n_cores,
+                 self.n_workers, self.window)
+
+    def _init_results(self, exe: Executable, progress: Any) -> None:
+        """What the host keeps of the runs, whatever runs the cores (workers or MPI ranks)."""
+        self.exe = exe
+        self.ir = exe.ir
+        self.progress = progress
+        self.t = 0
         self._spike_chunks: list[tuple[np.ndarray, np.ndarray]] = []   # int32 when they fit
         self._pop_offsets = np.array([pop.offset for pop in self.ir.populations], dtype=np.int64)
         self._pop_spikes = np.zeros(len(self.ir.populations), dtype=np.int64)
@@ -139,17 +154,6 @@ class MulticoreBackend:
         self._closed = False
         self._running = 0   # steps of the run command being waited for (0: none)
         self._bar: tuple[ProgressBar, np.ndarray, int] | None = None  # bar, beats, steps before
-        self.transport = None
-        if transport is not None or self.n_workers > 1:
-            capacity = outbox_capacity(self.programs, self.window)
-            factory = transport if transport is not None else _shared_memory
-            self.transport = factory(self.n_workers, capacity)
-        self._start()
-        # a Runtime dropped without close() still has its workers reaped and its memory
-        # unlinked when it is collected (or at exit)
-        self._finalizer = weakref.finalize(self, _reap, self.procs, self.conns, self.transport)
-        log.info("multicore runtime: %d cores on %d workers, window %d steps", exe.n_cores,
-                 self.n_workers, self.window)
 
     # -- processes ---------------------------------------------------------------------------------
     def _start(self) -> None:

@@ -41,8 +41,9 @@ from nmgraph.runtimes._worker_kernel import (
 )
 from nmgraph.runtimes.multicore_plastic import PlasticProgram, build_plastic_program
 
-__all__ = ["UnitRun", "WorkerProgram", "assign_workers", "build_programs", "fill_record",
-           "kernel_entry", "kernel_records", "narrow_ids", "refresh_runs", "window_length"]
+__all__ = ["UnitRun", "WorkerProgram", "assign_workers", "build_programs", "core_loads",
+           "fill_record", "kernel_entry", "kernel_records", "mailbox_capacity", "narrow_ids",
+           "refresh_runs", "window_length"]
 
 #: Longest window between exchanges (bounds mailbox memory).
 MAX_WINDOW = 64
@@ -121,12 +122,7 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
     is filled and delivered where its targets are, without a message per spike.
     """
     n_cores = exe.n_cores
-    # synapses and units each core holds, counted from the tables (a profile's usage may count
-    # synapse memory in bits or words instead)
-    axon_ptr, syn_ptr = exe.routing.axon_indptr, exe.tables.axon_syn_ptr
-    synapses = (syn_ptr[axon_ptr[1:]].astype(np.int64) - syn_ptr[axon_ptr[:-1]]).astype(float)
-    load = synapses + np.diff(exe.tables.core_unit_ptr).astype(float) + 1
-    load += PLASTIC_LOAD * plastic_synapses_per_core(exe.ir, exe.partition.unit_core, n_cores)
+    load = core_loads(exe)
     worker = np.zeros(n_cores, dtype=np.int64)
     if n_workers <= 1 or n_cores == 0:
         return worker
@@ -151,6 +147,18 @@ def assign_workers(exe: Executable, n_workers: int) -> np.ndarray:
 #: Extra load of a plastic synapse over a fixed one when balancing workers: besides its delivery
 #: the learning engine evaluates it at the spikes of its pre and of its post neuron.
 PLASTIC_LOAD = 10.0
+
+
+def core_loads(exe: Executable) -> np.ndarray:
+    """The work of each core per step, as balanced over workers: synapses plus units plus one
+    (counted from the tables: a profile's usage may count synapse memory in bits or words),
+    a plastic synapse ``1 + PLASTIC_LOAD`` times."""
+    axon_ptr, syn_ptr = exe.routing.axon_indptr, exe.tables.axon_syn_ptr
+    synapses = (syn_ptr[axon_ptr[1:]].astype(np.int64) - syn_ptr[axon_ptr[:-1]]).astype(float)
+    load = synapses + np.diff(exe.tables.core_unit_ptr).astype(float) + 1
+    load += PLASTIC_LOAD * plastic_synapses_per_core(exe.ir, exe.partition.unit_core,
+                                                     exe.n_cores)
+    return load
 
 
 def _synapses_into_workers(exe: Executable, worker: np.ndarray, sources: np.ndarray,
@@ -186,10 +194,13 @@ def window_length(programs: list[WorkerProgram]) -> int:
     return shortest
 
 
-def build_programs(exe: Executable, core_worker: np.ndarray,
-                   record_capacity: int = 1 << 16) -> list[WorkerProgram]:
-    """One program per worker, for the cores ``core_worker`` gives it."""
-    n_workers = int(core_worker.max()) + 1 if core_worker.size else 1
+def build_programs(exe: Executable, core_worker: np.ndarray, record_capacity: int = 1 << 16,
+                   only: int | None = None, n_workers: int | None = None) -> list[WorkerProgram]:
+    """One program per worker, for the cores ``core_worker`` gives it; with ``only``, just that
+    worker's program (an MPI rank builds its own: of the others it needs only which units reach
+    them, not their synapses). ``n_workers``: at least that many workers (some may hold no
+    core: an MPI run with more ranks than cores)."""
+    n_workers = max(int(core_worker.max()) + 1 if core_worker.size else 1, n_workers or 0)
     unit_core = exe.partition.unit_core
     unit_worker = core_worker[unit_core]
     pops = exe.ir.populations
@@ -206,6 +217,9 @@ def build_programs(exe: Executable, core_worker: np.ndarray,
     costs = exe.unit_costs
     row_sets = []
     for w in range(n_workers):
+        if only is not None and w != only:
+            row_sets.append(_row_sources(exe, np.flatnonzero(core_worker == w)))
+            continue
         units = order[starts[w]:starts[w + 1]]
         program = _program(exe, w, n_workers, units, unit_pop, core_worker)
         row_sets.append(_add_rows(exe, program, np.flatnonzero(core_worker == w), slot_local))
@@ -230,6 +244,17 @@ def outbox_capacity(programs: list[WorkerProgram], window: int) -> np.ndarray:
         capacity[program.rank] = np.bincount(program.remote_worker, minlength=n) * window
     np.fill_diagonal(capacity, 0)
     return capacity
+
+
+def mailbox_capacity(program: WorkerProgram, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """One worker's rows of :func:`outbox_capacity`, from its own program: the most messages it
+    sends each worker in a window, and the most it receives from each (one per unit of the
+    source worker that has a row here, per step)."""
+    n = program.n_workers
+    out = np.bincount(program.remote_worker, minlength=n).astype(np.int64) * window
+    into = np.bincount(program.row_worker, minlength=n).astype(np.int64) * window
+    out[program.rank] = into[program.rank] = 0
+    return out, into
 
 
 def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray, unit_pop: np.ndarray,
@@ -356,13 +381,8 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
     tables, routing = exe.tables, exe.routing
     axon_ptr, syn_ptr = routing.axon_indptr, tables.axon_syn_ptr
     n_neurons = program.n_neurons
-    groups = _core_groups(cores, syn_ptr[axon_ptr[cores + 1]] - syn_ptr[axon_ptr[cores]])
-    spans = [(int(axon_ptr[group[0]]), int(axon_ptr[group[-1] + 1])) for group in groups]
-    reaches = np.zeros(exe.ir.n_units, dtype=bool)
-    for a0, a1 in spans:
-        reaches[routing.axon_source[a0:a1]] = True
-    row_source = np.flatnonzero(reaches)
-    del reaches
+    groups, spans = _core_spans(exe, cores)
+    row_source = _row_sources(exe, cores)
     row_of = np.full(exe.ir.n_units, -1, dtype=np.int64)
     row_of[row_source] = np.arange(row_source.size)
     row_count = np.zeros(row_source.size, dtype=np.int64)
@@ -425,6 +445,22 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
     arrays["syn_weight"] = weight if (seg_flags & OWN_WEIGHTS).any() else np.zeros(0, np.int16)
     arrays["syn_delay"] = delay if (seg_flags & MIXED_DELAYS).any() else np.zeros(0, np.uint8)
     return row_source.astype(np.int64)
+
+
+def _core_spans(exe: Executable, cores: np.ndarray
+                ) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """``cores`` in runs of consecutive cores (``_core_groups``) and each run's span of axons."""
+    axon_ptr, syn_ptr = exe.routing.axon_indptr, exe.tables.axon_syn_ptr
+    groups = _core_groups(cores, syn_ptr[axon_ptr[cores + 1]] - syn_ptr[axon_ptr[cores]])
+    return groups, [(int(axon_ptr[group[0]]), int(axon_ptr[group[-1] + 1])) for group in groups]
+
+
+def _row_sources(exe: Executable, cores: np.ndarray) -> np.ndarray:
+    """The units that reach any of ``cores`` (sorted): the rows of a worker holding them."""
+    reaches = np.zeros(exe.ir.n_units, dtype=bool)
+    for a0, a1 in _core_spans(exe, cores)[1]:
+        reaches[exe.routing.axon_source[a0:a1]] = True
+    return np.flatnonzero(reaches)
 
 
 def _without_engine_synapses(row_ptr: np.ndarray, target: np.ndarray, weight: np.ndarray,

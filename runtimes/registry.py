@@ -75,6 +75,41 @@ def _multicore(ir: Any, executable: Any = None, workers: int | None = None,
     return MulticoreBackend(executable, workers=workers, **options)
 
 
+@register_backend("mpi")
+def _mpi(ir: Any, executable: Any = None, workers: int | None = None, ranks: int | None = None,
+         comm: Any = None, **options: Any) -> Any:
+    if workers not in (None, 1):
+        raise SimulationError(f"the mpi backend runs the cores of each rank in the rank's own "
+                              f"process; workers={workers} is not available on it (use more "
+                              "ranks)")
+    unknown = set(options) - {"progress", "watchdog_s", "mpiexec", "mpiexec_args"}
+    if unknown:
+        raise SimulationError(f"unknown mpi options {sorted(unknown)}; known: ranks, comm, "
+                              "progress, watchdog_s, mpiexec, mpiexec_args")
+    _check_progress(options)
+    watchdog = options.get("watchdog_s")
+    if watchdog is not None and (isinstance(watchdog, bool) or not isinstance(
+            watchdog, (int, float)) or not 0 < watchdog < float("inf")):
+        raise SimulationError(f"watchdog_s must be a number of seconds > 0 (got {watchdog!r})")
+    if ranks is None:
+        if "mpiexec" in options or "mpiexec_args" in options:
+            raise SimulationError("mpiexec= and mpiexec_args= start ranks: give ranks= too "
+                                  "(without ranks=, the script is itself one rank of a job)")
+        from nmgraph.runtimes.mpi_backend import MPIBackend
+
+        return MPIBackend(executable, comm=comm, **options)
+    if isinstance(ranks, np.integer):
+        ranks = int(ranks)
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
+        raise SimulationError(f"ranks must be an int >= 1 (got {ranks!r})")
+    if comm is not None:
+        raise SimulationError("give either ranks= (the Runtime starts the ranks) or comm= (this "
+                              "script runs in every rank), not both")
+    from nmgraph.runtimes.mpi_host import MPIHostBackend
+
+    return MPIHostBackend(executable, ranks, **options)
+
+
 def _check_progress(options: dict[str, Any]) -> None:
     if "progress" in options and not is_progress_option(options["progress"]):
         raise SimulationError(f"progress must be True, False, None (automatic: on a terminal) "

@@ -136,6 +136,9 @@ class Counters:
         Messages the multi-core runtime exchanged between its worker processes (one per spike
         and destination worker): a cost of the simulation on this machine, not of the chip.
         ``None`` on the reference backend.
+    messages_ranks, bytes_ranks
+        On the ``mpi`` backend: spike messages and bytes sent between MPI ranks (the bytes include
+        each window's message counts, one int64 per pair of ranks). ``None`` elsewhere.
     per_process
         ``{process name: {"spikes": ..., "synaptic_ops": ..., "neuron_updates": ...}}``; a
         plastic synapse process has ``{"synaptic_updates": ...}``.
@@ -154,6 +157,8 @@ class Counters:
     hops_x: int | None = None
     hops_y: int | None = None
     messages_workers: int | None = None
+    messages_ranks: int | None = None
+    bytes_ranks: int | None = None
     per_process: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def set_traffic(self, values: dict[str, int]) -> None:

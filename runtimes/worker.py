@@ -27,7 +27,7 @@ from nmgraph.core.models import checked_step
 from nmgraph.runtimes.multicore_program import UnitRun, WorkerProgram, narrow_ids, refresh_runs
 from nmgraph.runtimes.transport import ABORT_PARENT, BarrierAborted, InProcessTransport
 
-__all__ = ["StepHook", "WorkerLoop", "worker_main"]
+__all__ = ["StepHook", "WorkerLoop", "reported", "worker_main"]
 
 log = logging.getLogger("nmgraph.worker")
 
@@ -62,6 +62,11 @@ def worker_main(rank: int, program: WorkerProgram, transport: Any, conn: Any,
 
 class _Reported(Exception):
     """The worker's failure has been sent to the host already."""
+
+
+def reported(exc: BaseException) -> bool:
+    """Whether ``exc`` ends a worker loop whose failure the host has been told of already."""
+    return isinstance(exc, _Reported)
 
 
 def _die_with_parent() -> None:
@@ -244,8 +249,12 @@ class WorkerLoop:
             recording.rows = []
         updates = {} if program.plastic is None else {
             block.name: int(block.arrays["updates"][0]) for block in program.plastic.projections}
-        return {"times": times, "units": units, "counters": program.counters.copy(),
-                "recorded": recorded, "plastic_updates": updates}
+        reply = {"times": times, "units": units, "counters": program.counters.copy(),
+                 "recorded": recorded, "plastic_updates": updates}
+        traffic = getattr(self.transport, "traffic", None)
+        if traffic is not None:   # between MPI ranks: messages and bytes to each
+            reply["traffic"] = traffic()
+        return reply
 
     def _units_of(self, population: int) -> np.ndarray:
         """Global ids of this worker's units of ``population``, in run order."""

@@ -43,8 +43,11 @@ class Runtime:
     backend
         ``"multicore"`` (default): the Cython multi-core runtime, cores spread over ``workers``
         processes exchanging spike messages (a Network is first compiled with the defaults);
-        ``"reference"``: the NumPy reference simulator (the oracle). Both give bit-identical
-        spikes and state.
+        ``"reference"``: the NumPy reference simulator (the oracle); ``"mpi"``: the cores
+        spread over MPI ranks, either the ranks of the ``mpiexec`` job this script runs in (every
+        rank runs the script; every call is then collective) or, with ``ranks=N``, ranks the
+        Runtime starts itself with ``mpiexec`` and drives from this process. All give
+        bit-identical spikes and state.
     workers
         Worker processes of the multicore backend (default 2); the reference backend takes 1.
     options
@@ -52,7 +55,9 @@ class Runtime:
         (default) draws it when stderr is a terminal and the run lasts over half a second
         (``NMGRAPH_PROGRESS=0`` turns that off, ``1`` on), True always, False never, or give a
         text stream to draw it on. The bar never changes results. Multicore also takes
-        ``transport`` and ``watchdog_s`` (see ``MulticoreBackend``).
+        ``transport`` and ``watchdog_s`` (see ``MulticoreBackend``); mpi takes ``ranks``,
+        ``comm`` (an mpi4py communicator, default ``COMM_WORLD``), ``watchdog_s``, ``mpiexec``
+        and ``mpiexec_args`` (see ``MPIBackend``, ``MPIHostBackend``).
 
     Examples
     --------
@@ -73,7 +78,7 @@ class Runtime:
             _check_unedited(self.executable)
         if isinstance(target, Network):
             ir = lower(target)
-            if backend != "multicore":   # the multicore path compiles, and compile warns
+            if backend not in ("multicore", "mpi"):   # those compile, and compile warns
                 _warn_truncated(ir)
         elif isinstance(target, Executable):
             ir = target.ir
@@ -85,15 +90,15 @@ class Runtime:
         if not isinstance(backend, str):
             raise ValidationError("Runtime", "backend", "must be a backend name", backend)
         factory = backend_factory(backend)
-        if backend == "multicore" and self.executable is None:
+        if backend in ("multicore", "mpi") and self.executable is None:
             if self._network is None:
-                raise ValidationError("Runtime", "target", "the multicore backend runs a Network "
-                                      "or an Executable, not a bare NetworkIR", target)
+                raise ValidationError("Runtime", "target", f"the {backend} backend runs a "
+                                      "Network or an Executable, not a bare NetworkIR", target)
             from nmgraph.compilers.pipeline import compile_network
 
             self.executable = compile_network(self._network)
-            log.info("compiled '%s' with the defaults (generic profile) for the multicore "
-                     "backend", ir.name)
+            log.info("compiled '%s' with the defaults (generic profile) for the %s backend",
+                     ir.name, backend)
         self.ir = ir
         self.backend_name = backend
         self._backend = factory(ir, executable=self.executable, workers=workers, **options)
@@ -326,7 +331,11 @@ class Runtime:
 
         self._check_open()
         exe = self.executable if self.executable is not None else compile_network(self.ir)
-        return save_snapshot(exe, self._backend.dump_state(), path)
+        state = self._backend.dump_state()
+        write_once = getattr(self._backend, "write_once", None)   # MPI ranks: one file
+        if write_once is not None:
+            return write_once(lambda: save_snapshot(exe, state, path))
+        return save_snapshot(exe, state, path)
 
     @classmethod
     def restore(cls, path: str | Path, backend: str = DEFAULT_BACKEND,
