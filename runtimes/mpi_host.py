@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import json
 import logging
 import multiprocessing.connection
 import os
@@ -49,12 +50,13 @@ import numpy as np
 from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.executable_io import save_executable
 from nmgraph.core.errors import SimulationError
+from nmgraph.core.models import model_named
 from nmgraph.runtimes.mpi_backend import RankResults
 from nmgraph.runtimes.mpi_rank import AUTHKEY_VARIABLE, executable_digest
 from nmgraph.runtimes.multicore import STOP_GRACE_S, MulticoreBackend, _process_state
 from nmgraph.runtimes.rank_placement import assign_ranks
 
-__all__ = ["MPIHostBackend", "find_mpiexec"]
+__all__ = ["MPIHostBackend", "find_mpiexec", "model_modules"]
 
 log = logging.getLogger("nmgraph.mpi")
 
@@ -152,14 +154,20 @@ class MPIHostBackend(RankResults, MulticoreBackend):
 
     # -- starting the job --------------------------------------------------------------------------
     def _launch(self, mpiexec: str, extra: list[str], watchdog_s: float | None) -> None:
+        modules = model_modules(self.exe)
         save_executable(self.exe, self._folder / "executable.nmx")
         np.save(self._folder / "core_rank.npy", self.placement.core_rank)
+        (self._folder / "modules.json").write_text(json.dumps(modules))
         digest = executable_digest(self.exe)
         key = secrets.token_bytes(32)
         listener = multiprocessing.connection.Listener(("127.0.0.1", 0), authkey=key)
         host, port = listener.address
         env = dict(os.environ)
         env[AUTHKEY_VARIABLE] = key.hex()
+        # the ranks import what this process can (user models' modules): its path first
+        paths = [p for p in sys.path if p and os.path.isdir(p)]
+        extra_paths = env.get("PYTHONPATH", "").split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in dict.fromkeys(paths + extra_paths) if p)
         command = [mpiexec, *extra, "-n", str(self.n_workers), sys.executable, "-m",
                    "nmgraph.runtimes.mpi_rank", str(self._folder), host, str(port),
                    "none" if watchdog_s is None else repr(float(watchdog_s))]
@@ -301,6 +309,28 @@ class MPIHostBackend(RankResults, MulticoreBackend):
             if self._job is None or self._job.poll() is not None:
                 self._closed = True
                 self._finalizer.detach()
+
+
+def model_modules(exe: Executable) -> list[str]:
+    """The modules that register the models of ``exe``'s populations, for ranks to import.
+
+    Raises
+    ------
+    SimulationError
+        For a model defined in ``__main__`` (a script or a notebook): ranks started from here
+        cannot import it.
+    """
+    modules = []
+    for pop in exe.ir.populations:
+        module = type(model_named(pop.model)).__module__
+        if module == "__main__":
+            raise SimulationError(
+                f"the model of {pop.process_type} '{pop.name}' ({pop.model!r}) is defined in "
+                f"__main__ (this script or notebook): MPI ranks started with ranks= cannot "
+                f"import it; move the process and its model into a module on the Python path, "
+                f"or run the script itself under mpiexec (backend='mpi' without ranks=)")
+        modules.append(module)
+    return sorted(set(modules))
 
 
 def _emit(data: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ communicator). Two ways use it:
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -132,6 +133,8 @@ def rank_setup(exe: Executable, core_rank: np.ndarray, comm: Any, watchdog_s: fl
     limit = comm.allreduce(limit, op=MPI.MAX)
     out_cap, in_cap = mailbox_capacity(program, window)
     transport = MPITransport(comm, out_cap, in_cap, timeout=timeout_factor * limit)
+    log.debug("rank %d of %d: %d cores, %d units, window %d steps", rank, size,
+              program.cores.size, program.n_units, window)
     return RankSetup(program, transport, window, limit, digest)
 
 
@@ -150,14 +153,15 @@ class RankLogHandler(logging.Handler):
 
     def __init__(self, side: Any, lock: threading.Lock, rank: int) -> None:
         super().__init__()
-        self.side, self.lock, self.rank = side, lock, rank
+        # not ``self.lock``: that is the Handler's own lock, held around emit()
+        self.side, self.send_lock, self.rank = side, lock, rank
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             data = {"name": record.name, "levelno": record.levelno, "levelname": record.levelname,
                     "msg": record.getMessage(), "created": record.created, "rank": self.rank,
                     "exc_text": self.format(record) if record.exc_info else None}
-            with self.lock:
+            with self.send_lock:
                 self.side.send(("log", data))
         except Exception:   # the host is gone: the watcher ends this process
             pass
@@ -197,9 +201,10 @@ def main(argv: list[str] | None = None) -> None:
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
+    # each connection says what it is at once: the host reads that before it accepts the next
     conn = Client((host, port), authkey=authkey)
-    side = Client((host, port), authkey=authkey)
     conn.send(("control", rank))
+    side = Client((host, port), authkey=authkey)
     side.send(("side", rank))
     lock = threading.Lock()
     beat = np.zeros(1, dtype=np.int64)
@@ -212,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     code = 0
     setup: RankSetup | None = None
     try:
+        for module in json.loads((folder / "modules.json").read_text()):
+            importlib.import_module(module)   # registers the models the Executable names
         exe = load_executable(folder / "executable.nmx")
         core_rank = np.load(folder / "core_rank.npy", allow_pickle=False)
         setup = rank_setup(exe, core_rank, comm, None if watchdog == "none" else float(watchdog),

@@ -22,11 +22,10 @@ import scipy.sparse as sp
 from nmgraph.compilers.executable import Executable
 from nmgraph.compilers.mincut import cut_weight, mincut_parts
 from nmgraph.runtimes.multicore_program import assign_workers, core_loads
+from nmgraph.runtimes.transport_mpi import BYTES_PER_MESSAGE
 
 __all__ = ["BYTES_PER_MESSAGE", "RankPlacement", "assign_ranks"]
 
-#: Bytes of one spike message between ranks (int64: step and row at the destination).
-BYTES_PER_MESSAGE = 8
 #: A rank's load may exceed an even share by this fraction.
 IMBALANCE = 0.05
 

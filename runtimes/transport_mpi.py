@@ -38,6 +38,9 @@ __all__ = ["FAILED", "MPIExchange", "MPITransport", "RankFailed", "wait_requests
 
 #: Count a failing rank sends in place of its window's counts.
 FAILED = -1
+#: Bytes of a spike message (int64: step and row at the destination) and of a window's count.
+BYTES_PER_MESSAGE = 8
+BYTES_PER_COUNT = 8
 #: Tag of the spike payloads on the exchange's own communicator.
 PAYLOAD_TAG = 7
 #: Seconds a wait spins before it yields the CPU at each test, and before it sleeps between them.
@@ -55,17 +58,28 @@ class RankFailed(BarrierAborted):
         super().__init__(ABORT_PARENT, f"rank {rank} failed in window {window} of the exchange")
 
 
+_MPI: Any = None
+
+
+def _mpi() -> Any:
+    """The ``mpi4py.MPI`` module (imported on first use: nmgraph imports without mpi4py)."""
+    global _MPI
+    if _MPI is None:
+        from mpi4py import MPI
+
+        _MPI = MPI
+    return _MPI
+
+
 def wait_requests(requests: list[Any], timeout_s: float, what: str) -> None:
     """Wait until every MPI request completes, at most ``timeout_s`` seconds (< 0: no limit).
 
     Raises :class:`~nmgraph.runtimes.transport.BarrierAborted` with ``ABORT_TIMEOUT`` (the pending
     requests are left as they are: the caller ends the run) naming ``what`` was awaited.
     """
-    from mpi4py import MPI
-
     if not requests:
         return
-    test_all = MPI.Request.Testall
+    test_all = _mpi().Request.Testall
     if test_all(requests):
         return
     start = time.monotonic()
@@ -104,12 +118,20 @@ class MPIExchange:
         self.sendbuf = np.zeros(max(int(self.out_at[-1]), 1), dtype=np.int64)
         self.recvbuf = np.zeros(max(int(self.in_at[-1]), 1), dtype=np.int64)
         self._failed_counts = np.full(self.size, FAILED, dtype=np.int64)
+        self._cap_out_list, self._cap_in_list = self.cap_out.tolist(), self.cap_in.tolist()
+        self._out_at_list, self._in_at_list = self.out_at.tolist(), self.in_at.tolist()
         self._between = True     # between exchanges: the next collective is a window's counts
-        #: Messages and bytes this rank sent to / received from each rank (counts included).
+        #: Spike messages this rank sent to / received from each rank.
         self.sent_messages = np.zeros(self.size, dtype=np.int64)
-        self.sent_bytes = np.zeros(self.size, dtype=np.int64)
         self.received_messages = np.zeros(self.size, dtype=np.int64)
-        self.received_bytes = np.zeros(self.size, dtype=np.int64)
+
+    def traffic_bytes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bytes sent to and received from each rank: the spike messages, and one int64 count
+        per window to and from every other rank."""
+        counts = np.full(self.size, BYTES_PER_COUNT * self.window, dtype=np.int64)
+        counts[self.rank] = 0
+        return (BYTES_PER_MESSAGE * self.sent_messages + counts,
+                BYTES_PER_MESSAGE * self.received_messages + counts)
 
     def addresses(self) -> tuple[np.ndarray, np.ndarray]:
         """int64 ``(2, size)`` outbox and inbox addresses by window parity (the same for both
@@ -123,49 +145,62 @@ class MPIExchange:
         """End the window: ``counts[d]`` messages were written in the outbox of ``d``. Fills
         ``in_counts[s]`` with the messages now in the inbox of ``s`` and returns the window's
         parity. Raises ``OverflowError`` on a count above capacity (after telling the other
-        ranks), :class:`RankFailed` when another rank failed, ``BarrierAborted`` on a timeout."""
-        window = self.window
-        if counts[self.rank] != 0 or (counts > self.cap_out).any() or (counts < 0).any():
-            self.fail()
-            raise OverflowError(f"rank {self.rank} wrote more messages than a mailbox holds in "
-                                f"window {window}: counts {counts.tolist()}, capacity "
-                                f"{self.cap_out.tolist()}")
-        self._between = False
-        comm = self.comm
-        wait_requests([comm.Ialltoall(counts, in_counts)], timeout,
-                      f"the other ranks at the exchange of window {window}")
-        failed = np.flatnonzero(in_counts == FAILED)
-        if failed.size:
-            self._between = True   # that window's collective is complete
-            raise RankFailed(int(failed[0]), window)
-        if (in_counts < 0).any() or (in_counts > self.cap_in).any():
-            raise BarrierAborted(ABORT_OVERFLOW, f"rank {self.rank} was sent more messages than "
-                                 f"its inboxes hold in window {window}: {in_counts.tolist()}")
-        requests = []
-        from mpi4py import MPI
+        ranks), :class:`RankFailed` when another rank failed, ``BarrierAborted`` on a timeout.
 
-        for s in np.flatnonzero(in_counts).tolist():
-            at = int(self.in_at[s])
-            requests.append(comm.Irecv([self.recvbuf[at:at + int(in_counts[s])], MPI.INT64_T],
-                                       source=s, tag=PAYLOAD_TAG))
-        for d in np.flatnonzero(counts).tolist():
-            at = int(self.out_at[d])
-            requests.append(comm.Isend([self.sendbuf[at:at + int(counts[d])], MPI.INT64_T],
-                                       dest=d, tag=PAYLOAD_TAG))
-        wait_requests(requests, timeout, f"the spike messages of window {window}")
-        others = self.size - 1
-        self.sent_messages += counts
-        self.sent_bytes += 8 * counts
-        self.received_messages += in_counts
-        self.received_bytes += 8 * in_counts
-        if others:   # the counts themselves: one int64 to and from every other rank
-            self.sent_bytes += 8
-            self.received_bytes += 8
-            self.sent_bytes[self.rank] -= 8
-            self.received_bytes[self.rank] -= 8
+        Written for the common case of a window with few messages: small Python lists, no NumPy
+        call on the way, and the point-to-point phase only for pairs that exchange something.
+        """
+        window = self.window
+        out = counts.tolist()
+        rank = self.rank
+        for d, (n, cap) in enumerate(zip(out, self._cap_out_list)):
+            if n > cap or n < 0 or (n and d == rank):
+                self.fail()
+                raise OverflowError(f"rank {rank} wrote more messages than a mailbox holds in "
+                                    f"window {window}: counts {out}, capacity "
+                                    f"{self._cap_out_list}")
+        self._between = False
+        request = self.comm.Ialltoall(counts, in_counts)
+        if not request.Test():
+            wait_requests([request], timeout, f"the other ranks at the exchange of window "
+                          f"{window}")
+        ins = in_counts.tolist()
+        receive = send = None
+        for s, (n, cap) in enumerate(zip(ins, self._cap_in_list)):
+            if n:
+                if n == FAILED:
+                    self._between = True   # that window's collective is complete
+                    raise RankFailed(s, window)
+                if n < 0 or n > cap:
+                    raise BarrierAborted(ABORT_OVERFLOW, f"rank {rank} was sent more messages "
+                                         f"than its inboxes hold in window {window}: {ins}")
+                receive = receive or []
+                receive.append((s, n))
+        for d, n in enumerate(out):
+            if n:
+                send = send or []
+                send.append((d, n))
+        if receive or send:
+            self._point_to_point(receive or (), send or (), timeout, window)
         self._between = True
         self.window = window + 1
         return window & 1
+
+    def _point_to_point(self, receive: Any, send: Any, timeout: float, window: int) -> None:
+        """The payloads of one window: ``(rank, count)`` to receive and to send."""
+        int64 = _mpi().INT64_T
+        comm, requests = self.comm, []
+        for s, n in receive:
+            at = self._in_at_list[s]
+            requests.append(comm.Irecv([self.recvbuf[at:at + n], int64], source=s,
+                                       tag=PAYLOAD_TAG))
+            self.received_messages[s] += n
+        for d, n in send:
+            at = self._out_at_list[d]
+            requests.append(comm.Isend([self.sendbuf[at:at + n], int64], dest=d,
+                                       tag=PAYLOAD_TAG))
+            self.sent_messages[d] += n
+        wait_requests(requests, timeout, f"the spike messages of window {window}")
 
     def fail(self, timeout: float = 0.05) -> None:
         """Tell the other ranks that this one failed, if it can: between exchanges it takes part
@@ -263,9 +298,10 @@ class MPITransport:
     def traffic(self) -> dict[str, np.ndarray]:
         """Messages and bytes sent to and received from each rank so far."""
         core = self._core
-        return {"sent_messages": core.sent_messages.copy(), "sent_bytes": core.sent_bytes.copy(),
-                "received_messages": core.received_messages.copy(),
-                "received_bytes": core.received_bytes.copy(), "windows": core.window}
+        sent, received = core.traffic_bytes()
+        return {"sent_messages": core.sent_messages.copy(), "sent_bytes": sent,
+                "received_messages": core.received_messages.copy(), "received_bytes": received,
+                "windows": core.window}
 
     def close(self) -> None:
         if not self._closed:
