@@ -437,6 +437,19 @@ def _run_study(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- nmgraph run (nmgraph/tools/cli_run.py) ---------------------------------------------------------
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    from nmgraph.tools import cli_run
+
+    cli_run.add_arguments(parser)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from nmgraph.tools import cli_run
+
+    return cli_run.run(args)
+
+
 #: ``nmgraph study`` on a NIR file: the Poisson rate of its Input nodes unless --input-rate.
 DEFAULT_NIR_INPUT_RATE_HZ = 100.0
 
@@ -503,6 +516,12 @@ COMMANDS: tuple[Command, ...] = (
                     "--hw loihi1,loihi2,spinnaker1,truenorth --partition greedy,mincut --steps 200 "
                     "--out study",
             add_arguments=_study_arguments, run=_run_study),
+    Command(name="run",
+            summary="run an Executable (.nmx), continue a snapshot (.nms) or compile and run a "
+                    "network; print spikes, rates, counters and speed",
+            example="nmgraph run nmgraph/tools/demo.py:build_demo_network --hw loihi1 --steps 1000 "
+                    "--spikes spikes.npz --snapshot run.nms --report run.md",
+            add_arguments=_run_arguments, run=_run_run),
 )
 
 
