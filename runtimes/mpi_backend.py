@@ -98,13 +98,19 @@ class RankResults:
         counters.bytes_ranks = int(traffic["bytes"].sum())
         return counters
 
+    def load_state(self, state: Any) -> None:
+        super().load_state(state)   # type: ignore[misc]
+        self._traffic_t0 = self.t   # type: ignore[attr-defined]   # traffic counts from here
+
     def report(self) -> str:
-        """The placement onto ranks, then the traffic measured between them (per step run)."""
+        """The placement onto ranks, then the traffic measured between them (per step run by
+        this runtime: a restored run's earlier steps had their own)."""
         traffic = self.rank_traffic()
-        steps = max(self.t, 1)   # type: ignore[attr-defined]
+        run = self.t - getattr(self, "_traffic_t0", 0)   # type: ignore[attr-defined]
+        steps = max(run, 1)
         lines = [self.placement.to_markdown(), "",
-                 f"Measured over {self.t} steps ({traffic['windows']} exchanges, window "  # type: ignore[attr-defined]
-                 f"{self.window} steps):", "",   # type: ignore[attr-defined]
+                 f"Measured over the {run} steps this runtime ran ({traffic['windows']} "
+                 f"exchanges, window {self.window} steps):", "",   # type: ignore[attr-defined]
                  "| rank | messages/step out | bytes/step out | bytes/step in |",
                  "|---:|---:|---:|---:|"]
         for r in range(self.placement.n_ranks):

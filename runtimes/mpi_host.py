@@ -174,14 +174,16 @@ class MPIHostBackend(RankResults, MulticoreBackend):
         self._job = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True, preexec_fn=_die_with_host)
-        threading.Thread(target=self._pump_output, name="nmgraph-mpi-output",
-                         daemon=True).start()
+        # the threads get what they use, not the backend: a dropped Runtime is still collected
+        threading.Thread(target=_pump_output, args=(self._job, self._output),
+                         name="nmgraph-mpi-output", daemon=True).start()
         accepted: dict[tuple[str, int], Any] = {}
         failures: list[BaseException] = []
+        expected = 2 * self.n_workers
 
         def accept() -> None:
             try:
-                while len(accepted) < 2 * self.n_workers:
+                while len(accepted) < expected:
                     conn = listener.accept()
                     if conn.poll(START_TIMEOUT_S):
                         kind, rank = conn.recv()
@@ -220,43 +222,12 @@ class MPIHostBackend(RankResults, MulticoreBackend):
                                       f"{info['digest']}, host {digest})")
             self._infos.append(info)
             self.procs.append(_RankProcess(int(info["pid"]), conn))
-        threading.Thread(target=self._serve_sides, name="nmgraph-mpi-side", daemon=True).start()
-
-    def _pump_output(self) -> None:
-        """The job's output, line by line, to the host's stdout (and kept for error messages)."""
-        job = self._job
-        for raw in iter(job.stdout.readline, b""):
-            line = raw.decode(errors="replace")
-            self._output.append(line.rstrip("\n"))
-            try:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-            except (OSError, ValueError):
-                pass
+        threading.Thread(target=_serve_sides, args=(list(self._sides), self._beats),
+                         name="nmgraph-mpi-side", daemon=True).start()
 
     def _output_tail(self, lines: int = 20) -> str:
         tail = list(self._output)[-lines:]
         return "\n".join(tail) if tail else "(mpiexec printed nothing)"
-
-    def _serve_sides(self) -> None:
-        """Progress and log records from the ranks (a thread; ends with the connections)."""
-        sides = {conn: rank for rank, conn in enumerate(self._sides)}
-        while sides:
-            try:
-                ready = multiprocessing.connection.wait(list(sides), timeout=0.5)
-            except OSError:
-                return
-            for conn in ready:
-                rank = sides[conn]
-                try:
-                    kind, data = conn.recv()
-                except (EOFError, OSError):
-                    del sides[conn]
-                    continue
-                if kind == "beat":
-                    self._beats[rank] = data
-                elif kind == "log":
-                    _emit(data)
 
     # -- what differs from forked workers ------------------------------------------------------------
     def _death_message(self, rank: int, cause: object = None) -> str:
@@ -309,6 +280,39 @@ class MPIHostBackend(RankResults, MulticoreBackend):
             if self._job is None or self._job.poll() is not None:
                 self._closed = True
                 self._finalizer.detach()
+
+
+def _pump_output(job: subprocess.Popen, output: collections.deque) -> None:
+    """The job's output, line by line, to the host's stdout (and kept for error messages)."""
+    for raw in iter(job.stdout.readline, b""):
+        line = raw.decode(errors="replace")
+        output.append(line.rstrip("\n"))
+        try:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _serve_sides(connections: list[Any], beats: np.ndarray) -> None:
+    """Progress and log records from the ranks (a thread; ends with the connections)."""
+    sides = {conn: rank for rank, conn in enumerate(connections)}
+    while sides:
+        try:
+            ready = multiprocessing.connection.wait(list(sides), timeout=0.5)
+        except OSError:
+            return
+        for conn in ready:
+            rank = sides[conn]
+            try:
+                kind, data = conn.recv()
+            except (EOFError, OSError):
+                del sides[conn]
+                continue
+            if kind == "beat":
+                beats[rank] = data
+            elif kind == "log":
+                _emit(data)
 
 
 def model_modules(exe: Executable) -> list[str]:

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_help_lists_every_command_with_an_example(capsys) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert [command.name for command in COMMANDS] == ["demo", "hw", "map", "study"]
+    assert [command.name for command in COMMANDS] == ["demo", "hw", "map", "study", "run"]
     for command in COMMANDS:
         assert command.name in out
         assert command.example in out
