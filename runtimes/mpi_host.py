@@ -138,6 +138,9 @@ class MPIHostBackend(RankResults, MulticoreBackend):
         self._sides: list[Any] = []
         self._job: subprocess.Popen | None = None
         self._folder = Path(tempfile.mkdtemp(prefix="nmgraph-mpi-"))
+        #: MPICH's shared-memory segments of the ranks (they go at MPI_Finalize; a killed
+        #: job leaves them behind, so the host unlinks them once the job has ended)
+        self._segments: list[str] = []
         self._finalizer = weakref.finalize(self, _end_job, None, [], self._folder)
         try:
             self._launch(find_mpiexec(mpiexec), list(mpiexec_args or []), watchdog_s)
@@ -146,7 +149,7 @@ class MPIHostBackend(RankResults, MulticoreBackend):
             raise
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _end_job, self._job, list(self.procs),
-                                           self._folder)
+                                           self._folder, self._segments)
         self.window = int(self._infos[0]["window"])
         self.watchdog_s = float(self._infos[0]["watchdog_s"])
         log.info("mpi runtime: %d cores on %d ranks (%s placement), window %d steps",
@@ -221,6 +224,8 @@ class MPIHostBackend(RankResults, MulticoreBackend):
                 raise SimulationError(f"MPI rank {rank} loaded a different Executable (digest "
                                       f"{info['digest']}, host {digest})")
             self._infos.append(info)
+            self._segments.extend(name for name in info.get("segments", [])
+                                  if name not in self._segments)
             self.procs.append(_RankProcess(int(info["pid"]), conn))
         threading.Thread(target=_serve_sides, args=(list(self._sides), self._beats),
                          name="nmgraph-mpi-side", daemon=True).start()
@@ -259,7 +264,7 @@ class MPIHostBackend(RankResults, MulticoreBackend):
                     self._job.wait(STOP_GRACE_S + 2.0)
                 except subprocess.TimeoutExpired:
                     pass
-        _end_job(self._job, self.procs, None)
+        _end_job(self._job, self.procs, None, self._segments)
         for conn in [*self.conns, *self._sides]:
             conn.close()
         self.conns, self._sides = [], []
@@ -369,9 +374,10 @@ def _die_with_host() -> None:
         pass
 
 
-def _end_job(job: subprocess.Popen | None, procs: list[_RankProcess],
-             folder: Path | None) -> None:
-    """SIGTERM then SIGKILL to the job's process group and its ranks; reap mpiexec."""
+def _end_job(job: subprocess.Popen | None, procs: list[_RankProcess], folder: Path | None,
+             segments: list[str] = ()) -> None:
+    """SIGTERM then SIGKILL to the job's process group and its ranks; reap mpiexec; unlink the
+    MPI library's shared-memory ``segments`` the ranks left (none after a clean finish)."""
     if job is not None and job.poll() is None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -395,3 +401,9 @@ def _end_job(job: subprocess.Popen | None, procs: list[_RankProcess],
             pass
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
+    if (job is None or job.poll() is not None) and not any(proc.is_alive() for proc in procs):
+        for name in segments:
+            try:
+                os.unlink(name)
+            except OSError:
+                pass

@@ -145,7 +145,19 @@ def rank_info(setup: RankSetup) -> dict[str, Any]:
             "host": socket.gethostname(), "digest": setup.digest, "window": setup.window,
             "watchdog_s": setup.watchdog_s, "cores": program.cores,
             "plastic": [] if program.plastic is None else
-            [block.name for block in program.plastic.projections]}
+            [block.name for block in program.plastic.projections],
+            "segments": _shared_segments()}
+
+
+def _shared_segments() -> list[str]:
+    """The files under /dev/shm this process has mapped (the MPI library's shared memory)."""
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "/dev/shm/" in line}
+    except OSError:
+        return []
+    return sorted(path for path in paths if path.startswith("/dev/shm/mpich_shm_")
+                  and not path.endswith("(deleted)"))
 
 
 class RankLogHandler(logging.Handler):

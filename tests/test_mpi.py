@@ -63,6 +63,12 @@ def job_pids(rt: nm.Runtime) -> list[int]:
     return [proc.pid for proc in backend.procs] + [backend._job.pid]
 
 
+def assert_no_segments_left(rt: nm.Runtime) -> None:
+    """MPICH's shared memory of the job is gone, even when its ranks were killed."""
+    left = [name for name in rt.backend._segments if os.path.exists(name)]
+    assert not left, f"shared memory left behind: {left}"
+
+
 def assert_all_gone(pids: list[int], within: float = 5.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline and any(alive(pid) for pid in pids):
@@ -264,6 +270,7 @@ def test_host_rank_that_raises_is_named_and_everything_stops() -> None:
     message = str(info.value)
     assert "rank" in message and "cores" in message and "Broken 'broken'" in message
     assert_all_gone(pids)
+    assert_no_segments_left(rt)
     early = rt.spikes("lif")
     assert early.times[:len(kept.times)].tolist() == kept.times.tolist()
     with pytest.raises(nm.SimulationError):
@@ -286,6 +293,7 @@ def _signal_rank_during_run(sig: int, **options: object) -> str:
         timer.cancel()
     assert time.monotonic() - start < DEADLINE_S
     assert_all_gone(pids)
+    assert_no_segments_left(rt)
     assert rt.spikes("lif") == kept
     rt.close()
     return str(info.value)
