@@ -163,7 +163,10 @@ class MPIHostBackend(RankResults, MulticoreBackend):
         (self._folder / "modules.json").write_text(json.dumps(modules))
         digest = executable_digest(self.exe)
         key = secrets.token_bytes(32)
-        listener = multiprocessing.connection.Listener(("127.0.0.1", 0), authkey=key)
+        # every rank connects twice at about the same time: a backlog for all of them (the
+        # default of 1 drops connections, which TCP then retries for minutes)
+        listener = multiprocessing.connection.Listener(("127.0.0.1", 0), authkey=key,
+                                                       backlog=2 * self.n_workers + 8)
         host, port = listener.address
         env = dict(os.environ)
         env[AUTHKEY_VARIABLE] = key.hex()

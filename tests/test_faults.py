@@ -20,7 +20,11 @@ DEADLINE_S = 10.0
 
 
 def shm_entries() -> set[str]:
-    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    """The multicore runtime's segments (``nmg_<pid>_<token>``): other programs, MPI jobs
+    among them, may use /dev/shm meanwhile."""
+    if not os.path.isdir("/dev/shm"):
+        return set()
+    return {name for name in os.listdir("/dev/shm") if name.startswith("nmg_")}
 
 
 def busy_executable():
