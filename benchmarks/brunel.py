@@ -228,12 +228,15 @@ def wait_until_quiet(limit_s: float = QUIET_WAIT_S) -> float:
     return time.perf_counter() - start
 
 
-def _run_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run one case in a fresh interpreter; returns its JSON result plus ``peak_bytes``."""
+def _run_subprocess(spec: dict[str, Any], timeout: float, module: str = "benchmarks.brunel",
+                    launcher: tuple[str, ...] = (), mark: str = RESULT_MARK) -> dict[str, Any]:
+    """Run one case in a fresh interpreter (``python -m module --case SPEC``, after
+    ``launcher``: ``("mpiexec", "-n", "2")`` runs it as an SPMD job); returns its JSON result
+    (the line that starts with ``mark``) plus ``peak_bytes`` (of the process tree)."""
     wait_until_quiet()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "benchmarks.brunel", "--case", json.dumps(spec)]
+    command = [*launcher, sys.executable, "-m", module, "--case", json.dumps(spec)]
     start = time.perf_counter()
     proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -244,13 +247,13 @@ def _run_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
         timed_out = False
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 9)  # the case's own session: the case and its workers
+            os.killpg(proc.pid, 9)  # the case's own session: the case, its workers or ranks
         out, err = proc.communicate()
         timed_out = True
     peak = sampler.stop()
-    lines = [line for line in out.splitlines() if line.startswith(RESULT_MARK)]
+    lines = [line for line in out.splitlines() if line.startswith(mark)]
     if lines:
-        result = json.loads(lines[-1][len(RESULT_MARK):])
+        result = json.loads(lines[-1][len(mark):])
     else:
         tail = [line for line in err.strip().splitlines() if line.strip()][-1:] or ["no output"]
         if timed_out:

@@ -80,14 +80,15 @@ import numpy as np
 from benchmarks.brunel import (
     GIB,
     REPO_ROOT,
-    PeakMemory,
     _case_empty,
     _mean_rate,
     _short,
     _si,
     answer_case,
     parse_sizes,
-    wait_until_quiet,
+)
+from benchmarks.brunel import (
+    _run_subprocess as run_case_process,
 )
 
 __all__ = ["main", "run_case"]
@@ -107,42 +108,11 @@ LABELS = {"shm": "{workers} worker{s}", "spmd": "{ranks} ranks (SPMD)",
 # -- the parent ---------------------------------------------------------------------------------------
 
 def _run_subprocess(spec: dict[str, Any], timeout: float, mpiexec: str | None) -> dict[str, Any]:
-    """Run one case in a fresh interpreter (under ``mpiexec -n ranks`` for an SPMD case);
-    returns its JSON result plus ``peak_bytes`` (the process tree's peak, as brunel.py)."""
-    wait_until_quiet()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "benchmarks.mpi", "--case", json.dumps(spec)]
-    if spec["kind"] in SPMD_KINDS:
-        command = [mpiexec, "-n", str(spec["ranks"]), *command]
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    sampler = PeakMemory(proc.pid)
-    sampler.start()
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 9)   # the case's own session: the case, mpiexec, its ranks
-        out, err = proc.communicate()
-        timed_out = True
-    peak = sampler.stop()
-    lines = [line for line in out.splitlines() if line.startswith(RESULT_MARK)]
-    if lines:
-        result = json.loads(lines[-1][len(RESULT_MARK):])
-    else:
-        tail = [line for line in err.strip().splitlines() if line.strip()][-1:] or ["no output"]
-        reason = (f"timed out after {timeout:.0f} s" if timed_out
-                  else f"exit code {proc.returncode}: {tail[0][:200]}")
-        result = {"status": "failed", "error": reason}
-    if result.get("status") != "ok" and err.strip():
-        sys.stderr.write(err[-3000:])
-    result.update(spec={k: v for k, v in spec.items() if k != "workdir"},
-                  peak_bytes=max(peak, result.get("maxrss_case_bytes", 0)),
-                  case_wall_s=time.perf_counter() - start, load_avg=os.getloadavg()[0])
-    return result
+    """Run one case in a fresh interpreter, under ``mpiexec -n ranks`` for an SPMD case (as
+    brunel.py runs its cases)."""
+    launcher = (mpiexec, "-n", str(spec["ranks"])) if spec["kind"] in SPMD_KINDS else ()
+    return run_case_process(spec, timeout, module="benchmarks.mpi", launcher=launcher,
+                            mark=RESULT_MARK)
 
 
 def _tree_state() -> str:

@@ -19,6 +19,7 @@ inside a run makes the others raise after the watchdog limit. A rank that dies e
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
 import traceback
@@ -214,12 +215,18 @@ class MPIBackend(RankResults, MulticoreBackend):
         if self._failed is not None:
             raise SimulationError(f"this mpi runtime stopped after a failure: {self._failed}")
         op = command[0]
-        ops = self._allgather(op, f"the other ranks to call '{op}'", None)
-        if any(other != op for other in ops):
-            calls = ", ".join(f"rank {r}: {other!r}" for r, other in enumerate(ops))
+        # the operation and a digest of its arguments: run(10) on one rank and run(20) on
+        # another is an error too, not a wait
+        call = (op, hashlib.blake2b(pickle.dumps(command[1:]), digest_size=8).hexdigest())
+        calls = self._allgather(call, f"the other ranks to call '{op}'", None)
+        if any(other != call for other in calls):
+            listed = ", ".join(f"rank {r}: {other[0]!r}" + (" (other arguments)" if
+                               other[0] == op and other != call else "")
+                               for r, other in enumerate(calls))
             self._failed = "the ranks made different calls"
-            raise SimulationError(f"the ranks made different Runtime calls ({calls}): in an SPMD "
-                                  f"script every rank must make the same calls in the same order")
+            raise SimulationError(f"the ranks made different Runtime calls ({listed}): in an "
+                                  f"SPMD script every rank must make the same calls with the same "
+                                  f"arguments in the same order")
         ranks = list(range(self.size)) if ranks is None else ranks
         status, payload = "ok", None
         if self.rank in ranks:
@@ -238,9 +245,16 @@ class MPIBackend(RankResults, MulticoreBackend):
                     self.transport.abort()
                 status, payload = "error", {"message": traceback.format_exc(),
                                             "partial": self.loop._partial(op)}
-        timeout = 2 * self.watchdog_s if op == "run" else None
-        statuses = self._allgather((status, payload), f"the other ranks' replies to '{op}'",
-                                   timeout)
+        timeout = self.watchdog_s if op == "run" else None
+        try:
+            statuses = self._allgather((status, payload), f"the other ranks' replies to '{op}'",
+                                       timeout)
+        except BarrierAborted as exc:   # a rank is stuck (or stopped) inside the run
+            mine = f"; this rank: {payload['message']}" if status != "ok" else ""
+            message = (f"{self._describe(self.rank)} gave up on the other ranks: {exc} (a rank "
+                       f"is stuck or stopped; watchdog limit {self.watchdog_s:.1f} s{mine})")
+            self._fail(message, 0)
+            raise WorkerError(message) from None
         replies: dict[int, Any] = {}
         partials: dict[int, Any] = {}
         cause = consequence = None

@@ -184,6 +184,7 @@ class MPIHostBackend(RankResults, MulticoreBackend):
         threading.Thread(target=_pump_output, args=(self._job, self._output),
                          name="nmgraph-mpi-output", daemon=True).start()
         accepted: dict[tuple[str, int], Any] = {}
+        facts: dict[int, dict[str, Any]] = {}   # each rank's pid and shared-memory segments
         failures: list[BaseException] = []
         expected = 2 * self.n_workers
 
@@ -192,8 +193,10 @@ class MPIHostBackend(RankResults, MulticoreBackend):
                 while len(accepted) < expected:
                     conn = listener.accept()
                     if conn.poll(START_TIMEOUT_S):
-                        kind, rank = conn.recv()
-                        accepted[(kind, int(rank))] = conn
+                        message = conn.recv()   # ("control", rank, facts) or ("side", rank)
+                        accepted[(message[0], int(message[1]))] = conn
+                        if len(message) > 2:
+                            facts[int(message[1])] = message[2]
             except BaseException as exc:   # the listener closed: the start failed
                 failures.append(exc)
 
@@ -212,26 +215,45 @@ class MPIHostBackend(RankResults, MulticoreBackend):
                                           f"within {START_TIMEOUT_S:.0f} s:\n{self._output_tail()}")
         finally:
             listener.close()
+            for known in facts.values():   # known now: cleaned up on any path
+                self._segments.extend(name for name in known.get("segments", [])
+                                      if name not in self._segments)
+                self.procs.append(_RankProcess(int(known["pid"]), None))
         self.conns = [accepted[("control", r)] for r in range(self.n_workers)]
         self._sides = [accepted[("side", r)] for r in range(self.n_workers)]
-        for rank, conn in enumerate(self.conns):
-            remaining = max(0.0, deadline - time.monotonic())
-            while not conn.poll(0.05):
-                if self._job.poll() is not None or time.monotonic() > deadline:
-                    raise SimulationError(f"MPI rank {rank} did not finish starting "
-                                          f"(within {remaining:.0f} s):\n{self._output_tail()}")
-            kind, info = conn.recv()
-            if kind != "hello":
-                raise SimulationError(f"MPI rank {rank} failed to start:\n{info}")
+        self.procs = [_RankProcess(int(facts[r]["pid"]), conn)
+                      for r, conn in enumerate(self.conns)]
+        infos = self._hellos(deadline)
+        for rank, info in enumerate(infos):
             if info["digest"] != digest:
                 raise SimulationError(f"MPI rank {rank} loaded a different Executable (digest "
                                       f"{info['digest']}, host {digest})")
-            self._infos.append(info)
-            self._segments.extend(name for name in info.get("segments", [])
-                                  if name not in self._segments)
-            self.procs.append(_RankProcess(int(info["pid"]), conn))
+        self._infos = infos
         threading.Thread(target=_serve_sides, args=(list(self._sides), self._beats),
                          name="nmgraph-mpi-side", daemon=True).start()
+
+    def _hellos(self, deadline: float) -> list[dict[str, Any]]:
+        """Every rank's description once it has built its program; the first rank that fails
+        to start (it reports its traceback, or its connection closes) is named."""
+        pending = {conn: rank for rank, conn in enumerate(self.conns)}
+        infos: dict[int, dict[str, Any]] = {}
+        while pending:
+            if time.monotonic() > deadline:
+                raise SimulationError(f"MPI ranks {sorted(pending.values())} did not finish "
+                                      f"starting within {START_TIMEOUT_S:.0f} s:\n"
+                                      f"{self._output_tail()}")
+            for conn in multiprocessing.connection.wait(list(pending), timeout=0.05):
+                rank = pending.pop(conn)
+                try:
+                    kind, info = conn.recv()
+                except (EOFError, OSError):
+                    time.sleep(0.2)   # let mpiexec say what happened
+                    raise SimulationError(f"MPI rank {rank} ended while starting:\n"
+                                          f"{self._output_tail()}") from None
+                if kind != "hello":
+                    raise SimulationError(f"MPI rank {rank} failed to start:\n{info}")
+                infos[rank] = info
+        return [infos[rank] for rank in range(self.n_workers)]
 
     def _output_tail(self, lines: int = 20) -> str:
         tail = list(self._output)[-lines:]
@@ -240,15 +262,16 @@ class MPIHostBackend(RankResults, MulticoreBackend):
     # -- what differs from forked workers ------------------------------------------------------------
     def _death_message(self, rank: int, cause: object = None) -> str:
         """Name the rank that died and how, from mpiexec's report when it has printed one."""
+        pids = {proc.pid: r for r, proc in enumerate(self.procs)}
         deadline = time.monotonic() + 1.0
         found = None
         while time.monotonic() < deadline:
-            found = _job_report(list(self._output))
+            found = _job_report(list(self._output), pids)
             if found is not None or (self._job is not None and self._job.poll() is not None):
                 break
             time.sleep(0.05)
         if found is None:
-            found = _job_report(list(self._output))
+            found = _job_report(list(self._output), pids)
         if found is not None:
             rank, how = found
         else:
@@ -357,16 +380,18 @@ def _emit(data: dict[str, Any]) -> None:
         logger.handle(record)
 
 
-_REPORT = re.compile(r"RANK (\d+) PID \d+ RUNNING AT \S+\s*=*\s*(KILLED BY SIGNAL: \d+ \([^)]*\)|"
-                     r"EXIT STATUS: \d+|EXIT CODE: \d+)")
+_REPORT = re.compile(r"(?:RANK \d+ )?PID (\d+) RUNNING AT \S+[\s=]*(KILLED BY SIGNAL: \d+ "
+                     r"\([^)]*\)|EXIT STATUS: \d+|EXIT CODE: \d+)")
 
 
-def _job_report(lines: list[str]) -> tuple[int, str] | None:
-    """``(rank, how it ended)`` from mpiexec's report of a bad termination, if printed."""
-    match = _REPORT.search("\n".join(lines))
-    if match is None:
-        return None
-    return int(match.group(1)), f"mpiexec reports {match.group(2).lower()}"
+def _job_report(lines: list[str], pids: dict[int, int]) -> tuple[int, str] | None:
+    """``(rank, how it ended)`` from mpiexec's report of a bad termination, if printed; the
+    rank is found by its pid (``pids``: pid -> rank)."""
+    for match in _REPORT.finditer("\n".join(lines)):
+        rank = pids.get(int(match.group(1)))
+        if rank is not None:
+            return rank, f"mpiexec reports {match.group(2).lower()}"
+    return None
 
 
 def _die_with_host() -> None:

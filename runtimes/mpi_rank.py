@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     rank = comm.Get_rank()
     # each connection says what it is at once: the host reads that before it accepts the next
     conn = Client((host, port), authkey=authkey)
-    conn.send(("control", rank))
+    # the host learns at once what to clean up should anything fail from here on
+    conn.send(("control", rank, {"pid": os.getpid(), "segments": _shared_segments()}))
     side = Client((host, port), authkey=authkey)
     side.send(("side", rank))
     lock = threading.Lock()

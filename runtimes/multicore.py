@@ -185,7 +185,7 @@ class MulticoreBackend:
     def _call(self, command: tuple, ranks: list[int] | None = None) -> list[Any]:
         """Send ``command`` to workers and wait for every reply, supervising them."""
         if self._failed is not None:
-            raise SimulationError(f"this multicore runtime stopped after a failure: "
+            raise SimulationError(f"this {self.name} runtime stopped after a failure: "
                                   f"{self._failed}")
         ranks = list(range(self.n_workers)) if ranks is None else ranks
         try:
@@ -313,7 +313,7 @@ class MulticoreBackend:
 
     def _fail(self, message: str, code: int) -> None:
         self._failed = message.splitlines()[0]
-        log.error("multicore runtime failed: %s", message)
+        log.error("%s runtime failed: %s", self.name, message)
         if self.transport is not None:
             self.transport.abort(code)
         self._shutdown(kill=True)

@@ -172,6 +172,7 @@ class MPIExchange:
                     self._between = True   # that window's collective is complete
                     raise RankFailed(s, window)
                 if n < 0 or n > cap:
+                    self._between = True   # the collective is complete: fail() can tell them
                     raise BarrierAborted(ABORT_OVERFLOW, f"rank {rank} was sent more messages "
                                          f"than its inboxes hold in window {window}: {ins}")
                 receive = receive or []
