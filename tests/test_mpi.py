@@ -160,9 +160,22 @@ def _start_busy_job(ranks: int) -> tuple[subprocess.Popen, list[int]]:
     return job, pids
 
 
+def segments_of(pids: list[int]) -> set[str]:
+    """MPICH's shared-memory files mapped by these processes."""
+    found = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as maps:
+                found |= {line.split()[-1] for line in maps if "/dev/shm/mpich_shm_" in line}
+        except OSError:
+            pass
+    return found
+
+
 @pytest.mark.parametrize("how", ["kill", "interrupt"])
 def test_spmd_job_ends_when_a_rank_dies_or_on_ctrl_c(how: str) -> None:
     job, pids = _start_busy_job(2)
+    segments = segments_of(pids)   # a killed job cannot remove them: this test does
     try:
         start = time.monotonic()
         if how == "kill":
@@ -177,6 +190,9 @@ def test_spmd_job_ends_when_a_rank_dies_or_on_ctrl_c(how: str) -> None:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
             job.wait()
+        for name in segments:
+            if os.path.exists(name):
+                os.unlink(name)
 
 
 # -- driven from this process: ranks= ------------------------------------------------------------------
