@@ -10,17 +10,21 @@ What is measured on this machine
 --------------------------------
 * **The exchange of one window** (``runtimes/transport_mpi.py``): ``mpiexec -n 2`` runs this module
   with the hidden ``--case exchange``; each rank builds an ``MPIExchange`` and calls
-  ``exchange_counts`` in a loop, as the worker loop does once per window: the ``Ialltoall`` of the
-  int64 counts polled with ``Testall``, then the ``Isend``/``Irecv`` of the 8-byte messages. It
-  times the empty exchange (all counts zero), the exchange with ``k`` messages to the other rank
-  (the slope is the cost per byte through shared memory), the bare ``Ialltoall`` + ``Testall``
-  without nmgraph's bookkeeping, ``exchange_counts`` on a 1-rank communicator (nmgraph's own
-  software, no partner), ``m`` = 1 to 1,024 separate ``Isend``/``Irecv`` pairs in one window,
-  posted and awaited as ``exchange_counts`` posts them (the cost of a window with ``m`` peers:
-  mpi4py's and MPICH's per-message work) and an 8-byte ping-pong (half the round trip: MPICH's
-  shared-memory latency). Each figure is the slower rank's mean over a run of windows; of the
-  ``--repeats`` runs the median and the fastest are kept, and the model uses the fastest
-  (``--basis``), the least disturbed by other work on a shared machine.
+  ``exchange_counts`` in a loop, as the worker loop does once per window: the checks of the counts
+  (as a Python list), the ``Ialltoall`` of the int64 counts (one ``Test``, then ``Testall`` in a
+  loop), then ``_point_to_point``: one ``Irecv`` / ``Isend`` of 8-byte messages per peer with a
+  non-zero count. It times the empty exchange (all counts zero), the exchange with ``k`` messages
+  to the other rank (the slope is the cost per byte through shared memory), the bare
+  ``Ialltoall`` + ``Testall`` without nmgraph's Python around it, ``exchange_counts`` on a 1-rank
+  communicator (nmgraph's own software and a collective with no partner), ``_point_to_point``
+  itself with one peer, ``m`` = 1 to 1,024 separate ``Isend``/``Irecv`` pairs in one window,
+  posted and awaited line for line as ``_point_to_point`` posts them (each pair into its own
+  mailbox slice: with 2 ranks the real method cannot be given ``m`` distinct peers, and ``m``
+  receives from one peer into one slice would overlap; the cost of a window with ``m`` peers, and
+  rank 0's time posting the requests, the rest being the wait) and an 8-byte ping-pong (half the
+  round trip: MPICH's shared-memory latency). Each figure is the slower rank's mean over a run of
+  windows; of the ``--repeats`` runs the median and the fastest are kept, and the model uses the
+  fastest (``--basis``), the least disturbed by other work on a shared machine.
 * **The compute rate**, unless ``--events-per-s`` and ``--unit-ns`` are given: the multicore
   backend with 1 worker runs ``benchmarks.networks.brunel(20000, 400)`` (``--compute-size``) for
   ``--compute-steps`` steps after 50 untimed ones, and a network of the same number of LIF neurons
@@ -104,6 +108,7 @@ class Measured:
     per_byte_s: float = float("nan")           # slope of exchange time over message bytes
     per_peer_s: float = float("nan")           # one more Isend/Irecv pair (slope up to 16)
     alone_s: float = float("nan")              # exchange_counts on a 1-rank communicator
+    real_pair_s: float = float("nan")          # MPIExchange._point_to_point with one peer, P = 2
     exchange_rows: list[dict[str, float]] = field(default_factory=list)
     peer_rows: list[dict[str, float]] = field(default_factory=list)
     events_per_s: float = float("nan")         # synaptic events per second, one core
@@ -201,29 +206,50 @@ def _case_exchange(windows: int, repeats: int) -> None:
     alone = MPIExchange(alone_comm, np.zeros(1, np.int64), np.zeros(1, np.int64))
     one, one_in = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
     alone_s = timed(lambda: alone.exchange_counts(one, -1.0, one_in), windows)
-    # m separate 8-byte Isend/Irecv pairs per window, posted as exchange_counts posts one pair per
-    # peer (slices of its mailboxes): the slope over m is the cost of one more peer
+    # the real point-to-point phase with one peer: one Irecv and one Isend of one message
+    one_peer = ((other, 1),)
+    real_pair_s = timed(lambda: exchange._point_to_point(one_peer, one_peer, -1.0, 0), windows)
+    # m separate 8-byte Isend/Irecv pairs per window, posted line for line as
+    # MPIExchange._point_to_point posts one pair per peer (a list offset, a slice of the mailbox,
+    # the request, a NumPy counter update; then one wait over all of them), each pair into its own
+    # slice: the slope over m is the cost of one more peer
     sendbuf = np.zeros(8 * 1024 + 8, dtype=np.int64)
     recvbuf = np.zeros(8 * 1024 + 8, dtype=np.int64)
+    sent = np.zeros(1024, dtype=np.int64)
+    received = np.zeros(1024, dtype=np.int64)
+    offsets = [8 * j for j in range(1024)]
+    posting: dict[int, list[float]] = {}   # this rank's seconds posting the requests, per window
 
     def pairs(m: int) -> Any:
+        peers = [(j, 1) for j in range(m)]
+        spent = posting.setdefault(m, [])
+
         def body() -> None:
+            start = time.perf_counter()
+            int64 = MPI.INT64_T
             requests = []
-            for j in range(m):
-                requests.append(comm.Irecv([recvbuf[8 * j:8 * j + 1], MPI.INT64_T], source=other,
+            for j, n in peers:
+                at = offsets[j]
+                requests.append(comm.Irecv([recvbuf[at:at + n], int64], source=other,
                                            tag=PAYLOAD_TAG))
-            for j in range(m):
-                requests.append(comm.Isend([sendbuf[8 * j:8 * j + 1], MPI.INT64_T], dest=other,
+                received[j] += n
+            for j, n in peers:
+                at = offsets[j]
+                requests.append(comm.Isend([sendbuf[at:at + n], int64], dest=other,
                                            tag=PAYLOAD_TAG))
+                sent[j] += n
+            spent.append(time.perf_counter() - start)
             wait_requests(requests, -1.0, "peer pairs")
         return body
 
     peer_rows = [{"pairs": m, **timed(pairs(m), max(50, windows // max(m, 1)))}
                  for m in PEER_COUNTS]
+    for row in peer_rows:   # the rest of a window is the wait: Testall over all 2 m requests
+        row["posting"] = statistics.median(posting[row["pairs"]])
     if rank == 0:
         out = {"rows": rows, "bare_ialltoall_s": bare_s, "shm_latency_s": latency_s,
                "peer_rows": peer_rows, "size": size, "loadavg": os.getloadavg()[0],
-               "alone_s": alone_s,
+               "alone_s": alone_s, "real_pair_s": real_pair_s,
                "library": MPI.Get_library_version().splitlines()[0].strip()}
         print(RESULT_MARK + json.dumps(out), flush=True)
     comm.Barrier()
@@ -528,11 +554,15 @@ def report(measured: Measured, cluster: Cluster, k: int, rate_hz: float,
               f"{_fmt_s(measured.raw['alone_s'][measured.basis])} (median "
               f"{_fmt_s(measured.raw['alone_s']['median'])})",
               f"- bare Ialltoall + Testall (P = 2): {_fmt_s(measured.bare_ialltoall_s)} (median "
-              f"{_fmt_s(measured.raw['bare_ialltoall_s']['median'])})",
+              f"{_fmt_s(measured.raw['bare_ialltoall_s']['median'])}); the empty exchange less "
+              f"this: {_fmt_s(measured.empty_exchange_s - measured.bare_ialltoall_s)}",
               f"- 8-byte ping-pong, half round trip (shared memory): {_fmt_s(measured.shm_latency_s)}"
               f" (median {_fmt_s(measured.raw['shm_latency_s']['median'])})",
               f"- per byte of spike messages (slope, shared memory): {measured.per_byte_s * 1e9:.3g} ns/B"
               f" ({1 / measured.per_byte_s / 1e9:.3g} GB/s)",
+              f"- MPIExchange._point_to_point with one peer (P = 2): {_fmt_s(measured.real_pair_s)}"
+              f" (median {_fmt_s(measured.raw['real_pair_s']['median'])}); the same pair posted by "
+              f"the benchmark: {_fmt_s(measured.peer_rows[0][measured.basis])}",
               f"- per extra peer (one Isend/Irecv pair, slope up to 16 pairs): "
               f"{_fmt_s(measured.per_peer_s)}; a window with 1024 pairs: "
               f"{_fmt_s(peers_time(1024, measured))}",
@@ -550,6 +580,9 @@ def report(measured: Measured, cluster: Cluster, k: int, rate_hz: float,
         for r in measured.exchange_rows),
         "Peer pairs in one window (P = 2; median / best): " + ", ".join(
         f"{r['pairs']} pairs {_fmt_s(r['median'])} / {_fmt_s(r['best'])}"
+        for r in measured.peer_rows),
+        "Of which posting the requests (rank 0, median window; the rest is the wait): " + ", ".join(
+        f"{r['pairs']} pairs {_fmt_s(r['posting'])} ({_fmt_s(r['posting'] / r['pairs'])} a pair)"
         for r in measured.peer_rows), ""]
     lines += [f"## Cluster assumed: latency {cluster.alpha_net_s * 1e6:.2g} us between nodes, "
               f"{cluster.node_bandwidth / 1e9:.3g} GB/s per node, {cluster.ranks_per_node} ranks "
@@ -723,6 +756,7 @@ def collect(args: argparse.Namespace) -> Measured:
     measured.mpi_library = ex["library"]
     measured.loadavg = ex["loadavg"]
     measured.alone_s = ex["alone_s"][basis]
+    measured.real_pair_s = ex["real_pair_s"][basis]
     measured.raw = ex
     print(f"exchange measured in {time.perf_counter() - start:.1f} s", flush=True)
     given = bool(args.events_per_s and args.unit_ns)
