@@ -23,9 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import nmgraph as nm  # noqa: E402
-from netgen import random_network  # noqa: E402
-from plastic_netgen import RuleSpec, plastic_network  # noqa: E402
+from netgen import random_network
+from plastic_netgen import RuleSpec, plastic_network
+
+import nmgraph as nm
 
 STDP = RuleSpec(dw="2^-4*x1*y0 - 2^-4*y1*x0", impulses=(20, 0, 24, 0, 0),
                 decays=(400, 0, 300, 0, 0), t_epoch=1, seed=5)
