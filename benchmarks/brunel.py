@@ -1152,21 +1152,30 @@ def _case_roofline(spec: dict[str, Any]) -> dict[str, Any]:
             "note": "nmgraph's spike trains (neurons and drive), 1 core"}
 
 
-def _case_empty(spec: dict[str, Any]) -> dict[str, Any]:
-    """Per-step cost of the multicore runtime on networks with (almost) nothing to do."""
+def empty_executable(idle_synapse: bool) -> Any:
+    """Two LIF neurons without input (they never spike), one per core; with ``idle_synapse``, a
+    delay-1 synapse from one to the other that never carries a spike (so that two workers or
+    ranks exchange every step)."""
     import nmgraph as nm
     from nmgraph.processes import LIF, Sparse
 
+    net = nm.Network("empty")
+    idle = net.add(LIF(2, du=4095, dv=0, vth=1000, name="idle"))  # no input: never spikes
+    if idle_synapse:
+        syn = net.add(Sparse((np.array([1]), np.array([0]), np.array([1], dtype=np.int16)),
+                             shape=(2, 2), delay=1, name="idle_synapse"))
+        net.connect(idle.s_out, syn.s_in)
+        net.connect(syn.a_out, idle.a_in)
+    return nm.compile(net, hardware="generic", max_neurons_per_core=1)
+
+
+def _case_empty(spec: dict[str, Any]) -> dict[str, Any]:
+    """Per-step cost of the multicore runtime on networks with (almost) nothing to do."""
+    import nmgraph as nm
+
     rows = []
     for variant in ("no synapses", "one idle delay-1 synapse across workers"):
-        net = nm.Network("empty")
-        idle = net.add(LIF(2, du=4095, dv=0, vth=1000, name="idle"))  # no input: never spikes
-        if variant != "no synapses":
-            syn = net.add(Sparse((np.array([1]), np.array([0]), np.array([1], dtype=np.int16)),
-                                 shape=(2, 2), delay=1, name="idle_synapse"))
-            net.connect(idle.s_out, syn.s_in)
-            net.connect(syn.a_out, idle.a_in)
-        exe = nm.compile(net, hardware="generic", max_neurons_per_core=1)
+        exe = empty_executable(variant != "no synapses")
         for workers in (1, 2):
             with nm.Runtime(exe, backend="multicore", workers=workers) as rt:
                 rt.run(min(1000, spec["steps"]))

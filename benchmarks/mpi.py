@@ -85,6 +85,7 @@ from benchmarks.brunel import (
     _short,
     _si,
     answer_case,
+    empty_executable,
     parse_sizes,
 )
 from benchmarks.brunel import (
@@ -858,7 +859,6 @@ def _case_empty_spmd(spec: dict[str, Any]) -> dict[str, Any]:
     from mpi4py import MPI
 
     import nmgraph as nm
-    from nmgraph.processes import LIF, Sparse
     from nmgraph.runtimes.transport_mpi import MPIExchange, wait_requests
 
     comm = MPI.COMM_WORLD
@@ -866,14 +866,7 @@ def _case_empty_spmd(spec: dict[str, Any]) -> dict[str, Any]:
     steps, repeats = spec["steps"], spec["repeats"]
     rows = []
     for variant in ("one idle delay-1 synapse across ranks", "no synapses"):
-        net = nm.Network("empty")
-        idle = net.add(LIF(2, du=4095, dv=0, vth=1000, name="idle"))   # no input: never spikes
-        if variant != "no synapses":
-            syn = net.add(Sparse((np.array([1]), np.array([0]), np.array([1], dtype=np.int16)),
-                                 shape=(2, 2), delay=1, name="idle_synapse"))
-            net.connect(idle.s_out, syn.s_in)
-            net.connect(syn.a_out, idle.a_in)
-        exe = nm.compile(net, hardware="generic", max_neurons_per_core=1)
+        exe = empty_executable(variant != "no synapses")
         with nm.Runtime(exe, backend="mpi", progress=False) as rt:
             rt.run(min(1000, steps))
             times = []
