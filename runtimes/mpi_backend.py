@@ -121,19 +121,26 @@ class RankResults:
         return "\n".join(lines)
 
 
-class _RankFilter(logging.Filter):
-    """Puts the rank in every record of this process (``record.rank``, and a ``[rank r]``
-    prefix on the message)."""
+class _RankRecords:
+    """A log record factory that puts the rank in every record of nmgraph's loggers made in this
+    process (``record.rank``, and a ``[rank r]`` prefix on the message). A factory, not a filter:
+    a logger's filters do not see the records of its children (``nmgraph.mpi``, ...)."""
 
     def __init__(self, rank: int) -> None:
-        super().__init__()
         self.rank = rank
+        self.previous = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(self)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "rank"):
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        if record.name.startswith("nmgraph") and not hasattr(record, "rank"):
             record.rank = self.rank
             record.msg = f"[rank {self.rank}] {record.msg}"
-        return True
+        return record
+
+    def remove(self) -> None:
+        if logging.getLogRecordFactory() is self:
+            logging.setLogRecordFactory(self.previous)
 
 
 class MPIBackend(RankResults, MulticoreBackend):
@@ -174,8 +181,7 @@ class MPIBackend(RankResults, MulticoreBackend):
                                self._beats[self.rank:self.rank + 1])
         self._infos = self.comm.allgather(rank_info(setup))
         self._traffic = []
-        self._filter = _RankFilter(self.rank)
-        logging.getLogger("nmgraph").addFilter(self._filter)
+        self._records = _RankRecords(self.rank)
         log.info("mpi runtime: %d cores on %d ranks (%s placement), window %d steps",
                  exe.n_cores, self.size, self.placement.strategy, self.window)
 
@@ -307,7 +313,7 @@ class MPIBackend(RankResults, MulticoreBackend):
         if self._closed:
             return
         self._closed = True
-        logging.getLogger("nmgraph").removeFilter(self._filter)
+        self._records.remove()
         if self._failed is None:
             self.transport.close()
             self.comm.Free()

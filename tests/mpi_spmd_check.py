@@ -14,6 +14,7 @@ job then fails). Rank 0 prints one line ``RESULT <json>`` at the end.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -80,7 +81,20 @@ def case(seed: int) -> tuple[nm.Executable, list[int], str | None]:
     return exe, split, recorded
 
 
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def equivalence(seeds: list[int]) -> dict:
+    kept = Kept()
+    logger = logging.getLogger("nmgraph")
+    logger.addHandler(kept)
+    logger.setLevel(logging.INFO)
     checked = 0
     for seed in seeds:
         exe, split, recorded = case(seed)
@@ -98,6 +112,12 @@ def equivalence(seeds: list[int]) -> dict:
             if rt.backend.placement.n_ranks != world()[1]:
                 raise AssertionError("placement on a different number of ranks")
         checked += 1
+    logger.removeHandler(kept)
+    rank = world()[0]
+    mine = [r for r in kept.records if r.name == "nmgraph.mpi"]
+    if not mine or any(r.rank != rank or not r.getMessage().startswith(f"[rank {rank}] ")
+                       for r in mine):
+        raise AssertionError("the mpi backend's log records do not carry the rank")
     return {"checked": checked}
 
 
