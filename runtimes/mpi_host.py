@@ -53,7 +53,12 @@ from nmgraph.core.errors import SimulationError
 from nmgraph.core.models import model_named
 from nmgraph.runtimes.mpi_backend import RankResults
 from nmgraph.runtimes.mpi_rank import AUTHKEY_VARIABLE, executable_digest
-from nmgraph.runtimes.multicore import STOP_GRACE_S, MulticoreBackend, _process_state
+from nmgraph.runtimes.multicore import (
+    STOP_GRACE_S,
+    MulticoreBackend,
+    _process_state,
+    send_stop,
+)
 from nmgraph.runtimes.rank_placement import assign_ranks
 
 __all__ = ["MPIHostBackend", "find_mpiexec", "model_modules"]
@@ -280,11 +285,7 @@ class MPIHostBackend(RankResults, MulticoreBackend):
 
     def _shutdown(self, kill: bool = False) -> None:
         if not kill:
-            for conn in self.conns:
-                try:
-                    conn.send(("stop",))
-                except (OSError, ValueError):
-                    pass
+            send_stop(self.conns)
             if self._job is not None:
                 try:
                     self._job.wait(STOP_GRACE_S + 2.0)

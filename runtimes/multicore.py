@@ -321,11 +321,7 @@ class MulticoreBackend:
     def _shutdown(self, kill: bool = False) -> None:
         procs = getattr(self, "procs", [])
         if not kill:
-            for conn in self.conns:
-                try:
-                    conn.send(("stop",))
-                except (OSError, ValueError):
-                    pass
+            send_stop(self.conns)
         deadline = time.monotonic() + (0.2 if kill else STOP_GRACE_S)
         for proc in procs:
             proc.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -579,6 +575,16 @@ class MulticoreBackend:
                 self._closed = True
                 self._finalizer.detach()
 
+
+
+def send_stop(conns: list[Any]) -> None:
+    """Ask every worker (or rank) at the other end of ``conns`` to stop; a closed one is
+    skipped."""
+    for conn in conns:
+        try:
+            conn.send(("stop",))
+        except (OSError, ValueError):
+            pass
 
 
 def _reap(procs: list[Any], conns: list[Any], transport: Any) -> None:
