@@ -285,12 +285,6 @@ class MPIBackend(RankResults, MulticoreBackend):
         self._failed = message.splitlines()[0]
         log.error("mpi runtime failed: %s", message)
 
-    def run(self, steps: int) -> None:
-        try:
-            super().run(steps)
-        finally:
-            self._bar = None
-
     def barrier(self) -> None:
         """Wait until every rank gets here."""
         self._allgather(None, "the other ranks at a barrier", None)

@@ -220,14 +220,13 @@ class MPIHostBackend(RankResults, MulticoreBackend):
                                           f"within {START_TIMEOUT_S:.0f} s:\n{self._output_tail()}")
         finally:
             listener.close()
-            for known in facts.values():   # known now: cleaned up on any path
+            for rank, known in sorted(facts.items()):   # known now: cleaned up on any path
                 self._segments.extend(name for name in known.get("segments", [])
                                       if name not in self._segments)
-                self.procs.append(_RankProcess(int(known["pid"]), None))
+                self.procs.append(_RankProcess(int(known["pid"]),
+                                               accepted.get(("control", rank))))
         self.conns = [accepted[("control", r)] for r in range(self.n_workers)]
         self._sides = [accepted[("side", r)] for r in range(self.n_workers)]
-        self.procs = [_RankProcess(int(facts[r]["pid"]), conn)
-                      for r, conn in enumerate(self.conns)]
         infos = self._hellos(deadline)
         for rank, info in enumerate(infos):
             if info["digest"] != digest:
@@ -301,10 +300,7 @@ class MPIHostBackend(RankResults, MulticoreBackend):
         if self._closed:
             return
         try:
-            if self._failed is None:
-                self._shutdown(kill=False)
-            else:
-                self._shutdown(kill=True)
+            self._shutdown(kill=self._failed is not None)
         except BaseException:
             self._shutdown(kill=True)
             raise

@@ -145,8 +145,7 @@ def rank_info(setup: RankSetup) -> dict[str, Any]:
             "host": socket.gethostname(), "digest": setup.digest, "window": setup.window,
             "watchdog_s": setup.watchdog_s, "cores": program.cores,
             "plastic": [] if program.plastic is None else
-            [block.name for block in program.plastic.projections],
-            "segments": _shared_segments()}
+            [block.name for block in program.plastic.projections]}
 
 
 def _shared_segments() -> list[str]:

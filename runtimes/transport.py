@@ -16,6 +16,8 @@ worker loop; ``outbox``/``exchange`` do the same from Python (tests, diagnostics
   counts and the mailboxes; after ``fork`` each child calls ``for_rank(rank)`` (no new mapping).
   The parent never takes part in the barrier; it supervises and may ``abort()``; it alone
   ``unlink()``s.
+* ``transport_mpi.MPITransport``: one MPI rank's view (mailboxes in the rank's own memory, MPI
+  copies between them; see that module).
 
 Segment layout (int64 slots; every block starts on a 64-byte cache line)::
 

@@ -4,7 +4,8 @@ Each worker is a forked process holding a :class:`WorkerProgram` (inherited thro
 pickled) and its transport's view for this rank. Commands come over a pipe as small tuples; a
 ``run`` command runs windows of steps and the exchanges between them inside the Cython kernel
 (``WorkerKernel.run_windows``), through the exchange the transport provides: every transport
-(one worker in process, shared memory, a test transport that injects faults) runs this same loop.
+(one worker in process, shared memory, MPI ranks, a test transport that injects faults) runs
+this same loop.
 Models without a Cython kernel and state recording run in a hook the kernel calls once per step,
 after the kernels' update. Any exception is reported to the host with its traceback and aborts
 the exchange, so the other workers stop waiting at once.

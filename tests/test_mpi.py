@@ -27,7 +27,8 @@ import nmgraph as nm
 
 mpi4py = pytest.importorskip("mpi4py")
 from nmgraph.runtimes.mpi_host import find_mpiexec  # noqa: E402
-from nmgraph.runtimes.rank_placement import assign_ranks  # noqa: E402
+from nmgraph.runtimes.multicore_program import assign_workers, core_loads  # noqa: E402
+from nmgraph.runtimes.rank_placement import _describe, assign_ranks  # noqa: E402
 
 try:
     MPIEXEC = find_mpiexec()
@@ -381,9 +382,10 @@ def test_placement_follows_the_traffic_between_cores() -> None:
     exe = nm.compile(paired_network(), hardware="generic", max_neurons_per_core=20)
     placement = assign_ranks(exe, 2)
     assert placement.strategy == "traffic"
-    contiguous = assign_ranks(exe, 1)
-    assert contiguous.messages_per_step.sum() == 0
-    # each pair on one rank: only the shared Poisson source's spikes cross
+    contiguous = _describe(exe, assign_workers(exe, 2), "contiguous", 2, core_loads(exe))
+    # a contiguous split cuts every pair; each pair on one rank: only the shared Poisson
+    # source's spikes cross
+    assert contiguous.messages_per_step.sum() >= 8 * 20
     assert placement.messages_per_step.sum() <= 20
     assert abs(placement.load[0] - placement.load[1]) < 0.1
     assert "| rank |" in placement.to_markdown()
