@@ -511,7 +511,7 @@ def _plan(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
                 cases.append({"kind": "nest", "threads": threads, **size})
         if "roofline" in args.peers:
             cases.append({"kind": "spikes", "hardware": args.hardware[0], "workers": 1, **size})
-            for variant in ("bare", "delayed"):
+            for variant in ROOFLINE_VARIANTS:
                 cases.append({"kind": "roofline", "variant": variant, **size})
     if args.empty or not args.no_empty:
         cases.append({"kind": "empty", "steps": args.empty_steps, "repeats": args.repeats,
@@ -1119,7 +1119,8 @@ def _case_nest(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _case_roofline(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time a scatter-add kernel over the nmgraph run's connectivity and spike trains."""
+    """Time a roofline kernel over the nmgraph run's connectivity and spike trains (variants:
+    ``ROOFLINE_VARIANTS``)."""
     from benchmarks.build_roofline import load
 
     roofline = load()  # built by main() before the cases run
@@ -1133,23 +1134,133 @@ def _case_roofline(spec: dict[str, Any]) -> dict[str, Any]:
     step_ptr = np.load(folder / "spike_step_ptr.npy")
     units = np.load(folder / "spike_units.npy")
     n_units = meta["n_units"]
-    runs = []
-    for _ in range(spec["repeats"]):
-        begin = time.perf_counter()
-        if spec["variant"] == "bare":
-            events, checksum = roofline.scatter_add(conn["indptr"], conn["targets"],
-                                                    conn["weights"], step_ptr, units, n_units)
+    variant = spec["variant"]
+    extra: dict[str, Any] = {}
+    note = "nmgraph's spike trains (neurons and drive), 1 core"
+    if variant == "bandwidth":
+        rate = roofline.read_bandwidth(1 << 30)
+        events = int(np.sum(np.diff(conn["indptr"])[units]))
+        seconds = events * TARGET_BYTES / rate
+        runs = [{"seconds": seconds, "events": events, "checksum": 0}]
+        extra = {"bytes_per_s": rate}
+        note = (f"bound: {rate / 1e9:.1f} GB/s sequential read of 1 core / {TARGET_BYTES} bytes "
+                "per event (a 2-byte target; segments add < 1%)")
+    elif variant in ("tuned", "tuned-2cores", "stream"):
+        rows = roofline.blocked_rows(conn["indptr"], conn["targets"], conn["weights"])
+        del conn
+        ahead, unroll, tuning = _tune(roofline, rows, step_ptr, units, stream=variant == "stream")
+        extra = {"ahead": ahead, "unroll": unroll, "tuning": tuning}
+        if variant == "tuned-2cores":
+            runs = _two_cores(roofline, rows, step_ptr, units, ahead, unroll, spec["repeats"])
+            note = (f"the tuned loop on 2 cores at once, each on half the targets (as 2 workers "
+                    f"split them); ahead {ahead}, unroll {unroll}")
         else:
-            events, checksum = roofline.scatter_add_delayed(
-                conn["indptr"], conn["targets"], conn["weights"], conn["delays"], step_ptr, units,
-                n_units)
-        runs.append({"seconds": time.perf_counter() - begin, "events": events,
-                     "checksum": checksum})
+            runs = []
+            for _ in range(spec["repeats"]):
+                begin = time.perf_counter()
+                if variant == "stream":
+                    events, checksum = roofline.stream_rows(*rows, step_ptr, units, ahead)
+                else:
+                    events, checksum = roofline.scatter_add_tuned(*rows, step_ptr, units, ahead,
+                                                                  unroll)
+                runs.append({"seconds": time.perf_counter() - begin, "events": events,
+                             "checksum": checksum})
+            note = (f"rows of 2-byte targets read, nothing added; ahead {ahead}" if variant == "stream"
+                    else f"2-byte targets, a weight per segment; ahead {ahead}, unroll {unroll}; "
+                         "1 core")
+    else:
+        runs = []
+        for _ in range(spec["repeats"]):
+            begin = time.perf_counter()
+            if variant == "bare":
+                events, checksum = roofline.scatter_add(conn["indptr"], conn["targets"],
+                                                        conn["weights"], step_ptr, units, n_units)
+            else:
+                events, checksum = roofline.scatter_add_delayed(
+                    conn["indptr"], conn["targets"], conn["weights"], conn["delays"], step_ptr,
+                    units, n_units)
+            runs.append({"seconds": time.perf_counter() - begin, "events": events,
+                         "checksum": checksum})
     median = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
     return {"status": "ok", **median, "steps": int(step_ptr.size - 1), "runs": runs,
             "synapses": meta["synapses"], "spikes": int(np.count_nonzero(units < meta["n_neurons"])),
-            "all_spikes": int(units.size),
-            "note": "nmgraph's spike trains (neurons and drive), 1 core"}
+            "all_spikes": int(units.size), "note": note, **extra}
+
+
+#: Bytes one synaptic event must fetch at the least: its 2-byte target (weights are shared).
+TARGET_BYTES = 2
+#: The roofline kernels of the table, in order (see ``_case_roofline``).
+ROOFLINE_VARIANTS = ("bare", "delayed", "tuned", "tuned-2cores", "stream", "bandwidth")
+
+
+def _tune(roofline: Any, rows: tuple, step_ptr: np.ndarray, units: np.ndarray,
+          stream: bool = False) -> tuple[int, int, dict[str, float]]:
+    """The prefetch distance and unroll factor that run the first fifth of the steps fastest
+    (best of two tries each); ``stream``: tune the distance of :func:`stream_rows` only."""
+    steps = max(1, (step_ptr.size - 1) // 5)
+    head = step_ptr[:steps + 1]
+    spikes = units[:int(head[-1])]
+    tried: dict[str, float] = {}
+    for ahead in roofline.TUNE_AHEAD:
+        for unroll in ((1,) if stream else roofline.TUNE_UNROLL):
+            best = math.inf
+            for _ in range(2):
+                begin = time.perf_counter()
+                if stream:
+                    events, _ = roofline.stream_rows(*rows, head, spikes, ahead)
+                else:
+                    events, _ = roofline.scatter_add_tuned(*rows, head, spikes, ahead, unroll)
+                best = min(best, time.perf_counter() - begin)
+            tried[f"{ahead}/{unroll}"] = events / best if best > 0 else 0.0
+    ahead, unroll = (int(x) for x in max(tried, key=tried.get).split("/"))
+    return ahead, unroll, tried
+
+
+def _two_cores(roofline: Any, rows: tuple, step_ptr: np.ndarray, units: np.ndarray, ahead: int,
+               unroll: int, repeats: int) -> list[dict[str, Any]]:
+    """The tuned scatter-add in two forked processes at once, each on the synapses of its half of
+    the targets (every spike's row split in two, as between two workers); a run's time is from
+    the common start to the later end."""
+    import multiprocessing as mp
+
+    row_seg, segments, tgt = rows
+    n_rows = row_seg.size - 1
+    width = int(segments["base"].max()) + int(tgt.max()) + 1 if tgt.size else 1
+    cut = width // 2
+    target = np.repeat(segments["base"][:-1], np.diff(segments["start"])) + tgt
+    source_of = np.repeat(np.arange(n_rows), np.diff(segments["start"][row_seg]))
+    halves = []
+    weight = np.repeat(segments["weight"][:-1], np.diff(segments["start"])).astype(np.int16)
+    for first, keep in ((0, target < cut), (cut, target >= cut)):
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(source_of[keep], minlength=n_rows), out=indptr[1:])
+        # each half's accumulator starts at its first target, as a worker's does
+        halves.append(roofline.blocked_rows(indptr, (target[keep] - first).astype(np.int32),
+                                            weight[keep]))
+    del target, source_of, weight
+    ctx = mp.get_context("fork")
+    runs = []
+    for _ in range(repeats):
+        barrier = ctx.Barrier(3)
+        queue = ctx.SimpleQueue()
+
+        def child(half: tuple, barrier: Any = barrier, queue: Any = queue) -> None:
+            barrier.wait()
+            events, checksum = roofline.scatter_add_tuned(*half, step_ptr, units, ahead, unroll)
+            queue.put((time.perf_counter(), events, checksum))
+
+        procs = [ctx.Process(target=child, args=(half,)) for half in halves]
+        for proc in procs:
+            proc.start()
+        barrier.wait()
+        begin = time.perf_counter()
+        done = [queue.get() for _ in procs]
+        for proc in procs:
+            proc.join()
+        runs.append({"seconds": max(end for end, _, _ in done) - begin,
+                     "events": sum(events for _, events, _ in done),
+                     "checksum": sum(checksum for _, _, checksum in done)})
+    return runs
 
 
 def empty_executable(idle_synapse: bool) -> Any:

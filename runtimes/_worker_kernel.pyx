@@ -63,6 +63,7 @@ cdef enum:
     ROW_BITS = 32      # a message is (t << ROW_BITS) | row
     OWN_WEIGHTS = 1    # seg_flags bits (as _fanout.pyx)
     MIXED_DELAYS = 2
+    AHEAD = 4          # rows are prefetched whole this many spikes (or messages) before delivery
 
 #: numpy layout of ``KernelRun`` (``_kernel.pxd``): one record per run of units.
 KERNEL_RUN_DTYPE = np.dtype([("fn32", np.uint64), ("fn64", np.uint64), ("start", np.int64),
@@ -181,6 +182,20 @@ cdef bint _call_hook(object hook, int64_t t):
     return True
 
 
+cdef inline void _prefetch_row(Program* p, tgt_t* tgt, int64_t first, int64_t last) noexcept nogil:
+    """Prefetch every cache line of the targets of segments ``first .. last - 1`` (one row: its
+    segments are consecutive, so its synapses are one run)."""
+    cdef int64_t lo = p.seg[first].start, hi = p.seg[last].start, s
+    cdef int64_t step = 64 // sizeof(tgt_t)
+    if hi <= lo:
+        return
+    s = lo
+    while s < hi:
+        prefetch(&tgt[s])
+        s += step
+    prefetch(&tgt[hi - 1])
+
+
 cdef void _run(Program* p, acc_t* ring, tgt_t* tgt, int64_t t0, int64_t steps,
                int64_t** boxes, int64_t* out_counts) noexcept nogil:
     cdef int64_t step, t, i, j, k, w, n_spk, synapses
@@ -192,18 +207,25 @@ cdef void _run(Program* p, acc_t* ring, tgt_t* tgt, int64_t t0, int64_t steps,
             return
         n_spk = _collect(p.spiked, p.n_units, p.spikers)
         synapses = 0
+        # rows are fetched ahead of use: the whole row of the spike AHEAD on (its synapses are
+        # far apart from the current row's, so the hardware prefetcher would start cold), its
+        # first segment record one spike earlier, its fan-out entry one earlier still
+        for i in range(min(AHEAD, n_spk)):
+            prefetch(&fan[p.spikers[i]])
+        for i in range(min(AHEAD, n_spk)):
+            f = &fan[p.spikers[i]]
+            _prefetch_row(p, tgt, f.seg_begin, f.seg_begin + f.seg_count)
         for i in range(n_spk):
             j = p.spikers[i]
-            # ahead of use: the fan-out entry of the spike four on, the first segment of the one
-            # two on, the first synapses of the next (each fetched by the earlier prefetch)
-            if i + 4 < n_spk:
-                prefetch(&fan[p.spikers[i + 4]])
-            if i + 2 < n_spk:
-                prefetch(&p.seg[fan[p.spikers[i + 2]].seg_begin])
-            if i + 1 < n_spk:
-                f = &fan[p.spikers[i + 1]]
-                if f.seg_count:
-                    prefetch(&tgt[p.seg[f.seg_begin].start])
+            if i + 3 * AHEAD < n_spk:
+                prefetch(&fan[p.spikers[i + 3 * AHEAD]])
+            if i + 2 * AHEAD < n_spk:
+                f = &fan[p.spikers[i + 2 * AHEAD]]
+                prefetch(&p.seg[f.seg_begin])
+                prefetch(&p.seg[f.seg_begin + f.seg_count])
+            if i + AHEAD < n_spk:
+                f = &fan[p.spikers[i + AHEAD]]
+                _prefetch_row(p, tgt, f.seg_begin, f.seg_begin + f.seg_count)
             f = &fan[j]
             p.rec_time[p.rec_count + i] = t
             p.rec_unit[p.rec_count + i] = <int32_t>j
@@ -240,9 +262,21 @@ cdef inline int64_t _collect(const uint8_t* spiked, int64_t n, int32_t* out) noe
 
 cdef void _deliver_all(Program* p, acc_t* ring, tgt_t* tgt, const int64_t* messages,
                        Py_ssize_t n) noexcept nogil:
+    """Deliver messages ``(t << ROW_BITS) | row`` from another worker, prefetching rows ahead as
+    ``_run`` does."""
     cdef Py_ssize_t i
     cdef int64_t row, mask = (<int64_t>1 << ROW_BITS) - 1
+    for i in range(min(AHEAD, n)):
+        row = messages[i] & mask
+        _prefetch_row(p, tgt, p.row_seg[row], p.row_seg[row + 1])
     for i in range(n):
+        if i + 2 * AHEAD < n:
+            row = messages[i + 2 * AHEAD] & mask
+            prefetch(&p.row_seg[row])
+            prefetch(&p.seg[p.row_seg[row]])
+        if i + AHEAD < n:
+            row = messages[i + AHEAD] & mask
+            _prefetch_row(p, tgt, p.row_seg[row], p.row_seg[row + 1])
         row = messages[i] & mask
         p.counters[C_SYNAPTIC_OPS] += _deliver_segments(p, ring, tgt, p.row_seg[row],
                                                         p.row_seg[row + 1], messages[i] >> ROW_BITS)

@@ -160,6 +160,29 @@ def _field(run: UnitRun, var: str) -> np.ndarray:
     return np.array(run.params[var], dtype=np.int64)
 
 
+#: Arrays a worker writes at random places every step (the delay ring buffer, the fan-out
+#: table's spike counts), and the size from which each gets pages of its own.
+RANDOM_WRITES = ("ring", "fanout")
+OWN_PAGES_BYTES = 1 << 21
+
+
+def own_pages(program: WorkerProgram) -> None:
+    """Give the arrays a worker writes at random (``RANDOM_WRITES``) fresh memory in this process.
+
+    A forked worker inherits the host's pages copy-on-write, and the first write to a huge page
+    splits it into 4 KiB pages: random writes all over a ring buffer of megabytes then miss the
+    TLB on almost every synaptic event. A fresh array is allocated here (NumPy asks the kernel for
+    huge pages for large arrays), so the hot arrays keep huge pages. Must run before the kernel
+    takes the arrays' addresses.
+    """
+    for name in RANDOM_WRITES:
+        array = program.arrays.get(name)
+        if array is not None and array.nbytes >= OWN_PAGES_BYTES:
+            fresh = np.empty_like(array)
+            fresh[...] = array
+            program.arrays[name] = fresh
+
+
 class WorkerLoop:
     """Serves the host's commands for one worker."""
 
@@ -170,6 +193,7 @@ class WorkerLoop:
         self.program = program
         self.transport = transport
         self.conn = conn
+        own_pages(program)
         self.kernel = WorkerKernel(program)
         self.plastic = None
         #: (plastic projection, var) -> PlasticRecording

@@ -86,3 +86,49 @@ def test_bad_input_is_rejected(roofline):
     with pytest.raises(ValueError, match="delays"):
         roofline.scatter_add_delayed(indptr, targets, weights, np.zeros_like(delays), step_ptr,
                                      spikes, n_units)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("block_bits", [2, 16])
+def test_blocked_rows_hold_every_synapse(roofline, seed, block_bits):
+    """Each row's segments hold exactly its synapses, targets rebased, one block and weight."""
+    indptr, targets, weights, *_ = _network(seed)
+    row_seg, segments, tgt = roofline.blocked_rows(indptr, targets, weights, block_bits)
+    start = segments["start"]
+    for row in range(indptr.size - 1):
+        seg = range(row_seg[row], row_seg[row + 1])
+        got = sorted((int(segments["base"][q]) + int(tgt[s]), int(segments["weight"][q]))
+                     for q in seg for s in range(start[q], start[q + 1]))
+        want = sorted(zip(targets[indptr[row]:indptr[row + 1]].tolist(),
+                          weights[indptr[row]:indptr[row + 1]].tolist()))
+        assert got == want
+        for q in seg:
+            blocks = (segments["base"][q] + tgt[start[q]:start[q + 1]]) >> block_bits
+            assert np.all(blocks == segments["base"][q] >> block_bits)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize(("ahead", "unroll"), [(0, 1), (1, 4), (4, 8), (50, 8)])
+def test_tuned_scatter_add_matches_numpy(roofline, seed, ahead, unroll):
+    indptr, targets, weights, delays, step_ptr, spikes, n_units = _network(seed)
+    expected = _slow(indptr, targets, weights, delays, step_ptr, spikes, n_units, False)
+    rows = roofline.blocked_rows(indptr, targets, weights, 3)
+    assert roofline.scatter_add_tuned(*rows, step_ptr, spikes, ahead, unroll) == expected
+    events, total = roofline.stream_rows(*rows, step_ptr, spikes, ahead)
+    assert events == expected[0]
+    assert total == sum(int(rows[2][rows[1]["start"][rows[0][j]]:rows[1]["start"][rows[0][j + 1]]]
+                            .sum()) for j in spikes)
+
+
+def test_tuned_bad_input_is_rejected(roofline):
+    indptr, targets, weights, _delays, step_ptr, spikes, n_units = _network(0)
+    rows = roofline.blocked_rows(indptr, targets, weights)
+    with pytest.raises(ValueError, match="unroll"):
+        roofline.scatter_add_tuned(*rows, step_ptr, spikes, 2, 3)
+    bad = spikes.copy()
+    bad[0] = n_units
+    with pytest.raises(ValueError, match="spike sources"):
+        roofline.stream_rows(*rows, step_ptr, bad)
+    with pytest.raises(ValueError, match="block_bits"):
+        roofline.blocked_rows(indptr, targets, weights, 17)
+    assert roofline.read_bandwidth(1 << 20, 1) > 0
