@@ -117,6 +117,11 @@ cdef struct Program:
     int32_t* rec_unit
     int64_t rec_count
     int64_t last_step     # the last step whose spikes are all recorded
+    # per-population accounting at each cost flush (NULL: none)
+    int32_t* unit_group   # a unit's population, as an index into group_spikes / group_ops
+    int64_t* unit_degree  # synapses leaving the unit (on every worker)
+    int64_t* group_spikes
+    int64_t* group_ops
 
 
 cdef inline int64_t _deliver_segments(Program* p, acc_t* ring, tgt_t* tgt, int64_t first,
@@ -309,6 +314,7 @@ cdef class WorkerKernel:
     cdef readonly object hook
     #: The learning engine (``_plastic.PlasticEngine``) or None: run after each window's exchange.
     cdef public object plastic
+    cdef object accounting
 
     def __init__(self, program):
         a = program.arrays
@@ -350,6 +356,8 @@ cdef class WorkerKernel:
             raise ValueError(f"unit_cost must have {N_COSTS} columns")
         self.counters = a["counters"]
         p.counters = <int64_t*>_ptr(a["counters"])
+        p.unit_group = NULL
+        self.accounting = None
         self.set_record_buffers(a["rec_time"], a["rec_unit"], 0)
 
     def set_hook(self, hook):
@@ -386,13 +394,41 @@ cdef class WorkerKernel:
         """
         cdef Program* p = &self.p
         cdef int64_t j, c, n
+        cdef int32_t g
         with nogil:
             for j in range(p.n_units):
                 n = p.fan[j].spikes
                 if n:
                     for c in range(N_COSTS):
                         p.counters[C_MSG_CORE + c] += n * p.unit_cost[j * N_COSTS + c]
+                    if p.unit_group != NULL:
+                        g = p.unit_group[j]
+                        p.group_spikes[g] += n
+                        p.group_ops[g] += n * p.unit_degree[j]
                     p.fan[j].spikes = 0
+
+    def set_accounting(self, unit_group, unit_degree, group_spikes, group_ops):
+        """Count spikes and synaptic operations per group of units (populations) at each
+        :meth:`flush_costs`: unit ``j`` (local) belongs to group ``unit_group[j]`` (int32) and
+        each of its spikes adds 1 to ``group_spikes`` and ``unit_degree[j]`` to ``group_ops``
+        (int64 arrays of one entry per group, which the caller reads and clears)."""
+        cdef Program* p = &self.p
+        if unit_group.dtype != np.int32 or unit_degree.dtype != np.int64 or \
+                group_spikes.dtype != np.int64 or group_ops.dtype != np.int64:
+            raise TypeError("unit_group must be int32, the others int64")
+        if unit_group.size != p.n_units or unit_degree.size != p.n_units or \
+                group_spikes.size != group_ops.size:
+            raise ValueError("one group and degree per unit, one count per group")
+        if p.n_units and (int(unit_group.min()) < 0 or int(unit_group.max()) >= group_spikes.size):
+            raise ValueError("unit groups must index the group counts")
+        self.accounting = (np.ascontiguousarray(unit_group), np.ascontiguousarray(unit_degree),
+                           group_spikes, group_ops)
+        p.unit_group = <int32_t*>_ptr(self.accounting[0])
+        p.unit_degree = <int64_t*>_ptr(self.accounting[1])
+        p.group_spikes = <int64_t*>_ptr(group_spikes)
+        p.group_ops = <int64_t*>_ptr(group_ops)
+        if p.n_units == 0:
+            p.unit_group = NULL
 
     def reset_records(self):
         self.p.rec_count = 0

@@ -47,7 +47,7 @@ from nmgraph.runtimes.plastic_reference import (
 from nmgraph.runtimes.results import Counters
 from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
 from nmgraph.runtimes.transport import ABORT_INTERRUPT, ABORT_PARENT, SharedMemoryTransport
-from nmgraph.runtimes.worker import worker_main
+from nmgraph.runtimes.worker import add_unit_degrees, worker_main
 
 __all__ = ["COUNTER_NAMES", "MulticoreBackend"]
 
@@ -101,6 +101,8 @@ class MulticoreBackend:
         n_workers = max(1, min(int(workers), max(exe.n_cores, 1)))
         self.core_worker = assign_workers(exe, n_workers)
         self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
+        for program in self.programs:
+            add_unit_degrees(program, exe)
         self.n_workers = len(self.programs)
         if int(workers) > self.n_workers:
             warnings.warn(f"workers={int(workers)} asked, but {self.n_workers} worker(s) will "
@@ -362,7 +364,13 @@ class MulticoreBackend:
     def _absorb(self, replies: list[dict[str, Any]], steps: int) -> None:
         times = np.concatenate([r["times"] for r in replies])
         units = np.concatenate([r["units"] for r in replies])
-        self._count_spikes(units)
+        if all("populations" in r for r in replies):   # counted by the workers
+            for reply in replies:
+                index, spikes, ops = reply["populations"]
+                self._pop_spikes[index] += spikes
+                self._pop_ops[index] += ops
+        else:
+            self._count_spikes(units)
         self._spike_chunks.append((times, units))
         self._counters = np.sum([r["counters"] for r in replies], axis=0)
         for name in self._plastic_updates:
@@ -484,12 +492,17 @@ class MulticoreBackend:
         return counters
 
     def _count_spikes(self, units: np.ndarray) -> None:
-        """Add spikes of these global units to the per-population totals."""
-        pop = np.searchsorted(self._pop_offsets, units, side="right") - 1
-        n = self._pop_spikes.size
-        self._pop_spikes += np.bincount(pop, minlength=n)
-        ops = np.bincount(pop, weights=self.exe.routing_out_degree[units], minlength=n)
-        self._pop_ops += np.rint(ops).astype(np.int64)   # exact: integers far below 2**53
+        """Add spikes of these global units to the per-population totals (in time linear in the
+        spikes and units, with no random reads per spike)."""
+        if units.size == 0:
+            return
+        per_unit = np.bincount(units.astype(np.intp), minlength=self.ir.n_units)  # int32: slow
+        ends = np.append(self._pop_offsets[1:], self.ir.n_units)
+        for total, values in ((self._pop_spikes, per_unit),
+                              (self._pop_ops, per_unit * self.exe.routing_out_degree)):
+            cumulated = np.cumsum(values)
+            before = np.where(self._pop_offsets > 0, cumulated[self._pop_offsets - 1], 0)
+            total += cumulated[ends - 1] - before
 
     def _per_process(self) -> dict[str, dict[str, int]]:
         per = {pop.name: {"spikes": int(self._pop_spikes[i]),
