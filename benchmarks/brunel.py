@@ -288,7 +288,10 @@ def _label(result: dict[str, Any]) -> str:
         version = f" {result['version']}" if "version" in result else ""
         return f"NEST{version} {threads} thread{'s' if threads > 1 else ''}"
     if kind == "roofline":
-        return f"roofline: {spec['variant']} scatter-add"
+        return "roofline: " + {"tuned-2cores": "tuned scatter-add, 2 cores",
+                               "stream": "row streaming",
+                               "bandwidth": "memory bandwidth bound"}.get(
+            spec["variant"], f"{spec['variant']} scatter-add")
     return {"prepare": "(connectivity for the peers)",
             "spikes": "(spike trains for the roofline)"}.get(kind, kind)
 
@@ -369,6 +372,13 @@ def format_report(results: list[dict[str, Any]]) -> str:
         if parts:
             lines.append(f"- rates (Hz, mean over neurons, timed run) at N={size[0]:,} K={size[1]}: "
                          + ", ".join(parts))
+    for size in sizes:
+        starts = [f"{_label(r).split(',')[0].removeprefix('nmgraph ')} {r['start_s']:.1f} s"
+                  for r in results if r["spec"]["kind"] == "nmgraph" and "start_s" in r
+                  and (r["spec"]["n"], r["spec"]["k"]) == size]
+        if starts:
+            lines.append(f"- nmgraph runtime start (worker programs built, workers started) at "
+                         f"N={size[0]:,}: " + ", ".join(starts))
     for size in sizes:  # nmgraph is bit-exact: every worker count and profile, same spikes
         runs = [r for r in results if r["spec"]["kind"] == "nmgraph" and r.get("status") == "ok"
                 and (r["spec"]["n"], r["spec"]["k"]) == size]
@@ -399,7 +409,9 @@ def format_report(results: list[dict[str, Any]]) -> str:
                      + ("; ABOVE the CPU count: other work shared the CPUs, so the timings (above "
                         "all those with 2 workers or threads) are not reliable" if busy else ""))
     lines += ["", "Targets (issue 5; ratios of synaptic events per second from this one run):", "",
-              markdown.table(("target", "measured", "met"), targets(results))]
+              markdown.table(("target", "measured", "met"), targets(results)),
+              "", "Targets (issue 18, performance round two; from this one run):", "",
+              markdown.table(("target", "measured", "met"), targets_round_two(results))]
     return "\n".join(lines)
 
 
@@ -486,6 +498,70 @@ def targets(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return out
 
 
+#: Issue 18's sizes for the roofline and scaling targets.
+SCALING_SIZES = ((20_000, 400), (80_000, 400))
+#: Issue 18's targets: 1 worker / tuned scatter-add, 2 workers / 1 worker, events/s at BIG_SIZE
+#: with 2 workers, start seconds and peak GiB there, and a Loihi profile / generic.
+ROOFLINE_FRACTION, WORKER_SCALING, BIG_RATE, BIG_START_S, BIG_PEAK_GIB, PROFILE_FRACTION = (
+    0.6, 1.8, 100e6, 10.0, 4.0, 0.8)
+
+
+def targets_round_two(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """``(target, measured, met)`` for each target of issue 18 (performance, round two)."""
+    out: list[tuple[str, str, str]] = []
+
+    def rate(size: tuple[int, int], kind: str, **spec: Any) -> float | None:
+        result = _find(results, size, kind, **spec)
+        return _events_per_s(result) if result else None
+
+    def row(name: str, value: float | None, goal: float | None, unit: str = "",
+            above: bool = True) -> None:
+        if value is None:
+            out.append((name, "-", "not measured"))
+            return
+        text = f"{value:.2f}{unit}" if unit != "M" else f"{value / 1e6:.1f}M"
+        met = "-" if goal is None else ("yes" if (value >= goal if above else value <= goal)
+                                        else "no")
+        out.append((name, text, met))
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a and b else None
+
+    for size in SCALING_SIZES:
+        where = f"N={size[0] // 1000}k"
+        one = rate(size, "nmgraph", hardware="generic", workers=1)
+        two = rate(size, "nmgraph", hardware="generic", workers=2)
+        tuned = rate(size, "roofline", variant="tuned")
+        row(f"{where}: 1 worker >= {ROOFLINE_FRACTION:.0%} of the tuned scatter-add", ratio(one, tuned),
+            ROOFLINE_FRACTION)
+        for variant, what in (("stream", "row streaming (rows read, nothing added)"),
+                              ("bandwidth", "memory bandwidth bound")):
+            row(f"{where}: (for reference) 1 worker / {what}", ratio(one, rate(size, "roofline",
+                                                                                variant=variant)),
+                None)
+        row(f"{where}: 2 workers >= {WORKER_SCALING}x 1 worker (generic)", ratio(two, one),
+            WORKER_SCALING)
+        row(f"{where}: (for reference) tuned scatter-add on 2 cores / on 1 core",
+            ratio(rate(size, "roofline", variant="tuned-2cores"), tuned), None)
+        for profile in ("loihi1", "loihi2"):
+            for workers in (1, 2):
+                row(f"{where}: {profile} >= {PROFILE_FRACTION:.0%} of generic, {workers} worker(s)",
+                    ratio(rate(size, "nmgraph", hardware=profile, workers=workers),
+                          rate(size, "nmgraph", hardware="generic", workers=workers)),
+                    PROFILE_FRACTION)
+    big = [r for r in results if r["spec"]["kind"] == "nmgraph" and r.get("status") == "ok"
+           and (r["spec"]["n"], r["spec"]["k"]) == BIG_SIZE]
+    row(f"N=1M K=100: 2 workers >= {BIG_RATE / 1e6:.0f}M events/s",
+        rate(BIG_SIZE, "nmgraph", workers=2), BIG_RATE, "M")
+    row(f"N=1M K=100: runtime start < {BIG_START_S:g} s (worst worker count)",
+        max((r["start_s"] for r in big if "start_s" in r), default=None), BIG_START_S, " s",
+        above=False)
+    row(f"N=1M K=100: build + compile + run within {BIG_PEAK_GIB:g} GiB (worst worker count)",
+        max((r["peak_bytes"] / GIB for r in big if r.get("peak_bytes")), default=None),
+        BIG_PEAK_GIB, " GiB", above=False)
+    return out
+
+
 def _plan(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     """The cases of one invocation, in the order they run."""
     cases: list[dict[str, Any]] = []
@@ -494,19 +570,20 @@ def _plan(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     for n, k in args.sizes:
         folder = workdir / f"brunel_{n}_{k}"
         size = {"n": n, "k": k, "workdir": str(folder), "hardware0": args.hardware[0], **common}
+        full = n <= args.all_cases_up_to   # bigger: first profile and the roofline only
         if args.peers:
             cases.append({"kind": "prepare", **size})
         if args.nmgraph:
-            for hardware in args.hardware:
+            for hardware in args.hardware if full else args.hardware[:1]:
                 for workers in args.workers:
                     cases.append({"kind": "nmgraph", "hardware": hardware, "workers": workers,
                                   **size})
-        if "brian2" in args.peers:
+        if "brian2" in args.peers and full:
             cases.append({"kind": "brian2", **size})
-        if "brian2-standalone" in args.peers:
+        if "brian2-standalone" in args.peers and full:
             for threads in args.threads:
                 cases.append({"kind": "brian2-standalone", "threads": threads, **size})
-        if "nest" in args.peers:
+        if "nest" in args.peers and full:
             for threads in args.threads:
                 cases.append({"kind": "nest", "threads": threads, **size})
         if "roofline" in args.peers:
@@ -544,6 +621,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="nmgraph profiles, comma separated, or 'all' (the built-in ones)")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help=f"any of {','.join(PEERS)}, comma separated, or 'none'")
+    parser.add_argument("--all-cases-up-to", type=int, default=100_000, metavar="N",
+                        help="run Brian2, NEST and every --hardware profile only up to N neurons; "
+                             "bigger sizes run the first profile and the roofline (Brian2's and "
+                             "NEST's construction of 100M synapses takes many minutes here)")
     parser.add_argument("--nmgraph", action=argparse.BooleanOptionalAction, default=True,
                         help="run the nmgraph cases (--no-nmgraph: peers only)")
     parser.add_argument("--seed", type=int, default=0)
@@ -864,7 +945,9 @@ def _case_nmgraph(spec: dict[str, Any]) -> dict[str, Any]:
     neurons = [pop for pop in exe.ir.populations if not pop.is_source]
     n_neurons = sum(pop.size for pop in neurons)
     runs = []
+    start = time.perf_counter()
     with nm.Runtime(exe, backend="multicore", workers=spec["workers"]) as rt:
+        start_s = time.perf_counter() - start   # worker programs built, workers started
         rt.run(warmup)
         for _ in range(repeats):
             before = rt.counters
@@ -882,7 +965,7 @@ def _case_nmgraph(spec: dict[str, Any]) -> dict[str, Any]:
         _save_spikes(rt, exe, folder, warmup, steps, runs[0]["events"])
     median = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
     return {"status": "ok", **median, "steps": steps, "runs": runs, "build_s": build_s,
-            "compile_s": compile_s, "compile_timings_s": exe.options.get("timings_s"),
+            "compile_s": compile_s, "start_s": start_s, "compile_timings_s": exe.options.get("timings_s"),
             "cores": exe.n_cores, "workers": n_workers, "window": window,
             "synapses": exe.ir.n_synapses, "rate_hz": _mean_rate(runs, n_neurons, steps),
             "note": "" if n_workers == spec["workers"] else f"ran on {n_workers} worker(s)"}
