@@ -222,6 +222,16 @@ def _axon_pointers(routing: Routing, n_cores: int, n_units: int, group_core: np.
     return axon_syn_ptr
 
 
+def _run_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """int64 sums of ``values[bounds[i]:bounds[i + 1]]`` for each ``i`` (``bounds`` ascending,
+    from 0 to ``values.size``)."""
+    sums = np.zeros(bounds.size - 1, dtype=np.int64)
+    filled = bounds[1:] > bounds[:-1]   # reduceat would give an empty run the next value
+    if filled.any():
+        sums[filled] = np.add.reduceat(values, bounds[:-1][filled], dtype=np.int64)
+    return sums
+
+
 @dataclass(frozen=True)
 class CoreRecord:
     """One virtual core, as users inspect it (``exe.cores``).
@@ -370,21 +380,25 @@ class Executable:
         routing, unit_core = self.routing, self.partition.unit_core
         n_units = self.ir.n_units
         chips = self.placement.core_chip
+        one_chip = chips.size == 0 or bool((chips == chips[0]).all())
         costs = np.zeros((n_units, 6), dtype=np.int64)
-        # by ranges of units with about _CHUNK routes: the temporaries stay small
+        # by ranges of units with about _CHUNK routes: the temporaries stay small; each unit's
+        # routes are consecutive, so its sums are differences of running sums
         for u0, u1 in row_chunks(routing.dest_indptr, _CHUNK):
             p0, p1 = int(routing.dest_indptr[u0]), int(routing.dest_indptr[u1])
-            owner = np.repeat(np.arange(u1 - u0, dtype=np.int64),
-                              np.diff(routing.dest_indptr[u0:u1 + 1]))
-            dest, source_core = routing.dest_core[p0:p1], unit_core[u0:u1][owner]
-            same_core = dest == source_core
-            same_chip = chips[dest] == chips[source_core]
-            part, n = costs[u0:u1], u1 - u0
-            part[:, 0] = np.bincount(owner, weights=same_core, minlength=n)
-            part[:, 1] = np.bincount(owner, weights=~same_core & same_chip, minlength=n)
-            part[:, 2] = np.bincount(owner, weights=~same_chip, minlength=n)
-            part[:, 4] = np.bincount(owner, weights=routing.hops_x[p0:p1], minlength=n)
-            part[:, 5] = np.bincount(owner, weights=routing.hops_y[p0:p1], minlength=n)
+            bounds = np.asarray(routing.dest_indptr[u0:u1 + 1], dtype=np.int64) - p0
+            count = np.diff(bounds)
+            dest = routing.dest_core[p0:p1]
+            source_core = np.repeat(unit_core[u0:u1], count)
+            part = costs[u0:u1]
+            own = np.flatnonzero(dest == source_core)   # at most one route per unit
+            part[:, 0] = np.bincount(np.searchsorted(bounds, own, side="right") - 1,
+                                     minlength=u1 - u0)
+            if not one_chip:
+                part[:, 2] = _run_sums(chips[dest] != chips[source_core], bounds)
+            part[:, 1] = count - part[:, 0] - part[:, 2]
+            part[:, 4] = _run_sums(routing.hops_x[p0:p1], bounds)
+            part[:, 5] = _run_sums(routing.hops_y[p0:p1], bounds)
         costs[:, 3] = costs[:, 4] + costs[:, 5]
         return costs
 

@@ -8,12 +8,15 @@ per-synapse slot arithmetic) and, where they also share one weight, the weight i
 (``seg_weight``) rather than per synapse. A row whose synapses have many different delays (more
 than one per ``MIN_SEGMENT`` synapses) is kept as one *mixed* segment with a delay per synapse.
 
-``scatter_cores`` lays synapses into their rows (counting sort by row: stable, O(synapses));
-``split_segments`` then orders each row by delay (counting sort within the row, stable) and
-writes the segments. Neither allocates per synapse beyond the output arrays.
+``count_rows`` measures the rows from the Executable's tables (read in place, whatever their
+integer widths), ``scatter_rows`` lays the synapses into them (counting sort by row: stable,
+O(synapses), a cache-sized block of rows at a time); ``segment_counts`` counts the segments a
+row gives with and without blocks of targets, and ``split_segments`` then orders each row by
+delay (counting sort within the row, stable) and writes the segments. None allocates per synapse
+beyond the output arrays.
 """
 
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t
 
 import numpy as np
 
@@ -27,34 +30,107 @@ MIXED_DELAYS = C_MIXED_DELAYS
 MIN_SEGMENT = C_MIN_SEGMENT
 
 
-def scatter_cores(const int64_t[::1] core_axon_ptr, const int64_t[::1] core_slot,
-                  const int64_t[::1] axon_source, const int64_t[::1] axon_syn_ptr,
-                  const int64_t[::1] row_of, const int64_t[::1] slot_local,
-                  const int32_t[::1] target, const int16_t[::1] weight, const uint8_t[::1] delay,
-                  int64_t[::1] fill, int32_t[::1] out_target, int16_t[::1] out_weight,
-                  uint8_t[::1] out_delay):
-    """Scatter the synapses of a run of consecutive cores into the worker's rows.
+ctypedef fused source_t:   # the Executable's axon sources (int32, int64 beyond 2**31 units)
+    int32_t
+    int64_t
 
-    Core ``i`` of the run has axons ``core_axon_ptr[i] .. core_axon_ptr[i + 1] - 1``; axon ``a``
-    comes from unit ``axon_source[a]`` (row ``row_of[unit]``) and has synapses
-    ``axon_syn_ptr[a] .. axon_syn_ptr[a + 1] - 1`` (all rebased to the run's first axon and
-    synapse), whose ``target`` is an index into the core's units: the worker-local neuron is
-    ``slot_local[core_slot[i] + target]``. Each axon's synapses go to ``out_*[fill[row] ...]``,
-    advancing ``fill``.
+ctypedef fused pointer_t:  # its synapse pointers (int32, int64 from 2**31 synapses on)
+    int32_t
+    int64_t
+
+ctypedef fused target_t:   # its synapse targets, indices into a core's units
+    uint16_t
+    int32_t
+
+
+def count_rows(const int64_t[::1] cores, const int64_t[::1] axon_ptr,
+               const int64_t[::1] core_slot, const int64_t[::1] core_base,
+               const source_t[::1] axon_source, const pointer_t[::1] syn_ptr,
+               const target_t[::1] target, const int16_t[::1] weight, const uint8_t[::1] delay,
+               const int64_t[::1] slot_local, int64_t[::1] unit_count, int64_t[::1] acc,
+               int engine_delay):
+    """The first pass over the synapses of a worker's ``cores`` (the Executable's tables, read
+    in place, core after core): ``unit_count[u]`` becomes one plus the synapses of unit ``u`` on
+    these cores when ``u`` has an input axon on any of them (0: none), ``acc[i]`` the summed
+    weight magnitudes onto worker-local neuron ``i`` (see :func:`scatter_rows` for the
+    arguments). Returns how many synapses have delay ``engine_delay``.
+
+    ``acc`` bounds the input any neuron can receive in one step (each synapse delivers at most
+    once per step): the worker's ring buffer can be int32 when it stays below ``2**31``.
     """
-    cdef Py_ssize_t i, a, s, pos, row, first, n_cores = core_axon_ptr.shape[0] - 1
+    cdef Py_ssize_t i, c, a, s, first, base, u, t
+    cdef int64_t w, engine = 0
     with nogil:
-        for i in range(n_cores):
-            first = core_slot[i]
-            for a in range(core_axon_ptr[i], core_axon_ptr[i + 1]):
-                row = row_of[axon_source[a]]
-                pos = fill[row]
-                for s in range(axon_syn_ptr[a], axon_syn_ptr[a + 1]):
-                    out_target[pos] = <int32_t>slot_local[first + target[s]]
-                    out_weight[pos] = weight[s]
-                    out_delay[pos] = delay[s]
-                    pos += 1
-                fill[row] = pos
+        for i in range(cores.shape[0]):
+            c = cores[i]
+            first, base = core_slot[c], core_base[c]
+            for a in range(axon_ptr[c], axon_ptr[c + 1]):
+                u = axon_source[a]
+                if unit_count[u] == 0:
+                    unit_count[u] = 1
+                unit_count[u] += syn_ptr[a + 1] - syn_ptr[a]
+                for s in range(syn_ptr[a], syn_ptr[a + 1]):
+                    t = base + target[s] if base >= 0 else slot_local[first + target[s]]
+                    w = weight[s]
+                    acc[t] += w if w >= 0 else -w
+                    if delay[s] == engine_delay:
+                        engine += 1
+    return engine
+
+
+def scatter_rows(const int64_t[::1] cores, const int64_t[::1] axon_ptr,
+                 const int64_t[::1] core_slot, const int64_t[::1] core_base,
+                 const source_t[::1] axon_source, const pointer_t[::1] syn_ptr,
+                 const target_t[::1] target, const int16_t[::1] weight,
+                 const uint8_t[::1] delay, const int64_t[::1] slot_local,
+                 const int64_t[::1] unit_bounds, int64_t[::1] fill, int32_t[::1] out_target,
+                 int16_t[::1] out_weight, uint8_t[::1] out_delay):
+    """Lay the synapses of a worker's ``cores`` into its rows (one per source unit).
+
+    The tables are the Executable's, read in place: core ``c`` has input axons ``axon_ptr[c] ..
+    axon_ptr[c + 1] - 1``, axon ``a`` comes from unit ``axon_source[a]`` (ascending within a
+    core) and has synapses ``syn_ptr[a] .. syn_ptr[a + 1] - 1``, whose ``target`` indexes the
+    core's units: the worker-local neuron is ``slot_local[core_slot[c] + target]``, or
+    ``core_base[c] + target`` when ``core_base[c] >= 0`` (the core's units are consecutive in
+    the worker). The synapses of unit ``u`` go to ``out_*[fill[u] ...]``, advancing
+    ``fill[u]``: each row lists its synapses core by core in the order of ``cores``, each
+    axon's in table order.
+
+    Rows are filled a block of source units at a time (``unit_bounds``, ascending, the last
+    above every source), every core contributing the run of its axons from that block, so that
+    the writes stay within one block's rows (cache-sized) instead of sweeping the whole table
+    once per core.
+    """
+    cdef Py_ssize_t n = cores.shape[0], b, i, c, a, end, s, first, base, pos, u, bound
+    cursor_np = np.empty(max(n, 1), dtype=np.int64)
+    cdef int64_t[::1] cursor = cursor_np
+    with nogil:
+        for i in range(n):
+            cursor[i] = axon_ptr[cores[i]]
+        for b in range(unit_bounds.shape[0]):
+            bound = unit_bounds[b]
+            for i in range(n):
+                c = cores[i]
+                first, base, end = core_slot[c], core_base[c], axon_ptr[c + 1]
+                a = cursor[i]
+                while a < end and axon_source[a] < bound:
+                    u = axon_source[a]
+                    pos = fill[u]
+                    if base >= 0:
+                        for s in range(syn_ptr[a], syn_ptr[a + 1]):
+                            out_target[pos] = <int32_t>(base + target[s])
+                            out_weight[pos] = weight[s]
+                            out_delay[pos] = delay[s]
+                            pos += 1
+                    else:
+                        for s in range(syn_ptr[a], syn_ptr[a + 1]):
+                            out_target[pos] = <int32_t>slot_local[first + target[s]]
+                            out_weight[pos] = weight[s]
+                            out_delay[pos] = delay[s]
+                            pos += 1
+                    fill[u] = pos
+                    a += 1
+                cursor[i] = a
 
 
 cdef struct Keys:
@@ -216,6 +292,61 @@ def count_segments(const int64_t[::1] row_ptr, const int32_t[::1] target,
     return row_seg_np
 
 
+def segment_counts(const int64_t[::1] row_ptr, const int32_t[::1] target,
+                   const uint8_t[::1] delay, int block_bits):
+    """:func:`count_segments` with 63 block bits (one block) and with ``block_bits``, in one
+    pass over the rows: ``(one_block, blocked)``."""
+    cdef Py_ssize_t n_rows = row_ptr.shape[0] - 1, r, s, lo, hi, n_flat = 0, n_blocked = 0
+    cdef int shift = _key_shift(target, block_bits)
+    cdef int64_t key, block
+    cdef int i, n_delays, n_keys, n_blocks_seen
+    delay_seen_np = np.zeros(256, dtype=np.uint8)
+    key_seen_np = np.zeros(256 << shift, dtype=np.uint8)
+    block_seen_np = np.zeros(1 << shift, dtype=np.uint8)
+    touched_np = np.zeros(256 + (256 << shift) + (1 << shift), dtype=np.int32)
+    cdef uint8_t[::1] delay_seen = delay_seen_np, key_seen = key_seen_np
+    cdef uint8_t[::1] block_seen = block_seen_np
+    cdef int32_t[::1] touched = touched_np
+    flat_np = np.zeros(n_rows + 1, dtype=np.int64)
+    blocked_np = np.zeros(n_rows + 1, dtype=np.int64)
+    cdef int64_t[::1] flat = flat_np, blocked = blocked_np
+    cdef int32_t* touched_delays = &touched[0]
+    cdef int32_t* touched_keys = &touched[256]
+    cdef int32_t* touched_blocks = &touched[256 + (256 << shift)]
+    with nogil:
+        for r in range(n_rows):
+            lo, hi = row_ptr[r], row_ptr[r + 1]
+            n_delays = n_keys = n_blocks_seen = 0
+            for s in range(lo, hi):
+                block = target[s] >> block_bits
+                key = ((<int64_t>delay[s]) << shift) | block
+                if not delay_seen[delay[s]]:
+                    delay_seen[delay[s]] = 1
+                    touched_delays[n_delays] = delay[s]
+                    n_delays += 1
+                if not key_seen[key]:
+                    key_seen[key] = 1
+                    touched_keys[n_keys] = <int32_t>key
+                    n_keys += 1
+                if not block_seen[block]:
+                    block_seen[block] = 1
+                    touched_blocks[n_blocks_seen] = <int32_t>block
+                    n_blocks_seen += 1
+            for i in range(n_delays):
+                delay_seen[touched_delays[i]] = 0
+            for i in range(n_keys):
+                key_seen[touched_keys[i]] = 0
+            for i in range(n_blocks_seen):
+                block_seen[touched_blocks[i]] = 0
+            if hi > lo:   # as _row_is_mixed: a mixed row is one segment per block
+                n_flat += 1 if n_delays > 1 and n_delays * C_MIN_SEGMENT > hi - lo else n_delays
+                n_blocked += n_blocks_seen if n_keys > 1 and n_keys * C_MIN_SEGMENT > hi - lo \
+                    else n_keys
+            flat[r + 1] = n_flat
+            blocked[r + 1] = n_blocked
+    return flat_np, blocked_np
+
+
 cdef int _key_shift(const int32_t[::1] target, int block_bits) noexcept:
     """Bits of a segment key taken by the target block (keys are ``delay << shift | block``)."""
     cdef Py_ssize_t s
@@ -261,20 +392,3 @@ cdef void _set_weight(const int16_t[::1] weight, Py_ssize_t lo, Py_ssize_t hi, P
             seg_flags[k] |= C_OWN_WEIGHTS
             seg_weight[k] = 0
             return
-
-
-def max_input_magnitude(const int32_t[::1] target, const int16_t[::1] weight, Py_ssize_t n):
-    """``max_i sum_{s: target[s] = i} |weight[s]|`` over targets ``0 .. n - 1``: a bound on the
-    input any neuron can receive in one step (each synapse delivers at most once per step)."""
-    acc_np = np.zeros(max(n, 1), dtype=np.int64)
-    cdef int64_t[::1] acc = acc_np
-    cdef Py_ssize_t s
-    cdef int64_t w, top = 0
-    with nogil:
-        for s in range(target.shape[0]):
-            w = weight[s]
-            acc[target[s]] += w if w >= 0 else -w
-        for s in range(n):
-            if acc[s] > top:
-                top = acc[s]
-    return top

@@ -11,6 +11,7 @@ KeyboardInterrupt.
 
 from __future__ import annotations
 
+import gc
 import logging
 import mmap
 import multiprocessing
@@ -98,6 +99,9 @@ class MulticoreBackend:
     def __init__(self, exe: Executable, workers: int = 2, progress: Any = None,
                  transport: Any = None, watchdog_s: float | None = None) -> None:
         self._init_results(exe, progress)
+        # what only the cycle collector frees (a Network dropped after compiling it: its
+        # processes and it refer to each other) goes before the programs take their memory
+        gc.collect()
         n_workers = max(1, min(int(workers), max(exe.n_cores, 1)))
         self.core_worker = assign_workers(exe, n_workers)
         self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
@@ -164,6 +168,10 @@ class MulticoreBackend:
         # the parent-death signal follows the forking *thread*: only the main thread may use it
         from_main = threading.current_thread() is threading.main_thread()
         self.conns, self.procs = [], []
+        # the workers inherit the host's objects copy-on-write: frozen, they are out of the
+        # workers' cycle collections, which would otherwise write to (and so copy) every page
+        # of them in every worker; the host collects them again once the workers are forked
+        gc.freeze()
         try:
             for program in self.programs:
                 here, there = ctx.Pipe(duplex=True)
@@ -178,6 +186,8 @@ class MulticoreBackend:
         except BaseException:
             self._shutdown(kill=True)
             raise
+        finally:
+            gc.unfreeze()
 
     def _describe(self, rank: int) -> str:
         cores = self.programs[rank].cores

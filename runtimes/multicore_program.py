@@ -28,9 +28,9 @@ from nmgraph.core.models import FieldSet, PopulationModel, model_named
 from nmgraph.runtimes._fanout import (
     MIXED_DELAYS,
     OWN_WEIGHTS,
-    count_segments,
-    max_input_magnitude,
-    scatter_cores,
+    count_rows,
+    scatter_rows,
+    segment_counts,
     split_segments,
 )
 from nmgraph.runtimes._worker_kernel import (
@@ -355,7 +355,11 @@ def refresh_runs(program: WorkerProgram, runs: list[UnitRun] | None = None) -> N
         _set_uniform(record, run.kernel_arrays, run.count)
 
 
-#: Synapses converted and scattered per chunk when building fan-out tables (bounds temporaries).
+#: Synapses per block of rows that ``scatter_rows`` fills at a time (their 7 bytes each stay
+#: within a core's L2 cache while every core's axons into that block are laid out).
+_SCATTER_BLOCK = 1 << 16
+#: Synapses per group of consecutive cores when the synapses of source cores are summed per
+#: worker, or the units reaching a worker listed (bounds temporaries).
 _CHUNK = 1 << 22
 #: The ring buffer is int32 when every neuron's summed synaptic weight magnitudes stay below this
 #: (then no step's input can leave int32, whatever the order of arrival), else int64.
@@ -373,63 +377,59 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
     """The worker's fan-out table (see ``_fanout.pyx``), the ring buffer sized for it, and the
     sorted source unit of each row (returned).
 
-    Three passes over the worker's cores in runs of consecutive cores of at most ``_CHUNK``
-    synapses (so temporaries stay bounded whatever the network's size): which units reach the
-    worker (its rows), how many synapses each row has, then each run's synapses scattered into
-    their rows (``scatter_cores``).
+    Two passes over the synapses of the worker's cores, read in place from the Executable's
+    tables (no temporary per synapse): which units reach the worker (its rows), how many
+    synapses each row has and the largest input a neuron can receive (``count_rows``), then the
+    synapses laid into their rows (``scatter_rows``).
     """
     tables, routing = exe.tables, exe.routing
-    axon_ptr, syn_ptr = routing.axon_indptr, tables.axon_syn_ptr
     n_neurons = program.n_neurons
-    groups, spans = _core_spans(exe, cores)
-    row_source = _row_sources(exe, cores)
-    row_of = np.full(exe.ir.n_units, -1, dtype=np.int64)
-    row_of[row_source] = np.arange(row_source.size)
-    row_count = np.zeros(row_source.size, dtype=np.int64)
-    for a0, a1 in spans:
-        row_count += np.bincount(row_of[routing.axon_source[a0:a1]],
-                                 weights=np.diff(syn_ptr[a0:a1 + 1]),
-                                 minlength=row_source.size).astype(np.int64)
+    cores = np.ascontiguousarray(cores, dtype=np.int64)
+    core_slot = np.ascontiguousarray(tables.core_unit_ptr, dtype=np.int64)
+    inputs = (cores, np.ascontiguousarray(routing.axon_indptr, dtype=np.int64), core_slot,
+              _core_bases(core_slot, slot_local), _in_place(routing.axon_source, (np.int32, np.int64)),
+              _in_place(tables.axon_syn_ptr, (np.int32, np.int64)),
+              _in_place(tables.syn_target, (np.uint16, np.int32)),
+              _int16_weights(tables.syn_weight), _in_place(tables.syn_delay, (np.uint8,)),
+              np.ascontiguousarray(slot_local, dtype=np.int64))
+    unit_count = np.zeros(exe.ir.n_units, dtype=np.int64)
+    acc = np.zeros(max(program.n_units, 1), dtype=np.int64)
+    engine = count_rows(*inputs, unit_count, acc, ENGINE_DELAY)
+    row_source = np.flatnonzero(unit_count)
     row_ptr = np.zeros(row_source.size + 1, dtype=np.int64)
-    np.cumsum(row_count, out=row_ptr[1:])
-    del row_count
+    np.cumsum(unit_count[row_source] - 1, out=row_ptr[1:])
     n_syn = int(row_ptr[-1])
+    # the int32 proof assumes a synapse delivers at most once per step; a rule that changes
+    # delays can land up to 62 of one synapse's spikes on one step: then int64
+    ring32 = int(acc[:n_neurons].max(initial=0)) < RING32_BOUND and not any(
+        proj.is_plastic and "d" in proj.learning.rule.targets for proj in exe.ir.projections)
+    del acc
+    fill = unit_count   # reused: where each unit's next synapse goes
+    fill[row_source] = row_ptr[:-1]
     target = np.empty(n_syn, dtype=np.int32)
     weight = np.empty(n_syn, dtype=np.int16)
     delay = np.empty(n_syn, dtype=np.uint8)
-    fill = row_ptr[:-1].copy()
-    for group in groups:  # in core order: each row lists its synapses core by core
-        c0, c1 = int(group[0]), int(group[-1]) + 1   # a group is a run of consecutive cores
-        a0, a1 = int(axon_ptr[c0]), int(axon_ptr[c1])
-        s0, s1 = int(syn_ptr[a0]), int(syn_ptr[a1])
-        scatter_cores(np.asarray(axon_ptr[c0:c1 + 1], dtype=np.int64) - a0,
-                      np.asarray(tables.core_unit_ptr[c0:c1], dtype=np.int64),
-                      np.asarray(routing.axon_source[a0:a1], dtype=np.int64),
-                      np.asarray(syn_ptr[a0:a1 + 1], dtype=np.int64) - s0, row_of, slot_local,
-                      np.asarray(tables.syn_target[s0:s1], dtype=np.int32),
-                      _int16_weights(tables.syn_weight[s0:s1]),
-                      np.ascontiguousarray(tables.syn_delay[s0:s1], dtype=np.uint8), fill,
-                      target, weight, delay)
-    del row_of, fill
-    # the int32 proof assumes a synapse delivers at most once per step; a rule that changes
-    # delays can land up to 62 of one synapse's spikes on one step: then int64
-    ring32 = max_input_magnitude(target, weight, n_neurons) < RING32_BOUND and not any(
-        proj.is_plastic and "d" in proj.learning.rule.targets for proj in exe.ir.projections)
-    if n_syn and bool(np.any(delay == ENGINE_DELAY)):
+    scatter_rows(*inputs, _unit_bounds(row_source, row_ptr, exe.ir.n_units), fill, target,
+                 weight, delay)
+    del fill, unit_count, inputs
+    if engine:
         # plastic synapses: the learning engine delivers them (their rows
         # stay, so that the other workers still send their spikes here)
         row_ptr, target, weight, delay = _without_engine_synapses(row_ptr, target, weight, delay)
         n_syn = int(row_ptr[-1])
     # uint16 targets: directly up to TARGET16_NEURONS neurons, else relative to the segments'
     # blocks of 2**BLOCK_BITS targets if that keeps segments long
-    block_bits, blocked = 63, None
+    block_bits, row_seg = 63, None
     if n_neurons > TARGET16_NEURONS and n_syn:
-        blocked = count_segments(row_ptr, target, delay, BLOCK_BITS)
+        one_block, blocked = segment_counts(row_ptr, target, delay, BLOCK_BITS)
         if int(blocked[-1]) * MIN_BLOCKED_SEGMENT <= n_syn:
-            block_bits = BLOCK_BITS
+            block_bits, row_seg = BLOCK_BITS, blocked
+        else:
+            row_seg = one_block
+        del one_block, blocked
     narrow = n_neurons <= TARGET16_NEURONS or block_bits == BLOCK_BITS
     row_seg, seg_ptr, seg_base, seg_delay, seg_weight, seg_flags, row_min = split_segments(
-        row_ptr, target, weight, delay, block_bits, blocked if block_bits == BLOCK_BITS else None)
+        row_ptr, target, weight, delay, block_bits, row_seg)
     arrays = program.arrays
     arrays["ring"] = np.zeros((exe.ir.max_delay + 1, max(n_neurons, 1)),
                               dtype=np.int32 if ring32 else np.int64)
@@ -444,7 +444,38 @@ def _add_rows(exe: Executable, program: WorkerProgram, cores: np.ndarray,
     del target
     arrays["syn_weight"] = weight if (seg_flags & OWN_WEIGHTS).any() else np.zeros(0, np.int16)
     arrays["syn_delay"] = delay if (seg_flags & MIXED_DELAYS).any() else np.zeros(0, np.uint8)
-    return row_source.astype(np.int64)
+    return row_source
+
+
+def _core_bases(core_slot: np.ndarray, slot_local: np.ndarray) -> np.ndarray:
+    """For each core, the worker-local index of its first unit when its units are consecutive
+    there (then a synapse's neuron is that plus its target), else -1."""
+    n_cores = core_slot.size - 1
+    bases = np.full(n_cores, -1, dtype=np.int64)
+    used = np.flatnonzero(np.diff(core_slot) > 0)
+    if used.size:
+        shift = slot_local - np.arange(slot_local.size)   # constant over a consecutive core
+        low = np.minimum.reduceat(shift, core_slot[used])
+        high = np.maximum.reduceat(shift, core_slot[used])
+        even = used[low == high]
+        bases[even] = slot_local[core_slot[even]]
+    return bases
+
+
+def _in_place(array: np.ndarray, dtypes: tuple[type, ...]) -> np.ndarray:
+    """``array`` itself when contiguous in one of ``dtypes`` (the Executable's documented
+    widths), else a contiguous copy in the last of them (files saved by older versions)."""
+    if array.dtype in dtypes and array.flags.c_contiguous:
+        return array
+    return np.ascontiguousarray(array, dtype=dtypes[-1])
+
+
+def _unit_bounds(row_source: np.ndarray, row_ptr: np.ndarray, n_units: int) -> np.ndarray:
+    """Upper bounds (source unit ids) of blocks of rows of about ``_SCATTER_BLOCK`` synapses,
+    the last above every unit."""
+    first_rows = np.searchsorted(row_ptr, np.arange(_SCATTER_BLOCK, int(row_ptr[-1]),
+                                                    _SCATTER_BLOCK), side="right") - 1
+    return np.append(row_source[np.unique(first_rows)], n_units).astype(np.int64)
 
 
 def _core_spans(exe: Executable, cores: np.ndarray
