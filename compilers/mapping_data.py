@@ -105,11 +105,16 @@ class Routing:
     ``hops_x``, ``hops_y`` and ``chip_crossings`` int16 (int32 on meshes wider than ``2**14``);
     ``dest_indptr``, ``axon_indptr``, ``tree_hops`` and ``router_entries`` are int64. Files saved
     by older versions hold int64 everywhere; do arithmetic in int64.
+
+    ``dest_axon`` follows from the other tables (it is ``axon_source`` transposed): the compiler
+    lets go of it once the synapse tables are built (:meth:`release_dest_axon`; a third of the
+    routing's memory), and it is derived again, exactly as the routing pass made it, on first
+    use after that (saving a file, inspecting it).
     """
 
     dest_indptr: np.ndarray
     dest_core: np.ndarray
-    dest_axon: np.ndarray
+    dest_axon: np.ndarray = field(repr=False)   # a property: see the end of the class
     axon_indptr: np.ndarray
     axon_source: np.ndarray
     hops_x: np.ndarray
@@ -124,3 +129,22 @@ class Routing:
     #: otherwise. Not a field: files do not store it (a loaded Executable's routing is rebuilt
     #: by the routing pass, which sets it).
     tables = None
+
+    def release_dest_axon(self) -> None:
+        """Let go of ``dest_axon`` (derived again from the other tables when next read)."""
+        self._dest_axon = None
+
+    def _get_dest_axon(self) -> np.ndarray:
+        if self._dest_axon is None:
+            from nmgraph.compilers.route import axon_ranks
+
+            self._dest_axon = axon_ranks(self.dest_indptr, self.dest_core, self.axon_indptr,
+                                         self.axon_source)
+        return self._dest_axon
+
+    def _set_dest_axon(self, value: np.ndarray) -> None:
+        self._dest_axon = value
+
+
+Routing.dest_axon = property(Routing._get_dest_axon, Routing._set_dest_axon,
+                             doc="Input axon of each (unit, destination core) pair on its core.")

@@ -42,7 +42,7 @@ from nmgraph.compilers.route_multicast import multicast_tables
 from nmgraph.compilers.synapse_graph import SynapseGraph, count_values, pair_dtypes, row_chunks
 from nmgraph.core.errors import MappingError, ValidationError
 
-__all__ = ["is_multicast", "route"]
+__all__ = ["axon_ranks", "is_multicast", "route"]
 
 #: Elements of the dense per-chunk scratch arrays (units x columns, units x chips).
 _CHUNK = 1 << 21
@@ -266,6 +266,14 @@ def _axon_tables(sources: np.ndarray, cores: np.ndarray, n_cores: int,
     for a, b in _chunks(n_pairs):
         dest_axon[a:b] = key[a:b] & ((1 << rank_bits) - 1)
     return axon_indptr, axon_source, dest_axon
+
+
+def axon_ranks(dest_indptr: np.ndarray, dest_core: np.ndarray, axon_indptr: np.ndarray,
+               axon_source: np.ndarray) -> np.ndarray:
+    """``Routing.dest_axon`` from the routing's other tables, as :func:`route` makes it."""
+    n_units, n_cores = dest_indptr.size - 1, axon_indptr.size - 1
+    sources = np.repeat(np.arange(n_units, dtype=axon_source.dtype), np.diff(dest_indptr))
+    return _axon_tables(sources, dest_core, n_cores, n_units)[2]
 
 
 def _chunks(n: int):

@@ -11,6 +11,7 @@ KeyboardInterrupt.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import mmap
@@ -168,6 +169,7 @@ class MulticoreBackend:
         # the parent-death signal follows the forking *thread*: only the main thread may use it
         from_main = threading.current_thread() is threading.main_thread()
         self.conns, self.procs = [], []
+        _return_free_memory()
         # the workers inherit the host's objects copy-on-write: frozen, they are out of the
         # workers' cycle collections, which would otherwise write to (and so copy) every page
         # of them in every worker; the host collects them again once the workers are forked
@@ -621,6 +623,15 @@ def _reap(procs: list[Any], conns: list[Any], transport: Any) -> None:
         conn.close()
     if transport is not None:
         transport.unlink()
+
+
+def _return_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc): what building the programs
+    freed would otherwise stay resident in the host and in every forked worker's view of it."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc
+        pass
 
 
 def _process_state(pid: int | None) -> str:

@@ -214,6 +214,7 @@ def build_programs(exe: Executable, core_worker: np.ndarray, record_capacity: in
     # worker-local index of the unit in each place of the cores' unit lists
     slot_local = unit_local[exe.tables.core_units]
     programs = []
+    cached = "unit_costs" in vars(exe)
     costs = exe.unit_costs
     row_sets = []
     for w in range(n_workers):
@@ -228,6 +229,8 @@ def build_programs(exe: Executable, core_worker: np.ndarray, record_capacity: in
         program.arrays["rec_time"] = np.zeros(record_capacity, dtype=np.int64)
         program.arrays["rec_unit"] = np.zeros(record_capacity, dtype=np.int32)
         programs.append(program)
+    if not cached:   # the programs hold every unit's costs: not a second copy in the Executable
+        del exe.unit_costs
     for program in programs:
         _add_fanout(program, row_sets, unit_worker)
         program.plastic = build_plastic_program(exe, program.rank, program.units, unit_worker,

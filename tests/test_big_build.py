@@ -143,3 +143,19 @@ def test_unit_costs_follow_their_definition(hardware) -> None:
     expected[:, 5] = np.bincount(owner, weights=routing.hops_y, minlength=n)
     expected[:, 3] = expected[:, 4] + expected[:, 5]
     np.testing.assert_array_equal(exe._unicast_costs(), expected)
+
+
+@pytest.mark.parametrize("hardware", ["generic", "spinnaker2"])
+def test_dest_axon_is_derived_again_as_routed(hardware) -> None:
+    """The compiler lets go of ``dest_axon`` after the tables pass; read again, it is what the
+    routing pass made."""
+    from nmgraph.compilers.route import route
+    from nmgraph.compilers.synapse_graph import build_synapse_graph
+
+    exe = nm.compile(random_network(4, max_size=50), hardware=hardware, max_neurons_per_core=6)
+    assert "dest_axon" not in vars(exe.routing) and exe.routing._dest_axon is None
+    routed = route(exe.partition, exe.placement, build_synapse_graph(exe.ir), exe.profile)
+    derived = exe.routing.dest_axon
+    assert derived.dtype == routed.dest_axon.dtype
+    np.testing.assert_array_equal(derived, routed.dest_axon)
+    assert exe.routing.dest_axon is derived   # kept once derived
