@@ -164,20 +164,24 @@ def core_loads(exe: Executable) -> np.ndarray:
 def _synapses_into_workers(exe: Executable, worker: np.ndarray, sources: np.ndarray,
                            n_workers: int) -> np.ndarray:
     """``(len(sources), n_workers)``: synapses from each source core onto each worker's cores
-    (the workers of sink cores as given), counted core group by core group."""
+    (the workers of sink cores as given), counted over the input axons in chunks."""
     routing, syn_ptr = exe.routing, exe.tables.axon_syn_ptr
     axon_ptr = routing.axon_indptr
     row_of_core = np.full(exe.n_cores, -1, dtype=np.int64)
     row_of_core[sources] = np.arange(sources.size)
+    row_of_unit = row_of_core[exe.partition.unit_core]
     into = np.zeros(sources.size * n_workers, dtype=np.float64)
-    cores = np.arange(exe.n_cores)
-    for group in _core_groups(cores, syn_ptr[axon_ptr[cores + 1]] - syn_ptr[axon_ptr[cores]]):
-        a0, a1 = int(axon_ptr[group[0]]), int(axon_ptr[group[-1] + 1])   # consecutive cores
-        dest = np.repeat(group, np.diff(axon_ptr[group[0]:group[-1] + 2]))
-        row = row_of_core[exe.partition.unit_core[routing.axon_source[a0:a1]]]
-        mine = row >= 0
-        into += np.bincount(row[mine] * n_workers + worker[dest[mine]],
-                            weights=np.diff(syn_ptr[a0:a1 + 1])[mine], minlength=into.size)
+    n_axons = int(axon_ptr[-1])
+    for a0 in range(0, n_axons, _CHUNK):
+        a1 = min(n_axons, a0 + _CHUNK)
+        row = row_of_unit[routing.axon_source[a0:a1]]
+        axon = np.flatnonzero(row >= 0)   # the axons from source cores: few
+        row = row[axon]
+        axon += a0
+        dest = np.searchsorted(axon_ptr, axon, side="right") - 1
+        synapses = syn_ptr[axon + 1].astype(np.int64) - syn_ptr[axon]
+        into += np.bincount(row * n_workers + worker[dest], weights=synapses,
+                            minlength=into.size)
     return into.reshape(sources.size, n_workers)
 
 
@@ -548,7 +552,7 @@ def _add_fanout(program: WorkerProgram, row_sets: list[np.ndarray],
             remote_worker.append(np.full(hit.size, w, dtype=np.int32))
             remote_row.append(where[found].astype(np.int64))
     # the worker of each row's source, to find the rows fed from other workers (window length)
-    program.arrays["row_worker"] = unit_worker[row_sets[program.rank]].astype(np.int64)
+    program.arrays["row_worker"] = unit_worker[row_sets[program.rank]].astype(np.int32)
     unit = np.concatenate(remote_unit) if remote_unit else np.zeros(0, dtype=np.int64)
     order = np.argsort(unit, kind="stable")
     ptr = np.zeros(units.size + 1, dtype=np.int64)

@@ -159,3 +159,14 @@ def test_dest_axon_is_derived_again_as_routed(hardware) -> None:
     assert derived.dtype == routed.dest_axon.dtype
     np.testing.assert_array_equal(derived, routed.dest_axon)
     assert exe.routing.dest_axon is derived   # kept once derived
+
+
+def test_worker_assignment_does_not_depend_on_chunks(monkeypatch) -> None:
+    """Source cores go to the worker holding most of their synapses, counted in any chunks."""
+    from benchmarks.networks import brunel
+
+    exe = nm.compile(brunel(3000, 40, seed=2), hardware="generic", max_neurons_per_core=200)
+    whole = [mp.assign_workers(exe, w) for w in (2, 3)]
+    monkeypatch.setattr(mp, "_CHUNK", 5)
+    assert all(np.array_equal(mp.assign_workers(exe, w), expected)
+               for w, expected in zip((2, 3), whole))
