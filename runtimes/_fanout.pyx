@@ -57,6 +57,11 @@ def count_rows(const int64_t[::1] cores, const int64_t[::1] axon_ptr,
 
     ``acc`` bounds the input any neuron can receive in one step (each synapse delivers at most
     once per step): the worker's ring buffer can be int32 when it stays below ``2**31``.
+
+    A ``slot_local`` of -1 marks a unit of a core split between workers that another worker
+    holds: its synapses are not this worker's (not counted, not laid out by
+    :func:`scatter_rows`), and a source reaches the worker only through synapses onto its own
+    units (an axon with synapses only onto the other part makes no row here).
     """
     cdef Py_ssize_t i, c, a, s, first, base, u, t
     cdef int64_t w, engine = 0
@@ -66,11 +71,18 @@ def count_rows(const int64_t[::1] cores, const int64_t[::1] axon_ptr,
             first, base = core_slot[c], core_base[c]
             for a in range(axon_ptr[c], axon_ptr[c + 1]):
                 u = axon_source[a]
-                if unit_count[u] == 0:
-                    unit_count[u] = 1
-                unit_count[u] += syn_ptr[a + 1] - syn_ptr[a]
+                if base >= 0 or syn_ptr[a + 1] == syn_ptr[a]:
+                    if unit_count[u] == 0:
+                        unit_count[u] = 1
+                    unit_count[u] += syn_ptr[a + 1] - syn_ptr[a]
                 for s in range(syn_ptr[a], syn_ptr[a + 1]):
                     t = base + target[s] if base >= 0 else slot_local[first + target[s]]
+                    if t < 0:   # the unit is on another worker (a split core)
+                        continue
+                    if base < 0:
+                        if unit_count[u] == 0:
+                            unit_count[u] = 1
+                        unit_count[u] += 1
                     w = weight[s]
                     acc[t] += w if w >= 0 else -w
                     if delay[s] == engine_delay:
@@ -122,8 +134,10 @@ def scatter_rows(const int64_t[::1] cores, const int64_t[::1] axon_ptr,
                             out_weight[pos] = weight[s]
                             out_delay[pos] = delay[s]
                             pos += 1
-                    else:
+                    else:   # a slot of -1: the unit is on another worker (a split core)
                         for s in range(syn_ptr[a], syn_ptr[a + 1]):
+                            if slot_local[first + target[s]] < 0:
+                                continue
                             out_target[pos] = <int32_t>slot_local[first + target[s]]
                             out_weight[pos] = weight[s]
                             out_delay[pos] = delay[s]

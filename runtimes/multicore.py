@@ -50,6 +50,7 @@ from nmgraph.runtimes.results import Counters
 from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
 from nmgraph.runtimes.transport import ABORT_INTERRUPT, ABORT_PARENT, SharedMemoryTransport
 from nmgraph.runtimes.worker import add_unit_degrees, worker_main
+from nmgraph.runtimes.worker_balance import balance_units
 
 __all__ = ["COUNTER_NAMES", "MulticoreBackend"]
 
@@ -105,7 +106,10 @@ class MulticoreBackend:
         gc.collect()
         n_workers = max(1, min(int(workers), max(exe.n_cores, 1)))
         self.core_worker = assign_workers(exe, n_workers)
-        self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker)
+        # units, not whole cores: a core is split where whole cores cannot share the work evenly
+        self.unit_worker = balance_units(exe, n_workers)
+        self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker,
+                                                            unit_worker=self.unit_worker)
         for program in self.programs:
             add_unit_degrees(program, exe)
         self.n_workers = len(self.programs)

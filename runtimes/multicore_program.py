@@ -199,14 +199,25 @@ def window_length(programs: list[WorkerProgram]) -> int:
 
 
 def build_programs(exe: Executable, core_worker: np.ndarray, record_capacity: int = 1 << 16,
-                   only: int | None = None, n_workers: int | None = None) -> list[WorkerProgram]:
+                   only: int | None = None, n_workers: int | None = None,
+                   unit_worker: np.ndarray | None = None) -> list[WorkerProgram]:
     """One program per worker, for the cores ``core_worker`` gives it; with ``only``, just that
     worker's program (an MPI rank builds its own: of the others it needs only which units reach
     them, not their synapses). ``n_workers``: at least that many workers (some may hold no
-    core: an MPI run with more ranks than cores)."""
-    n_workers = max(int(core_worker.max()) + 1 if core_worker.size else 1, n_workers or 0)
+    core: an MPI run with more ranks than cores). ``unit_worker``: the worker of each unit
+    instead (``worker_balance.balance_units``: a core may be split between workers; not with
+    ``only``)."""
     unit_core = exe.partition.unit_core
-    unit_worker = core_worker[unit_core]
+    if unit_worker is None:
+        n_workers = max(int(core_worker.max()) + 1 if core_worker.size else 1, n_workers or 0)
+        unit_worker = core_worker[unit_core]
+        worker_cores = [np.flatnonzero(core_worker == w) for w in range(n_workers)]
+    else:
+        if only is not None:
+            raise ValueError("a program built alone ('only') needs whole cores (core_worker)")
+        n_workers = max(int(unit_worker.max()) + 1 if unit_worker.size else 1, n_workers or 0)
+        pairs = np.unique(unit_worker * exe.n_cores + unit_core)
+        worker_cores = [pairs[(pairs // exe.n_cores) == w] % exe.n_cores for w in range(n_workers)]
     pops = exe.ir.populations
     unit_pop = np.repeat(np.arange(len(pops)), [pop.size for pop in pops])
     # local order of units in each worker: neurons before sources, then by population and id
@@ -221,13 +232,18 @@ def build_programs(exe: Executable, core_worker: np.ndarray, record_capacity: in
     cached = "unit_costs" in vars(exe)
     costs = exe.unit_costs
     row_sets = []
+    split = np.bincount(np.concatenate(worker_cores), minlength=exe.n_cores) > 1
     for w in range(n_workers):
         if only is not None and w != only:
-            row_sets.append(_row_sources(exe, np.flatnonzero(core_worker == w)))
+            row_sets.append(_row_sources(exe, worker_cores[w]))
             continue
         units = order[starts[w]:starts[w + 1]]
-        program = _program(exe, w, n_workers, units, unit_pop, core_worker)
-        row_sets.append(_add_rows(exe, program, np.flatnonzero(core_worker == w), slot_local))
+        program = _program(exe, w, n_workers, units, unit_pop, worker_cores[w])
+        # a core split between workers: the slots of the other workers' units are -1 here
+        mine = slot_local if not split[worker_cores[w]].any() else np.where(
+            unit_worker[exe.tables.core_units] == w, slot_local, -1)
+        row_sets.append(_add_rows(exe, program, worker_cores[w], mine))
+        del mine
         program.arrays["unit_cost"] = np.ascontiguousarray(costs[units], dtype=np.int64)
         program.arrays["counters"] = np.zeros(N_COUNTERS, dtype=np.int64)
         program.arrays["rec_time"] = np.zeros(record_capacity, dtype=np.int64)
@@ -265,7 +281,7 @@ def mailbox_capacity(program: WorkerProgram, window: int) -> tuple[np.ndarray, n
 
 
 def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray, unit_pop: np.ndarray,
-             core_worker: np.ndarray) -> WorkerProgram:
+             cores: np.ndarray) -> WorkerProgram:
     pops = exe.ir.populations
     pop_of = unit_pop[units]
     # a new run where the population changes or its units stop being consecutive
@@ -285,7 +301,7 @@ def _program(exe: Executable, w: int, n_workers: int, units: np.ndarray, unit_po
             run.kernel_arrays = tuple(np.ascontiguousarray(a) for a in model.kernel_params(params))
         runs.append(run)
     n_neurons = sum(run.count for run in runs if not run.model.is_source)
-    program = WorkerProgram(rank=w, n_workers=n_workers, cores=np.flatnonzero(core_worker == w),
+    program = WorkerProgram(rank=w, n_workers=n_workers, cores=cores,
                             units=units, n_neurons=n_neurons, n_units=int(units.size), runs=runs)
     program.arrays["spiked"] = np.zeros(max(units.size, 1), dtype=np.uint8)
     program.arrays["kernel_runs"] = kernel_records(runs)
