@@ -34,7 +34,6 @@ from nmgraph.runtimes import _logging
 from nmgraph.runtimes._worker_kernel import COUNTER_NAMES
 from nmgraph.runtimes.multicore_program import (
     WorkerProgram,
-    assign_workers,
     build_programs,
     narrow_ids,
     outbox_capacity,
@@ -105,10 +104,10 @@ class MulticoreBackend:
         # processes and it refer to each other) goes before the programs take their memory
         gc.collect()
         n_workers = max(1, min(int(workers), max(exe.n_cores, 1)))
-        self.core_worker = assign_workers(exe, n_workers)
-        # units, not whole cores: a core is split where whole cores cannot share the work evenly
+        #: The worker of each unit: contiguous runs of cores of equal load, a core split
+        #: between two workers where whole cores cannot share the work evenly
         self.unit_worker = balance_units(exe, n_workers)
-        self.programs: list[WorkerProgram] = build_programs(exe, self.core_worker,
+        self.programs: list[WorkerProgram] = build_programs(exe, np.zeros(0, dtype=np.int64),
                                                             unit_worker=self.unit_worker)
         for program in self.programs:
             add_unit_degrees(program, exe)
