@@ -16,6 +16,8 @@ how cores are grouped into workers.
 from __future__ import annotations
 
 import importlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -231,24 +233,36 @@ def build_programs(exe: Executable, core_worker: np.ndarray, record_capacity: in
     programs = []
     cached = "unit_costs" in vars(exe)
     costs = exe.unit_costs
-    row_sets = []
+    row_sets: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * n_workers
     split = np.bincount(np.concatenate(worker_cores), minlength=exe.n_cores) > 1
     for w in range(n_workers):
         if only is not None and w != only:
-            row_sets.append(_row_sources(exe, worker_cores[w]))
+            row_sets[w] = _row_sources(exe, worker_cores[w])
             continue
         units = order[starts[w]:starts[w + 1]]
         program = _program(exe, w, n_workers, units, unit_pop, worker_cores[w])
-        # a core split between workers: the slots of the other workers' units are -1 here
-        mine = slot_local if not split[worker_cores[w]].any() else np.where(
-            unit_worker[exe.tables.core_units] == w, slot_local, -1)
-        row_sets.append(_add_rows(exe, program, worker_cores[w], mine))
-        del mine
         program.arrays["unit_cost"] = np.ascontiguousarray(costs[units], dtype=np.int64)
         program.arrays["counters"] = np.zeros(N_COUNTERS, dtype=np.int64)
         program.arrays["rec_time"] = np.zeros(record_capacity, dtype=np.int64)
         program.arrays["rec_unit"] = np.zeros(record_capacity, dtype=np.int32)
         programs.append(program)
+
+    def rows(program: WorkerProgram) -> np.ndarray:
+        w = program.rank
+        # a core split between workers: the slots of the other workers' units are -1 here
+        mine = slot_local if not split[worker_cores[w]].any() else np.where(
+            unit_worker[exe.tables.core_units] == w, slot_local, -1)
+        return _add_rows(exe, program, worker_cores[w], mine)
+
+    # the fan-out tables, one thread per worker's table (their passes release the GIL)
+    threads = min(len(programs), os.cpu_count() or 1)
+    if threads > 1:
+        with ThreadPoolExecutor(threads, thread_name_prefix="nmgraph-build") as pool:
+            for program, row_set in zip(programs, pool.map(rows, programs)):
+                row_sets[program.rank] = row_set
+    else:
+        for program in programs:
+            row_sets[program.rank] = rows(program)
     if not cached:   # the programs hold every unit's costs: not a second copy in the Executable
         del exe.unit_costs
     for program in programs:
