@@ -7,8 +7,8 @@ workers 2 and 3 cores, 41% and 59% of the work, and the second worker sets the p
 step. :func:`balance_units` cuts the same contiguous order at the unit, not the core: the core
 where an equal share ends is split between two workers at the unit where the share's load is
 reached. A core with plastic synapses is never split (its learning engine state belongs to one
-worker); nor is a core when the cut falls within ``SNAP`` of its edges (whole cores are kept
-whenever that costs little balance).
+worker); nor is a core of fewer than ``MIN_SPLIT_UNITS`` units, or when the cut falls within
+``SNAP`` of its edges (whole cores are kept whenever that costs little balance).
 
 Load is what a worker does each step for a unit: its synapses (delivered when their sources
 spike, at the same rates in a network without structure) plus one for its update. Source units
@@ -27,8 +27,11 @@ from nmgraph.compilers.learning_memory import plastic_synapses_per_core
 from nmgraph.runtimes.multicore_program import _unit_is_source as unit_is_source
 from nmgraph.runtimes.multicore_program import core_loads
 
-__all__ = ["SNAP", "balance_units", "unit_loads"]
+__all__ = ["MIN_SPLIT_UNITS", "SNAP", "balance_units", "unit_loads"]
 
+#: Cores with fewer units stay whole: splitting them cannot gain much and costs their sources
+#: a row on each side.
+MIN_SPLIT_UNITS = 64
 #: Input axons read at a time when placing sources (bounds the temporaries).
 AXON_CHUNK = 1 << 22
 #: A cut within this fraction of a core's load from either edge moves to that edge (the core
@@ -76,7 +79,7 @@ def balance_units(exe: Executable, n_workers: int) -> np.ndarray:
         cuts = [(w - 1, (w * total / n_workers - begin) / load[k]) for w in range(1, n_workers)
                 if begin < w * total / n_workers < end]
         cuts = [(w, cut) for w, cut in cuts if SNAP <= cut <= 1 - SNAP]
-        if not cuts or plastic[k]:
+        if not cuts or plastic[k] or units.size < MIN_SPLIT_UNITS:
             # whole core: the share its midpoint falls in
             unit_worker[units] = min(int((begin + end) / 2 / total * n_workers), n_workers - 1)
             continue
