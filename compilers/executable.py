@@ -397,8 +397,12 @@ class Executable:
             if not one_chip:
                 part[:, 2] = _run_sums(chips[dest] != chips[source_core], bounds)
             part[:, 1] = count - part[:, 0] - part[:, 2]
-            part[:, 4] = _run_sums(routing.hops_x[p0:p1], bounds)
-            part[:, 5] = _run_sums(routing.hops_y[p0:p1], bounds)
+            if routing.unit_hop_sums is not None:   # summed by the routing pass
+                part[:, 4:6] = routing.unit_hop_sums[u0:u1]
+            else:
+                hops_x, hops_y = routing.unit_hops(u0, u1)   # held, or derived for these units
+                part[:, 4] = _run_sums(hops_x, bounds)
+                part[:, 5] = _run_sums(hops_y, bounds)
         costs[:, 3] = costs[:, 4] + costs[:, 5]
         return costs
 

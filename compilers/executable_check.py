@@ -211,5 +211,5 @@ def validate_executable(exe: Executable, fail: Fail, written_by: str | None = No
             f"nmgraph {__version__}'s ({differences[0].split(':')[0]} first); the routing and "
             f"tables were rebuilt from the file's network, partition and placement with this "
             f"version's passes"))), stacklevel=3)
-    routing.release_dest_axon()   # derived again when read (see Routing)
+    routing.release_derived()   # derived again when read (see Routing)
     exe.routing, exe.tables = routing, tables

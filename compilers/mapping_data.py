@@ -106,10 +106,12 @@ class Routing:
     ``dest_indptr``, ``axon_indptr``, ``tree_hops`` and ``router_entries`` are int64. Files saved
     by older versions hold int64 everywhere; do arithmetic in int64.
 
-    ``dest_axon`` follows from the other tables (it is ``axon_source`` transposed): the compiler
-    lets go of it once the synapse tables are built (:meth:`release_dest_axon`; a third of the
-    routing's memory), and it is derived again, exactly as the routing pass made it, on first
-    use after that (saving a file, inspecting it).
+    ``dest_axon`` follows from the other tables (it is ``axon_source`` transposed), and
+    ``hops_x`` and ``hops_y`` from the cores' positions (which the routing pass keeps: a few
+    numbers per core): the compiler lets go of these three once the synapse tables are built
+    (:meth:`release_derived`; half of the routing's memory), and each is derived again, exactly
+    as the routing pass made it, on first use after that (saving a file, inspecting it).
+    :meth:`unit_hops` gives the hops of a range of units without deriving the whole arrays.
     """
 
     dest_indptr: np.ndarray
@@ -117,8 +119,8 @@ class Routing:
     dest_axon: np.ndarray = field(repr=False)   # a property: see the end of the class
     axon_indptr: np.ndarray
     axon_source: np.ndarray
-    hops_x: np.ndarray
-    hops_y: np.ndarray
+    hops_x: np.ndarray = field(repr=False)   # a property, as dest_axon
+    hops_y: np.ndarray = field(repr=False)
     chip_crossings: np.ndarray
     tree_hops: np.ndarray
     router_entries: np.ndarray
@@ -130,9 +132,51 @@ class Routing:
     #: by the routing pass, which sets it).
     tables = None
 
-    def release_dest_axon(self) -> None:
-        """Let go of ``dest_axon`` (derived again from the other tables when next read)."""
+    #: ``(x and y hop positions of the cores, core of each unit, diagonal links)`` from the
+    #: routing pass: what ``hops_x`` and ``hops_y`` are derived from (None: they cannot be let
+    #: go of). Not a field, as ``tables``.
+    hop_source = None
+    #: int64 ``(n_units, 2)``: each unit's ``hops_x`` and ``hops_y`` summed over its pairs, from
+    #: the routing pass (None: sum them). Not a field.
+    unit_hop_sums = None
+
+    def release_derived(self) -> None:
+        """Let go of ``dest_axon``, and of ``hops_x`` and ``hops_y`` when the routing pass left
+        what they derive from (each derived again when next read)."""
         self._dest_axon = None
+        if self.hop_source is not None:
+            self._hops_x = self._hops_y = None
+
+    def unit_hops(self, u0: int, u1: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(hops_x, hops_y)`` of the pairs of units ``u0 .. u1 - 1`` (held or derived)."""
+        p0, p1 = int(self.dest_indptr[u0]), int(self.dest_indptr[u1])
+        if self._hops_x is not None and self._hops_y is not None:
+            return self._hops_x[p0:p1], self._hops_y[p0:p1]
+        (node_x, node_y), unit_core, diagonal = self.hop_source
+        counts = np.diff(self.dest_indptr[u0:u1 + 1])
+        dest = self.dest_core[p0:p1]
+        dx = node_x.take(dest)   # in the positions' dtype, as routed
+        dx -= np.repeat(node_x[unit_core[u0:u1]], counts)
+        dy = node_y.take(dest)
+        dy -= np.repeat(node_y[unit_core[u0:u1]], counts)
+        if not diagonal:
+            return np.abs(dx, out=dx), np.abs(dy, out=dy)
+        # diagonal (NE / SW) links shorten paths whose dx and dy have the same sign
+        shortcut = np.where((dx >= 0) == (dy >= 0), np.minimum(np.abs(dx), np.abs(dy)), 0)
+        hops_x, hops_y = np.abs(dx, out=dx), np.abs(dy, out=dy)
+        hops_y -= shortcut.astype(hops_y.dtype, copy=False)
+        return hops_x, hops_y
+
+    def _derive_hops(self) -> None:
+        from nmgraph.compilers.synapse_graph import row_chunks
+
+        dtype = self.hop_source[0][0].dtype
+        hops_x = np.empty(self.dest_core.size, dtype=dtype)
+        hops_y = np.empty(self.dest_core.size, dtype=dtype)
+        for u0, u1 in row_chunks(self.dest_indptr, 1 << 20):
+            p0, p1 = int(self.dest_indptr[u0]), int(self.dest_indptr[u1])
+            hops_x[p0:p1], hops_y[p0:p1] = self.unit_hops(u0, u1)
+        self._hops_x, self._hops_y = hops_x, hops_y
 
     def _get_dest_axon(self) -> np.ndarray:
         if self._dest_axon is None:
@@ -142,9 +186,26 @@ class Routing:
                                          self.axon_source)
         return self._dest_axon
 
-    def _set_dest_axon(self, value: np.ndarray) -> None:
-        self._dest_axon = value
+    def _get_hops_x(self) -> np.ndarray:
+        if self._hops_x is None:
+            self._derive_hops()
+        return self._hops_x
+
+    def _get_hops_y(self) -> np.ndarray:
+        if self._hops_y is None:
+            self._derive_hops()
+        return self._hops_y
 
 
-Routing.dest_axon = property(Routing._get_dest_axon, Routing._set_dest_axon,
+def _setter(name: str):
+    def set_value(routing: Routing, value: np.ndarray) -> None:
+        setattr(routing, name, value)
+    return set_value
+
+
+Routing.dest_axon = property(Routing._get_dest_axon, _setter("_dest_axon"),
                              doc="Input axon of each (unit, destination core) pair on its core.")
+Routing.hops_x = property(Routing._get_hops_x, _setter("_hops_x"),
+                          doc="East-west hops of each (unit, destination core) pair.")
+Routing.hops_y = property(Routing._get_hops_y, _setter("_hops_y"),
+                          doc="North-south hops of each (unit, destination core) pair.")

@@ -144,7 +144,7 @@ def _compile(target: Network | NetworkIR, hardware: Any, partition: str, place: 
     del pairs  # as big as the routing: not kept through the tables pass
     lap("route")
     tables = build_core_tables(ir, graph, parts, routing)
-    routing.release_dest_axon()   # only the tables pass needed it
+    routing.release_derived()   # only the tables pass needed dest_axon (see Routing)
     lap("tables")
     options = {"hardware": profile.name, "partition": partition, "place": place,
                "seed": int(seed), "max_neurons_per_core": max_neurons_per_core,

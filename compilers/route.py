@@ -141,6 +141,9 @@ def route(partition: Partition, placement: Placement, graph: SynapseGraph, profi
                       hops_y=hops_y, chip_crossings=crossings, tree_hops=tree_hops,
                       router_entries=entries, multicast=multicast)
     routing.tables = tables
+    routing.hop_source = ((np.ascontiguousarray(node_xy[:, 0]), np.ascontiguousarray(node_xy[:, 1])),
+                          unit_core, profile.topology == "chip_router" and profile.chip_links == 6)
+    routing.unit_hop_sums = _unit_sums(dest_indptr, (hops_x, hops_y), spans)
     if strict and profile.routing == "neuron_unicast":
         _check_fanout(routing, profile)
     if strict:
@@ -274,6 +277,21 @@ def axon_ranks(dest_indptr: np.ndarray, dest_core: np.ndarray, axon_indptr: np.n
     n_units, n_cores = dest_indptr.size - 1, axon_indptr.size - 1
     sources = np.repeat(np.arange(n_units, dtype=axon_source.dtype), np.diff(dest_indptr))
     return _axon_tables(sources, dest_core, n_cores, n_units)[2]
+
+
+def _unit_sums(dest_indptr: np.ndarray, values: tuple[np.ndarray, ...],
+               spans: list[tuple[int, int]]) -> np.ndarray:
+    """int64 ``(n_units, len(values))``: each per-pair array summed over each unit's pairs."""
+    sums = np.zeros((dest_indptr.size - 1, len(values)), dtype=np.int64)
+    for u0, u1 in spans:
+        p0, p1 = int(dest_indptr[u0]), int(dest_indptr[u1])
+        bounds = np.asarray(dest_indptr[u0:u1 + 1], dtype=np.int64) - p0
+        filled = np.flatnonzero(bounds[1:] > bounds[:-1])
+        if filled.size:   # reduceat would give an empty run the next value
+            for k, value in enumerate(values):
+                sums[u0 + filled, k] = np.add.reduceat(value[p0:p1], bounds[filled],
+                                                       dtype=np.int64)
+    return sums
 
 
 def _chunks(n: int):

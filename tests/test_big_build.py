@@ -145,20 +145,35 @@ def test_unit_costs_follow_their_definition(hardware) -> None:
     np.testing.assert_array_equal(exe._unicast_costs(), expected)
 
 
-@pytest.mark.parametrize("hardware", ["generic", "spinnaker2"])
-def test_dest_axon_is_derived_again_as_routed(hardware) -> None:
-    """The compiler lets go of ``dest_axon`` after the tables pass; read again, it is what the
-    routing pass made."""
+@pytest.mark.parametrize("hardware", ["generic", "loihi1", "spinnaker1", "spinnaker2"])
+def test_derived_routes_are_derived_again_as_routed(hardware) -> None:
+    """The compiler lets go of ``dest_axon``, ``hops_x`` and ``hops_y`` after the tables pass;
+    read again (whole, or a range of units at a time), they are what the routing pass made."""
     from nmgraph.compilers.route import route
     from nmgraph.compilers.synapse_graph import build_synapse_graph
 
-    exe = nm.compile(random_network(4, max_size=50), hardware=hardware, max_neurons_per_core=6)
-    assert "dest_axon" not in vars(exe.routing) and exe.routing._dest_axon is None
+    exe = nm.compile(random_network(4, max_size=50), hardware=hardware, max_neurons_per_core=3)
+    routing = exe.routing
+    assert routing._dest_axon is None and routing._hops_x is None and routing._hops_y is None
     routed = route(exe.partition, exe.placement, build_synapse_graph(exe.ir), exe.profile)
-    derived = exe.routing.dest_axon
-    assert derived.dtype == routed.dest_axon.dtype
-    np.testing.assert_array_equal(derived, routed.dest_axon)
-    assert exe.routing.dest_axon is derived   # kept once derived
+    costs = exe.unit_costs   # from the routing pass's sums
+    assert routing._hops_x is None
+    for u0, u1 in ((0, exe.ir.n_units), (3, 17)):
+        p0, p1 = routed.dest_indptr[u0], routed.dest_indptr[u1]
+        for derived, held in zip(routing.unit_hops(u0, u1), (routed.hops_x, routed.hops_y)):
+            assert derived.dtype == held.dtype
+            np.testing.assert_array_equal(derived, held[p0:p1])
+    for name in ("dest_axon", "hops_x", "hops_y"):
+        derived, held = getattr(routing, name), getattr(routed, name)
+        assert derived.dtype == held.dtype, name
+        np.testing.assert_array_equal(derived, held, err_msg=name)
+        assert getattr(routing, name) is derived   # kept once derived
+    del exe.unit_costs
+    np.testing.assert_array_equal(exe.unit_costs, costs)   # from the hops now held
+    routing.unit_hop_sums = None   # as a routing without the pass's sums
+    del exe.unit_costs
+    routing.release_derived()
+    np.testing.assert_array_equal(exe.unit_costs, costs)
 
 
 def test_worker_assignment_does_not_depend_on_chunks(monkeypatch) -> None:
