@@ -45,6 +45,24 @@ cdef extern from *:
             nmr_prefetch(tgt + hi - 1);
     }
 
+    /* Before spike k of a step ending at k1: prefetch the row of the spike `ahead` places on
+       and the segment record of the one `2 * ahead` on (the first `ahead` rows of a step are
+       prefetched at its start: nothing earlier could). */
+    static inline void nmr_prefetch_ahead(const int64_t *row_seg, const nmr_seg *seg,
+                                          const uint16_t *tgt, const int32_t *spikes,
+                                          int64_t k0, int64_t k, int64_t k1, int ahead) {
+        int64_t j;
+        if (!ahead)
+            return;
+        if (k == k0)
+            for (j = k0; j < k1 && j < k0 + ahead; j++)
+                nmr_prefetch_row(row_seg, seg, tgt, spikes[j]);
+        if (k + 2 * ahead < k1)
+            nmr_prefetch(seg + row_seg[spikes[k + 2 * ahead]]);
+        if (k + ahead < k1)
+            nmr_prefetch_row(row_seg, seg, tgt, spikes[k + ahead]);
+    }
+
     /* acc[base + t] += w over targets t[0 .. n-1], unrolled by U (1, 4 or 8). */
     static inline void nmr_add_run(int32_t *a, const uint16_t *t, int64_t n, int32_t w, int u) {
         int64_t i = 0;
@@ -72,16 +90,8 @@ cdef extern from *:
         int32_t r;
         for (s = 0; s < n_steps; s++) {
             k1 = step_ptr[s + 1];
-            if (ahead)  /* the first rows of the step: nothing earlier prefetched them */
-                for (k = step_ptr[s]; k < k1 && k < step_ptr[s] + ahead; k++)
-                    nmr_prefetch_row(row_seg, seg, tgt, spikes[k]);
             for (k = step_ptr[s]; k < k1; k++) {
-                if (ahead) {
-                    if (k + 2 * ahead < k1)
-                        nmr_prefetch(seg + row_seg[spikes[k + 2 * ahead]]);
-                    if (k + ahead < k1)
-                        nmr_prefetch_row(row_seg, seg, tgt, spikes[k + ahead]);
-                }
+                nmr_prefetch_ahead(row_seg, seg, tgt, spikes, step_ptr[s], k, k1, ahead);
                 r = spikes[k];
                 for (q = row_seg[r]; q < row_seg[r + 1]; q++)
                     nmr_add_run(acc + seg[q].base, tgt + seg[q].start,
@@ -101,16 +111,8 @@ cdef extern from *:
         uint64_t sum = 0;
         for (s = 0; s < n_steps; s++) {
             k1 = step_ptr[s + 1];
-            if (ahead)
-                for (k = step_ptr[s]; k < k1 && k < step_ptr[s] + ahead; k++)
-                    nmr_prefetch_row(row_seg, seg, tgt, spikes[k]);
             for (k = step_ptr[s]; k < k1; k++) {
-                if (ahead) {
-                    if (k + 2 * ahead < k1)
-                        nmr_prefetch(seg + row_seg[spikes[k + 2 * ahead]]);
-                    if (k + ahead < k1)
-                        nmr_prefetch_row(row_seg, seg, tgt, spikes[k + ahead]);
-                }
+                nmr_prefetch_ahead(row_seg, seg, tgt, spikes, step_ptr[s], k, k1, ahead);
                 lo = seg[row_seg[spikes[k]]].start;
                 hi = seg[row_seg[spikes[k] + 1]].start;
                 for (p = lo; p < hi; p++)
