@@ -92,8 +92,14 @@ def balance_units(exe: Executable, n_workers: int) -> np.ndarray:
             start = stop
         unit_worker[units[start:]] = cuts[-1][0] + 1
     sources = np.flatnonzero(~sink[unit_core])
+    # a share can end up empty (a whole core wider than a share, cuts snapped or at one unit):
+    # number the workers that got units 0, 1, ... in order, so that none is idle
+    sinks = np.ones(n_units, dtype=bool)
+    sinks[sources] = False
+    used = np.unique(unit_worker[sinks])
+    unit_worker[sinks] = np.searchsorted(used, unit_worker[sinks])
     if sources.size:
-        _place_sources(exe, unit_worker, sources, n_workers)
+        _place_sources(exe, unit_worker, sources, max(int(used.size), 1))
     return unit_worker
 
 

@@ -84,3 +84,15 @@ def test_a_split_core_is_exercised() -> None:
         split += sum(n > 1 for n in per_core)
     assert split > 0
     assert 0 < SNAP < 0.5
+
+
+def test_no_worker_is_left_without_units() -> None:
+    """More workers than shares that whole or snapped cores allow: the workers used are 0..k-1."""
+    for seed in range(6):
+        exe = nm.compile(random_network(seed), hardware="generic", seed=seed,
+                         max_neurons_per_core=int(np.random.default_rng(seed).integers(20, 200)))
+        for n_workers in (2, 5, 16):
+            unit_worker = balance_units(exe, n_workers)
+            used = np.unique(unit_worker)
+            assert np.array_equal(used, np.arange(used.size))
+            assert used.size <= n_workers
