@@ -49,7 +49,7 @@ from nmgraph.runtimes.results import Counters
 from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
 from nmgraph.runtimes.transport import ABORT_INTERRUPT, ABORT_PARENT, SharedMemoryTransport
 from nmgraph.runtimes.worker import add_unit_degrees, worker_main
-from nmgraph.runtimes.worker_balance import balance_units
+from nmgraph.runtimes.worker_balance import MIN_SPLIT_UNITS, balance_units
 
 __all__ = ["COUNTER_NAMES", "MulticoreBackend"]
 
@@ -115,8 +115,9 @@ class MulticoreBackend:
         if int(workers) > self.n_workers:
             warnings.warn(f"workers={int(workers)} asked, but {self.n_workers} worker(s) will "
                           f"run: network '{exe.ir.name}' has {exe.n_cores} core(s) on "
-                          f"{exe.profile.name}, a worker runs whole cores, and cores of sources "
-                          f"only run on the worker of the neurons they drive",
+                          f"{exe.profile.name}; a core of fewer than {MIN_SPLIT_UNITS} units "
+                          f"is not split between workers, and sources run on the worker of the "
+                          f"neurons they drive",
                           AdjustmentWarning, stacklevel=4)
         self.window = window_length(self.programs)
         if watchdog_s is not None and (isinstance(watchdog_s, bool) or

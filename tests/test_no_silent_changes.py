@@ -63,9 +63,10 @@ def test_more_workers_than_cores_warns_with_the_count() -> None:
     net, _, _ = _network()
     exe = nm.compile(net, "loihi1")
     assert exe.n_cores == 2
-    with pytest.warns(nm.AdjustmentWarning, match=r"workers=8 asked, but 2 worker\(s\) will run"):
+    # one core of neurons (too small to split) and the source core that drives it: one worker
+    with pytest.warns(nm.AdjustmentWarning, match=r"workers=8 asked, but 1 worker\(s\) will run"):
         with nm.Runtime(exe, backend="multicore", workers=8) as rt:
-            assert rt.backend.n_workers == 2
+            assert rt.backend.n_workers == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with nm.Runtime(exe, backend="multicore", workers=1):
