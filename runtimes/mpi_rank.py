@@ -120,10 +120,7 @@ def rank_setup(exe: Executable, core_rank: np.ndarray, comm: Any, watchdog_s: fl
                               f"{core_rank.dtype})")
     program, failure = None, None
     try:
-        from nmgraph.runtimes.worker import add_unit_degrees
-
         program = build_programs(exe, core_rank.astype(np.int64), only=rank, n_workers=size)[0]
-        add_unit_degrees(program, exe)
         window = window_length([program])
         limit = watchdog_limit([program], window) if watchdog_s is None else float(watchdog_s)
     except Exception:

@@ -48,7 +48,7 @@ from nmgraph.runtimes.plastic_reference import (
 from nmgraph.runtimes.results import Counters
 from nmgraph.runtimes.state import RunState, pending_to_ring, ring_to_pending
 from nmgraph.runtimes.transport import ABORT_INTERRUPT, ABORT_PARENT, SharedMemoryTransport
-from nmgraph.runtimes.worker import add_unit_degrees, worker_main
+from nmgraph.runtimes.worker import worker_main
 from nmgraph.runtimes.worker_balance import MIN_SPLIT_UNITS, balance_units
 
 __all__ = ["COUNTER_NAMES", "MulticoreBackend"]
@@ -107,10 +107,8 @@ class MulticoreBackend:
         #: The worker of each unit: contiguous runs of cores of equal load, a core split
         #: between two workers where whole cores cannot share the work evenly
         self.unit_worker = balance_units(exe, n_workers)
-        self.programs: list[WorkerProgram] = build_programs(exe, np.zeros(0, dtype=np.int64),
+        self.programs: list[WorkerProgram] = build_programs(exe, None,
                                                             unit_worker=self.unit_worker)
-        for program in self.programs:
-            add_unit_degrees(program, exe)
         self.n_workers = len(self.programs)
         if int(workers) > self.n_workers:
             warnings.warn(f"workers={int(workers)} asked, but {self.n_workers} worker(s) will "
@@ -380,13 +378,10 @@ class MulticoreBackend:
     def _absorb(self, replies: list[dict[str, Any]], steps: int) -> None:
         times = np.concatenate([r["times"] for r in replies])
         units = np.concatenate([r["units"] for r in replies])
-        if all("populations" in r for r in replies):   # counted by the workers
-            for reply in replies:
-                index, spikes, ops = reply["populations"]
-                self._pop_spikes[index] += spikes
-                self._pop_ops[index] += ops
-        else:
-            self._count_spikes(units)
+        for reply in replies:   # each worker counted its populations' spikes and operations
+            index, spikes, ops = reply["populations"]
+            self._pop_spikes[index] += spikes
+            self._pop_ops[index] += ops
         self._spike_chunks.append((times, units))
         self._counters = np.sum([r["counters"] for r in replies], axis=0)
         for name in self._plastic_updates:

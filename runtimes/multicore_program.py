@@ -200,16 +200,19 @@ def window_length(programs: list[WorkerProgram]) -> int:
     return shortest
 
 
-def build_programs(exe: Executable, core_worker: np.ndarray, record_capacity: int = 1 << 16,
-                   only: int | None = None, n_workers: int | None = None,
+def build_programs(exe: Executable, core_worker: np.ndarray | None,
+                   record_capacity: int = 1 << 16, only: int | None = None,
+                   n_workers: int | None = None,
                    unit_worker: np.ndarray | None = None) -> list[WorkerProgram]:
     """One program per worker, for the cores ``core_worker`` gives it; with ``only``, just that
     worker's program (an MPI rank builds its own: of the others it needs only which units reach
     them, not their synapses). ``n_workers``: at least that many workers (some may hold no
-    core: an MPI run with more ranks than cores). ``unit_worker``: the worker of each unit
-    instead (``worker_balance.balance_units``: a core may be split between workers; not with
-    ``only``)."""
+    core: an MPI run with more ranks than cores). ``unit_worker`` (with ``core_worker`` None):
+    the worker of each unit instead (``worker_balance.balance_units``: a core may be split
+    between workers; not with ``only``)."""
     unit_core = exe.partition.unit_core
+    if (core_worker is None) == (unit_worker is None):
+        raise ValueError("build_programs takes either core_worker or unit_worker")
     if unit_worker is None:
         n_workers = max(int(core_worker.max()) + 1 if core_worker.size else 1, n_workers or 0)
         unit_worker = core_worker[unit_core]
@@ -242,6 +245,10 @@ def build_programs(exe: Executable, core_worker: np.ndarray, record_capacity: in
         units = order[starts[w]:starts[w + 1]]
         program = _program(exe, w, n_workers, units, unit_pop, worker_cores[w])
         program.arrays["unit_cost"] = np.ascontiguousarray(costs[units], dtype=np.int64)
+        # synapses leaving each unit (on every worker): the worker counts each population's
+        # spikes and synaptic operations itself, and replies with a few numbers per population
+        program.arrays["unit_degree"] = np.ascontiguousarray(exe.routing_out_degree[units],
+                                                             dtype=np.int64)
         program.arrays["counters"] = np.zeros(N_COUNTERS, dtype=np.int64)
         program.arrays["rec_time"] = np.zeros(record_capacity, dtype=np.int64)
         program.arrays["rec_unit"] = np.zeros(record_capacity, dtype=np.int32)

@@ -183,14 +183,6 @@ def own_pages(program: WorkerProgram) -> None:
             program.arrays[name] = fresh
 
 
-def add_unit_degrees(program: WorkerProgram, exe: Any) -> None:
-    """Give a worker program the out-degree of each of its units (synapses on every worker), so
-    that the worker counts each population's spikes and synaptic operations itself (its reply
-    then carries a few numbers per population instead of the host counting every spike)."""
-    program.arrays["unit_degree"] = np.ascontiguousarray(exe.routing_out_degree[program.units],
-                                                         dtype=np.int64)
-
-
 class WorkerLoop:
     """Serves the host's commands for one worker."""
 
@@ -214,16 +206,15 @@ class WorkerLoop:
             self.kernel.plastic = self.plastic
         self.hook = StepHook(program)
         self.kernel.set_hook(self.hook if self.hook.needed else None)
-        self.populations: np.ndarray | None = None
-        if "unit_degree" in program.arrays:   # count spikes and synaptic ops per population here
-            self.populations = np.unique([run.population for run in program.runs]).astype(np.int64)
-            unit_group = np.zeros(program.n_units, dtype=np.int32)
-            for run in program.runs:
-                unit_group[run.units] = np.searchsorted(self.populations, run.population)
-            self.pop_spikes = np.zeros(self.populations.size, dtype=np.int64)
-            self.pop_ops = np.zeros(self.populations.size, dtype=np.int64)
-            self.kernel.set_accounting(unit_group, program.arrays["unit_degree"], self.pop_spikes,
-                                       self.pop_ops)
+        # spikes and synaptic operations per population, counted here at each cost flush
+        self.populations = np.unique([run.population for run in program.runs]).astype(np.int64)
+        unit_group = np.zeros(program.n_units, dtype=np.int32)
+        for run in program.runs:
+            unit_group[run.units] = np.searchsorted(self.populations, run.population)
+        self.pop_spikes = np.zeros(self.populations.size, dtype=np.int64)
+        self.pop_ops = np.zeros(self.populations.size, dtype=np.int64)
+        self.kernel.set_accounting(unit_group, program.arrays["unit_degree"], self.pop_spikes,
+                                   self.pop_ops)
         self.counts = np.zeros(program.n_workers, dtype=np.int64)
         self.scratch = np.zeros(program.n_workers, dtype=np.int64)
         self.out_addr, self.in_addr = transport.mailbox_addresses()
@@ -294,10 +285,10 @@ class WorkerLoop:
             block.name: int(block.arrays["updates"][0]) for block in program.plastic.projections}
         reply = {"times": times, "units": units, "counters": program.counters.copy(),
                  "recorded": recorded, "plastic_updates": updates}
-        if self.populations is not None:   # this run's spikes and their synaptic ops
-            reply["populations"] = (self.populations, self.pop_spikes.copy(), self.pop_ops.copy())
-            self.pop_spikes[:] = 0
-            self.pop_ops[:] = 0
+        # this run's spikes and their synaptic operations, per population
+        reply["populations"] = (self.populations, self.pop_spikes.copy(), self.pop_ops.copy())
+        self.pop_spikes[:] = 0
+        self.pop_ops[:] = 0
         traffic = getattr(self.transport, "traffic", None)
         if traffic is not None:   # between MPI ranks: messages and bytes to each
             reply["traffic"] = traffic()

@@ -1,14 +1,16 @@
 """Which worker runs each unit: cores split between workers where whole cores cannot balance.
 
-A worker runs whole cores when it can: the cores that hold neurons are cut into contiguous runs
-of about equal load (:func:`~nmgraph.runtimes.multicore_program.assign_workers`). But a network
-of few large cores cannot be shared evenly that way: five cores of 4,096 neurons give two
-workers 2 and 3 cores, 41% and 59% of the work, and the second worker sets the pace of every
-step. :func:`balance_units` cuts the same contiguous order at the unit, not the core: the core
-where an equal share ends is split between two workers at the unit where the share's load is
-reached. A core with plastic synapses is never split (its learning engine state belongs to one
-worker); nor is a core of fewer than ``MIN_SPLIT_UNITS`` units, or when the cut falls within
-``SNAP`` of its edges (whole cores are kept whenever that costs little balance).
+The multicore runtime's workers take their units from :func:`balance_units` (MPI ranks take
+whole cores: ``rank_placement``). The cores that hold neurons are cut into contiguous runs of
+about equal load, as :func:`~nmgraph.runtimes.multicore_program.assign_workers` cuts them for
+whole cores. But a network of few large cores cannot be shared evenly by whole cores: five
+cores of 4,096 neurons give two workers 2 and 3 cores, 41% and 59% of the work, and the second
+worker sets the pace of every step. :func:`balance_units` cuts the same contiguous order at the
+unit, not the core: the core where an equal share ends is split between two workers at the unit
+where the share's load is reached. A core with plastic synapses is never split (its learning
+engine state belongs to one worker); nor is a core of fewer than ``MIN_SPLIT_UNITS`` units, or
+when the cut falls within ``SNAP`` of its edges (whole cores are kept whenever that costs little
+balance).
 
 Load is what a worker does each step for a unit: its synapses (delivered when their sources
 spike, at the same rates in a network without structure) plus one for its update. Source units
@@ -99,14 +101,17 @@ def balance_units(exe: Executable, n_workers: int) -> np.ndarray:
     used = np.unique(unit_worker[sinks])
     unit_worker[sinks] = np.searchsorted(used, unit_worker[sinks])
     if sources.size:
-        _place_sources(exe, unit_worker, sources, max(int(used.size), 1))
+        load = np.bincount(unit_worker[sinks], minlength=max(int(used.size), 1)).astype(np.float64)
+        _place_sources(exe, unit_worker, sources, load)
     return unit_worker
 
 
 def _place_sources(exe: Executable, unit_worker: np.ndarray, sources: np.ndarray,
-                   n_workers: int) -> None:
+                   load: np.ndarray) -> None:
     """Give each unit of ``sources`` (units of cores without neurons) the worker that holds most
-    of its synapses (by their targets' workers), the least loaded on a tie; in place."""
+    of its synapses (by their targets' workers), the least loaded (``load``: units per worker)
+    on a tie; in place."""
+    n_workers = load.size
     tables, routing = exe.tables, exe.routing
     axon_ptr = routing.axon_indptr
     row = np.full(exe.ir.n_units, -1, dtype=np.int64)
@@ -128,9 +133,6 @@ def _place_sources(exe: Executable, unit_worker: np.ndarray, sources: np.ndarray
         owner = np.repeat(row[routing.axon_source[axon]], counts)
         into += np.bincount(owner * n_workers + unit_worker[target], minlength=into.size)
     into = into.reshape(sources.size, n_workers)
-    sink_units = np.ones(unit_worker.size, dtype=bool)
-    sink_units[sources] = False
-    load = np.bincount(unit_worker[sink_units], minlength=n_workers).astype(np.float64)
     tied = into == into.max(axis=1, keepdims=True)
     # among the workers with most synapses: the least loaded (counted in sink units) when one
     # is; else the tied workers take turns, so that sources reaching all alike spread evenly
